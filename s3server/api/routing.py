@@ -1,0 +1,146 @@
+"""Routing is data: request -> (bucket, key) -> AWS operation name.
+
+Two steps, both pure:
+1. ``split_target``: path-style (``/bucket/key``) or virtual-hosted-style
+   (``bucket.<domain>/key``), decided once from the configured domain. The key
+   comes from the raw (percent-encoded) path, decoded exactly once: ``//``, ``.``
+   and ``..`` stay as they are, since S3 keys are opaque.
+2. ``OPERATIONS``: one table from (method, resource kind, query flags, header)
+   to the operation. The first row whose conditions all hold wins, so specific
+   rows come before general ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import unquote
+
+from s3server.errors import S3Error
+
+
+@dataclass(frozen=True)
+class Target:
+    bucket: str | None
+    key: str | None
+    vhost: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.bucket is None:
+            return "service"
+        return "object" if self.key else "bucket"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    kind: str                         # service | bucket | object
+    query: tuple[str, ...] = ()       # query parameters that must be present
+    header: str | None = None         # header that must be present (lower-case)
+    operation: str = ""
+
+
+def _r(method, kind, operation, query=(), header=None) -> Route:
+    return Route(method, kind, tuple(query), header, operation)
+
+
+OPERATIONS: tuple[Route, ...] = (
+    _r("GET", "service", "ListBuckets"),
+    # bucket sub-resources
+    _r("GET", "bucket", "ListMultipartUploads", ["uploads"]),
+    _r("GET", "bucket", "GetBucketLocation", ["location"]),
+    _r("GET", "bucket", "ListObjectVersions", ["versions"]),
+    _r("GET", "bucket", "GetBucketVersioning", ["versioning"]),
+    _r("GET", "bucket", "GetBucketAcl", ["acl"]),
+    _r("GET", "bucket", "GetBucketTagging", ["tagging"]),
+    _r("GET", "bucket", "GetBucketPolicy", ["policy"]),
+    _r("GET", "bucket", "GetBucketCors", ["cors"]),
+    _r("GET", "bucket", "GetBucketLifecycleConfiguration", ["lifecycle"]),
+    _r("GET", "bucket", "GetBucketEncryption", ["encryption"]),
+    _r("GET", "bucket", "GetBucketWebsite", ["website"]),
+    _r("GET", "bucket", "GetObjectLockConfiguration", ["object-lock"]),
+    _r("GET", "bucket", "ListObjectsV2", ["list-type"]),
+    _r("GET", "bucket", "ListObjects"),
+    _r("HEAD", "bucket", "HeadBucket"),
+    _r("PUT", "bucket", "PutBucketVersioning", ["versioning"]),
+    _r("PUT", "bucket", "PutBucketAcl", ["acl"]),
+    _r("PUT", "bucket", "PutBucketTagging", ["tagging"]),
+    _r("PUT", "bucket", "PutBucketPolicy", ["policy"]),
+    _r("PUT", "bucket", "PutBucketCors", ["cors"]),
+    _r("PUT", "bucket", "PutBucketLifecycleConfiguration", ["lifecycle"]),
+    _r("PUT", "bucket", "CreateBucket"),
+    _r("DELETE", "bucket", "DeleteBucketTagging", ["tagging"]),
+    _r("DELETE", "bucket", "DeleteBucketPolicy", ["policy"]),
+    _r("DELETE", "bucket", "DeleteBucketCors", ["cors"]),
+    _r("DELETE", "bucket", "DeleteBucketLifecycle", ["lifecycle"]),
+    _r("DELETE", "bucket", "DeleteBucket"),
+    _r("POST", "bucket", "DeleteObjects", ["delete"]),
+    # objects
+    _r("PUT", "object", "UploadPartCopy", ["partNumber", "uploadId"], "x-amz-copy-source"),
+    _r("PUT", "object", "UploadPart", ["partNumber", "uploadId"]),
+    _r("PUT", "object", "PutObjectAcl", ["acl"]),
+    _r("PUT", "object", "PutObjectTagging", ["tagging"]),
+    _r("PUT", "object", "CopyObject", (), "x-amz-copy-source"),
+    _r("PUT", "object", "PutObject"),
+    _r("GET", "object", "ListParts", ["uploadId"]),
+    _r("GET", "object", "GetObjectAcl", ["acl"]),
+    _r("GET", "object", "GetObjectTagging", ["tagging"]),
+    _r("GET", "object", "GetObjectAttributes", ["attributes"]),
+    _r("GET", "object", "GetObject"),
+    _r("HEAD", "object", "HeadObject"),
+    _r("DELETE", "object", "AbortMultipartUpload", ["uploadId"]),
+    _r("DELETE", "object", "DeleteObjectTagging", ["tagging"]),
+    _r("DELETE", "object", "DeleteObject"),
+    _r("POST", "object", "CreateMultipartUpload", ["uploads"]),
+    _r("POST", "object", "CompleteMultipartUpload", ["uploadId"]),
+)
+
+
+def match(method: str, kind: str, query: Mapping[str, object], headers: Mapping[str, str]) -> str | None:
+    """The operation for a request, or None when no row matches (MethodNotAllowed)."""
+    for route in OPERATIONS:
+        if route.method != method or route.kind != kind:
+            continue
+        if any(q not in query for q in route.query):
+            continue
+        if route.header and route.header not in headers:
+            continue
+        return route.operation
+    return None
+
+
+def decode_path(raw_path: str) -> str:
+    """Percent-decode a raw path once, as UTF-8; undecodable bytes are a client error."""
+    try:
+        return unquote(raw_path, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise S3Error("InvalidArgument", "The request path is not valid UTF-8.") from exc
+
+
+def split_target(raw_path: str, host: str, domain: str) -> Target:
+    """(bucket, key) from the raw request path and Host header.
+
+    ``domain`` set (e.g. ``s3.example.com`` or ``localhost``): a Host of
+    ``<bucket>.<domain>`` selects virtual-hosted-style; a Host equal to the domain
+    (or anything else) is path-style.
+    """
+    host = (host or "").lower()
+    if host.startswith("[") and "]" in host:          # IPv6 literal
+        hostname = host[: host.index("]") + 1]
+    else:
+        hostname = host.split(":", 1)[0]
+    domain = domain.lower().strip(".")
+    path = raw_path or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    if domain and hostname.endswith("." + domain) and hostname != domain:
+        bucket = hostname[: -len(domain) - 1]
+        key = decode_path(path[1:])
+        return Target(bucket, key or None, vhost=True)
+    rest = path[1:]
+    if not rest:
+        return Target(None, None)
+    bucket_raw, sep, key_raw = rest.partition("/")
+    bucket = decode_path(bucket_raw)
+    key = decode_path(key_raw) if sep else ""
+    return Target(bucket, key or None)

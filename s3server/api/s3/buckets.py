@@ -1,0 +1,70 @@
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
+GetBucketVersioning."""
+from __future__ import annotations
+
+import falcon
+
+from s3server.api import xml
+from s3server.api.s3.resources import S3Context
+from s3server.errors import S3Error
+
+
+def owner_of(ctx: S3Context) -> tuple[str, str]:
+    return (f"{ctx.user.id:064x}", ctx.user.name)
+
+
+def _xml(ctx: S3Context, body: bytes, status: int = 200) -> None:
+    ctx.resp.status = falcon.code_to_http_status(status)
+    ctx.resp.content_type = "application/xml"
+    ctx.resp.data = body
+
+
+def list_buckets(ctx: S3Context) -> None:
+    buckets = ctx.services.buckets.list_buckets(ctx.user)
+    _xml(ctx, xml.list_buckets(buckets, *owner_of(ctx)))
+
+
+def create_bucket(ctx: S3Context) -> None:
+    body = xml.read_xml_body(ctx.read)
+    constraint = None
+    if body.strip():
+        root = xml.parse(body)
+        if root.tag != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        constraint = xml.child_text(root, "LocationConstraint")
+        if constraint == "":
+            constraint = None
+    ctx.services.buckets.create_bucket(ctx.user, ctx.bucket, constraint)
+    ctx.resp.set_header("Location", f"/{ctx.bucket}")
+    ctx.resp.data = b""
+
+
+def head_bucket(ctx: S3Context) -> None:
+    bucket = ctx.services.buckets.head_bucket(ctx.user, ctx.bucket)
+    ctx.resp.set_header("x-amz-bucket-region", bucket.region)
+    ctx.resp.data = b""
+
+
+def delete_bucket(ctx: S3Context) -> None:
+    ctx.services.buckets.delete_bucket(ctx.user, ctx.bucket)
+    ctx.resp.status = falcon.HTTP_204
+
+
+def get_bucket_location(ctx: S3Context) -> None:
+    region = ctx.services.buckets.get_bucket_location(ctx.user, ctx.bucket)
+    _xml(ctx, xml.location(region))
+
+
+def get_bucket_versioning(ctx: S3Context) -> None:
+    ctx.services.buckets.head_bucket(ctx.user, ctx.bucket)
+    _xml(ctx, xml.versioning(None))
+
+
+HANDLERS = {
+    "ListBuckets": list_buckets,
+    "CreateBucket": create_bucket,
+    "HeadBucket": head_bucket,
+    "DeleteBucket": delete_bucket,
+    "GetBucketLocation": get_bucket_location,
+    "GetBucketVersioning": get_bucket_versioning,
+}

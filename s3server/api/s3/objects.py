@@ -1,0 +1,173 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+from __future__ import annotations
+
+import email.header
+from email.utils import format_datetime
+
+import falcon
+
+from s3server.api.s3.payload import request_payload
+from s3server.api.s3.resources import S3Context
+from s3server.errors import S3Error
+from s3server.models import ObjectMeta
+from s3server.service import checksums
+from s3server.service.objects import Conditions
+
+CONTENT_HEADERS = {
+    "content-type": "content_type",
+    "content-encoding": "content_encoding",
+    "content-disposition": "content_disposition",
+    "content-language": "content_language",
+    "cache-control": "cache_control",
+    "expires": "expires",
+}
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+STORAGE_CLASSES = frozenset({"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+                             "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS",
+                             "EXPRESS_ONEZONE", "SNOW"})
+
+
+def _wire_to_text(value: str) -> str:
+    """WSGI hands headers over as latin-1 strings; clients send UTF-8 bytes."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def _text_to_wire(value: str) -> str:
+    """Non-ASCII metadata goes out RFC 2047-encoded, as AWS does."""
+    try:
+        value.encode("ascii")
+        return value
+    except UnicodeEncodeError:
+        return email.header.Header(value, "utf-8").encode()
+
+
+def object_attrs(ctx: S3Context) -> dict:
+    """Content headers, x-amz-meta-* and storage class captured from an upload request."""
+    attrs: dict = {}
+    for header, name in CONTENT_HEADERS.items():
+        value = ctx.header(header)
+        if value is not None:
+            attrs[name] = _wire_to_text(value)
+    if "content_type" not in attrs:
+        attrs["content_type"] = "binary/octet-stream"
+    meta = {}
+    for name, value in ctx.headers.items():
+        if name.startswith("x-amz-meta-"):
+            meta[name[len("x-amz-meta-"):]] = _wire_to_text(value)
+    attrs["user_metadata"] = meta
+    sc = (ctx.header("x-amz-storage-class") or "STANDARD").upper()
+    if sc not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", storage_class_requested=sc)
+    attrs["storage_class"] = sc
+    return attrs
+
+
+def http_date(dt) -> str:
+    return format_datetime(dt.replace(microsecond=0), usegmt=True)
+
+
+def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> None:
+    resp = ctx.resp
+    resp.set_header("ETag", meta.etag)
+    resp.set_header("Last-Modified", http_date(meta.last_modified))
+    resp.set_header("Accept-Ranges", "bytes")
+    resp.content_type = meta.content_type
+    for header, name in CONTENT_HEADERS.items():
+        value = getattr(meta, name)
+        if value is not None and header != "content-type":
+            resp.set_header(header, _text_to_wire(value))
+    for name, value in meta.user_metadata.items():
+        resp.set_header("x-amz-meta-" + name, _text_to_wire(value))
+    if meta.storage_class != "STANDARD":
+        resp.set_header("x-amz-storage-class", meta.storage_class)
+    if meta.parts_count:
+        resp.set_header("x-amz-mp-parts-count", str(meta.parts_count))
+    if checksum and meta.checksums:
+        for algo, value in meta.checksums.items():
+            resp.set_header(checksums.header_name(algo), value)
+        if meta.checksum_type:
+            resp.set_header("x-amz-checksum-type", meta.checksum_type)
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in ctx.query:
+            resp.set_header(header, ctx.query[param])
+
+
+def conditions(ctx: S3Context) -> Conditions:
+    return Conditions(ctx.header("if-match"), ctx.header("if-none-match"),
+                      ctx.header("if-modified-since"), ctx.header("if-unmodified-since"))
+
+
+def _part_number(ctx: S3Context) -> int | None:
+    raw = ctx.query.get("partNumber")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+                      argument_name="partNumber", argument_value=raw) from exc
+
+
+def _checksum_mode(ctx: S3Context) -> bool:
+    return (ctx.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
+
+
+def put_object(ctx: S3Context) -> None:
+    if_none_match = ctx.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on PUT only supports '*'.")
+    attrs = object_attrs(ctx)
+    payload = request_payload(ctx)
+    meta = ctx.services.objects.put_object(
+        ctx.user, ctx.bucket, ctx.key, payload, attrs,
+        if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
+    ctx.resp.set_header("ETag", meta.etag)
+    for algo, value in meta.checksums.items():
+        if algo in payload.checksums or algo in payload.trailer_algorithms or algo == payload.sdk_algorithm:
+            ctx.resp.set_header(checksums.header_name(algo), value)
+            ctx.resp.set_header("x-amz-checksum-type", meta.checksum_type or "FULL_OBJECT")
+    ctx.resp.data = b""
+
+
+def get_object(ctx: S3Context, *, head: bool = False) -> None:
+    part_number = _part_number(ctx)
+    read = ctx.services.objects.get_object(
+        ctx.user, ctx.bucket, ctx.key, range_header=None if part_number else ctx.header("range"),
+        cond=conditions(ctx), part_number=part_number, with_body=not head)
+    meta = read.meta
+    whole = read.start == 0 and read.end == meta.size and part_number is None
+    set_object_headers(ctx, meta, checksum=_checksum_mode(ctx) and whole)
+    ctx.resp.status = falcon.code_to_http_status(read.status)
+    if read.status == 206:
+        ctx.resp.set_header("Content-Range", f"bytes {read.start}-{read.end - 1}/{meta.size}")
+    ctx.resp.content_length = read.end - read.start
+    if head:
+        return
+    ctx.resp.stream = read.body
+
+
+def head_object(ctx: S3Context) -> None:
+    get_object(ctx, head=True)
+
+
+def delete_object(ctx: S3Context) -> None:
+    ctx.services.objects.delete_object(ctx.user, ctx.bucket, ctx.key)
+    ctx.resp.status = falcon.HTTP_204
+
+
+HANDLERS = {
+    "PutObject": put_object,
+    "GetObject": get_object,
+    "HeadObject": head_object,
+    "DeleteObject": delete_object,
+}

@@ -1,0 +1,111 @@
+"""The S3 dialect: authenticate, route (table lookup), call the operation's handler."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qsl
+
+import falcon
+
+from s3server.api import routing
+from s3server.auth import sigv4
+from s3server.errors import S3Error
+from s3server.models import User
+
+
+@dataclass
+class S3Context:
+    """Everything a handler needs about one S3 request."""
+    req: falcon.Request
+    resp: falcon.Response
+    services: object
+    target: routing.Target
+    operation: str
+    user: User
+    auth: sigv4.AuthResult
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw_path: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def bucket(self) -> str:
+        return self.target.bucket or ""
+
+    @property
+    def key(self) -> str:
+        return self.target.key or ""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    def read(self, n: int) -> bytes:
+        """Raw body bytes (after HTTP/1.1 de-chunking); a dropped connection is IncompleteBody."""
+        try:
+            return self.req.stream.read(n)
+        except (OSError, ValueError, EOFError) as exc:
+            raise S3Error("IncompleteBody") from exc
+        except Exception as exc:  # gunicorn's NoMoreData / InvalidChunkSize are plain Exceptions
+            if type(exc).__module__.startswith("gunicorn"):
+                raise S3Error("IncompleteBody") from exc
+            raise
+
+
+def wsgi_headers(env: dict) -> dict[str, str]:
+    """Lower-case request headers as the client sent them (repeated ones joined by ',')."""
+    out: dict[str, str] = {}
+    for k, v in env.items():
+        if k.startswith("HTTP_"):
+            out[k[5:].lower().replace("_", "-")] = v
+    if env.get("CONTENT_TYPE"):
+        out["content-type"] = env["CONTENT_TYPE"]
+    if env.get("CONTENT_LENGTH"):
+        out["content-length"] = env["CONTENT_LENGTH"]
+    return out
+
+
+def raw_path_and_query(env: dict) -> tuple[str, str]:
+    """The request target exactly as sent (gunicorn's RAW_URI); WSGI's PATH_INFO is decoded."""
+    raw = env.get("RAW_URI") or env.get("REQUEST_URI")
+    if not raw:
+        from urllib.parse import quote
+        path = env.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+        raw = quote(path, safe="/~!$&'()*+,;=:@") + ("?" + env["QUERY_STRING"] if env.get("QUERY_STRING") else "")
+    if "://" in raw.split("?", 1)[0]:                       # absolute-form request target
+        raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+    path, _, query = raw.partition("?")
+    return path or "/", query
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    return dict(parse_qsl(raw_query, keep_blank_values=True))
+
+
+class S3Api:
+    """Falcon sink for every S3 request."""
+
+    def __init__(self, services, authenticator, handlers: dict[str, Callable], *, domain: str = ""):
+        self.services = services
+        self.authenticator = authenticator
+        self.handlers = handlers
+        self.domain = domain
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_):
+        env = req.env
+        raw_path, raw_query = raw_path_and_query(env)
+        req.context.raw_path = raw_path
+        headers = wsgi_headers(env)
+        query = parse_query(raw_query)
+        target = routing.split_target(raw_path, headers.get("host", ""), self.domain)
+        req.context.bucket = target.bucket
+        signed = sigv4.SignedRequest(req.method, raw_path, raw_query, headers)
+        user, auth = self.authenticator.s3(signed)
+        operation = routing.match(req.method, target.kind, query, headers)
+        if operation is None:
+            raise S3Error("MethodNotAllowed", method=req.method, resource_type=target.kind.upper())
+        req.context.operation = operation
+        handler = self.handlers.get(operation)
+        if handler is None:
+            raise S3Error("NotImplemented", f"{operation} is not implemented by this server.")
+        ctx = S3Context(req, resp, self.services, target, operation, user, auth, query, headers, raw_path)
+        handler(ctx)

@@ -1,0 +1,137 @@
+"""create_app(settings) -> falcon.App: every collaborator is built here and passed down."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import falcon
+
+from s3server.api import errors as api_errors
+from s3server.api.middleware import RequestContext
+from s3server.api.rest.buckets import RestApi
+from s3server.api.s3 import buckets as s3_buckets
+from s3server.api.s3 import listing as s3_listing
+from s3server.api.s3 import objects as s3_objects
+from s3server.api.s3.resources import S3Api
+from s3server.auth.access import Authenticator
+from s3server.blobs import BlobStore
+from s3server.config import Settings
+from s3server.errors import S3Error
+from s3server.meta.store import MetadataStore
+from s3server.service.buckets import BucketService
+from s3server.service.common import GuardedStore
+from s3server.service.identity import IdentityService
+from s3server.service.listing import ListingService
+from s3server.service.objects import ObjectService
+
+S3_HANDLERS: dict[str, Callable] = {
+    **s3_buckets.HANDLERS,
+    **s3_objects.HANDLERS,
+    **s3_listing.HANDLERS,
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Services:
+    store: GuardedStore
+    blobs: BlobStore
+    buckets: BucketService
+    objects: ObjectService
+    listing: ListingService
+    identity: IdentityService
+
+
+def build_services(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow) -> Services:
+    raw_store = store or MetadataStore.from_url(settings.db_url, pool_size=settings.db_pool_size)
+    guarded = GuardedStore(raw_store)
+    blob_store = blobs or BlobStore(settings.node_urls, replicas=settings.replicas,
+                                    write_quorum=settings.write_quorum, timeout=settings.node_timeout,
+                                    down_seconds=settings.node_down_seconds)
+    return Services(
+        store=guarded,
+        blobs=blob_store,
+        buckets=BucketService(guarded, blob_store, region=settings.region),
+        objects=ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock),
+        listing=ListingService(guarded),
+        identity=IdentityService(guarded),
+    )
+
+
+class Health:
+    """GET /health: the process is alive."""
+
+    def on_get(self, req, resp):
+        req.context.operation = "health"
+        resp.media = {"status": "ok"}
+
+
+class Ready:
+    """GET /ready: the metadata DB answers and a write quorum of storage nodes is healthy."""
+
+    def __init__(self, services: Services, settings: Settings):
+        self.services = services
+        self.settings = settings
+
+    def on_get(self, req, resp):
+        req.context.operation = "ready"
+        db_ok = bool(self.services.store.raw.ping())
+        nodes = self.services.blobs.node_health()
+        healthy = sum(1 for ok in nodes.values() if ok)
+        ready = db_ok and healthy >= self.settings.write_quorum
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        resp.media = {"status": "ready" if ready else "unavailable", "database": db_ok,
+                      "nodes": nodes, "write_quorum": self.settings.write_quorum}
+
+
+def _is_sigv4(req: falcon.Request) -> bool:
+    auth = req.get_header("Authorization") or ""
+    if auth.startswith("AWS4-") or auth.startswith("AWS "):
+        return True
+    qs = req.env.get("QUERY_STRING", "")
+    return "X-Amz-Signature=" in qs or ("Signature=" in qs and "AWSAccessKeyId=" in qs)
+
+
+class Dispatch:
+    """One port, two dialects: Bearer requests and unsigned ``/buckets...`` requests go to the REST
+    API; everything else is S3."""
+
+    def __init__(self, s3: S3Api, rest: RestApi):
+        self.s3 = s3
+        self.rest = rest
+
+    def __call__(self, req, resp, **kw):
+        auth = req.get_header("Authorization") or ""
+        path = req.env.get("RAW_URI", req.path).split("?", 1)[0]
+        if auth.lower().startswith("bearer ") or (
+                (path == "/buckets" or path.startswith("/buckets/")) and not _is_sigv4(req)):
+            return self.rest(req, resp)
+        return self.s3(req, resp)
+
+
+def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow,
+               services: Services | None = None) -> falcon.App:
+    services = services or build_services(settings, store=store, blobs=blobs, clock=clock)
+    authenticator = Authenticator(services.identity, clock=clock, region=settings.region)
+    app = falcon.App(middleware=[RequestContext(clock=time.monotonic)], media_type="application/json")
+    app.req_options.strip_url_path_trailing_slash = False
+    app.resp_options.default_media_type = "application/json"
+    app.add_error_handler(Exception, api_errors.handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, api_errors.handle_http_error)
+    app.add_error_handler(S3Error, api_errors.handle_s3_error)
+    app.add_route("/health", Health())
+    app.add_route("/ready", Ready(services, settings))
+    s3 = S3Api(services, authenticator, S3_HANDLERS, domain=settings.domain)
+    rest = RestApi(services, authenticator)
+    app.add_sink(Dispatch(s3, rest), prefix="/")
+    return app
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, default=str)

@@ -1,0 +1,224 @@
+"""BlobStore: replicated blobs over storage nodes (the API the service layer uses).
+
+Writes fan one stream out to ``replicas`` nodes and need ``write_quorum`` confirmations;
+reads fail over between replicas, mid-stream, at the exact byte offset reached.
+Works with real threads and under gevent monkey-patching (threads become greenlets).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from typing import Callable, Iterable, Iterator
+
+import xxhash
+
+from s3server.blobs.client import NodeClient
+from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, QuorumError
+from s3server.blobs.health import NodeHealth
+from s3server.blobs.placement import nodes_for
+from s3server.blobs.writer import NodeUpload
+from s3server.models import BlobRef
+
+
+class _QuorumLost(Exception):
+    """Too few uploads are still alive to reach the write quorum."""
+
+
+def _failures(uploads: list[NodeUpload]) -> str:
+    """What went wrong with each failed upload, for error messages."""
+    return "; ".join(f"{u.node_id}: {u.error!r}" for u in uploads if u.error is not None)
+
+
+class BlobStore:
+    """Blobs replicated over the nodes ``{node_id: url}``."""
+
+    def __init__(self, nodes: dict[str, str], *, replicas: int = 3, write_quorum: int = 2,
+                 timeout: float = 10.0, down_seconds: float = 5.0,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 clock: Callable[[], float] = time.monotonic, queue_depth: int = 8):
+        if not nodes:
+            raise ValueError("BlobStore needs at least one node")
+        if not 1 <= write_quorum <= replicas:
+            raise ValueError("need 1 <= write_quorum <= replicas")
+        self.replicas = replicas
+        self.write_quorum = write_quorum
+        self.timeout = timeout
+        self._clients = {n: NodeClient(n, url, timeout=timeout) for n, url in nodes.items()}
+        self._health = NodeHealth(down_seconds, clock)
+        self._new_id = new_id
+        self._queue_depth = queue_depth
+
+    @property
+    def node_ids(self) -> list[str]:
+        return list(self._clients)
+
+    def client(self, node_id: str) -> NodeClient:
+        """The NodeClient for one configured node (for repair and tests)."""
+        return self._clients[node_id]
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for c in self._clients.values():
+            c.close()
+
+    # -- write --------------------------------------------------------------------------
+    def write_targets(self, blob_id: str) -> list[str]:
+        """The ``replicas`` nodes a new blob goes to: rendezvous order, nodes known to be
+        down moved behind the others (so more nodes than replicas absorb an outage)."""
+        ranked = nodes_for(blob_id, self.node_ids, len(self._clients))
+        return self._health.up_first(ranked)[:self.replicas]
+
+    def write(self, chunks: Iterable[bytes], size: int | None = None) -> BlobRef:
+        """Stream ``chunks`` once to the target nodes concurrently; return the BlobRef of
+        the confirmed copies (placement order). QuorumError (copies deleted) if fewer than
+        ``write_quorum`` confirm. If iterating ``chunks`` raises, every upload is broken
+        off, completed copies deleted, and that same exception re-raised."""
+        blob_id = self._new_id()
+        uploads = [NodeUpload(self._clients[n], blob_id, size, depth=self._queue_depth,
+                              timeout=self.timeout) for n in self.write_targets(blob_id)]
+        for u in uploads:
+            u.start()
+        try:
+            total, digest = self._pump(chunks, uploads)
+            if size is not None and total != size:
+                raise BlobError(f"expected {size} bytes, the stream gave {total}")
+        except _QuorumLost:
+            self._abort(uploads, blob_id)
+            self._note_failures(uploads)
+            raise QuorumError(sum(not u.failed for u in uploads), self.write_quorum,
+                              _failures(uploads)) from None
+        except BaseException:
+            self._abort(uploads, blob_id)
+            raise
+        confirmed = self._complete(uploads, total, digest)
+        if len(confirmed) < self.write_quorum:
+            self._delete_copies(blob_id, confirmed)
+            raise QuorumError(len(confirmed), self.write_quorum, _failures(uploads))
+        return BlobRef(blob_id, total, tuple(confirmed))
+
+    def _pump(self, chunks: Iterable[bytes], uploads: list[NodeUpload]) -> tuple[int, str]:
+        """Feed every chunk to every live upload; return (bytes, xxh3-128 hex)."""
+        hasher, total = xxhash.xxh3_128(), 0
+        for chunk in chunks:
+            if not chunk:
+                continue
+            hasher.update(chunk)
+            total += len(chunk)
+            live = sum(u.feed(chunk) for u in uploads if not u.failed)
+            if live < self.write_quorum:
+                raise _QuorumLost()
+        return total, hasher.hexdigest()
+
+    def _complete(self, uploads: list[NodeUpload], total: int, digest: str) -> list[str]:
+        """End every body, wait for the nodes; the node ids whose copy matches."""
+        for u in uploads:
+            if not u.failed:
+                u.finish()
+        confirmed = []
+        for u in uploads:
+            ok = u.wait(self.timeout * 3)
+            if ok and (u.result.get("size"), u.result.get("xxh3")) == (total, digest):
+                confirmed.append(u.node_id)
+                self._health.mark_up(u.node_id)
+            elif ok:  # the node stored something else: never count it
+                self._delete_copies(u.blob_id, [u.node_id])
+            else:
+                self._health.mark_down(u.node_id)
+        return confirmed
+
+    def _abort(self, uploads: list[NodeUpload], blob_id: str) -> None:
+        """Break off every upload and remove any copy that completed anyway."""
+        for u in uploads:
+            u.abort()
+        done = [u.node_id for u in uploads if u.wait(self.timeout) or u.result is not None]
+        self._delete_copies(blob_id, done)
+
+    def _note_failures(self, uploads: list[NodeUpload]) -> None:
+        for u in uploads:
+            if u.error is not None:
+                self._health.mark_down(u.node_id)
+
+    def _delete_copies(self, blob_id: str, node_ids: Iterable[str]) -> None:
+        for n in node_ids:
+            with contextlib.suppress(BlobError):
+                self._clients[n].delete(blob_id)
+
+    # -- read ---------------------------------------------------------------------------
+    def open(self, ref: BlobRef, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield bytes [start, end) of the blob (``end`` None or past the size: to the end),
+        failing over between replicas at the exact offset reached. BlobUnavailable when no
+        replica can continue; BlobNotFound if every replica said 404."""
+        end = ref.size if end is None else min(end, ref.size)
+        if start < 0 or start > end:
+            raise ValueError(f"bad range [{start}, {end}) for a {ref.size}-byte blob")
+        return self._read(ref, start, end)
+
+    def _read(self, ref: BlobRef, start: int, end: int) -> Iterator[bytes]:
+        pos, not_found, errors = start, 0, []
+        if pos == end:
+            return
+        order = self._health.up_first(list(ref.nodes))
+        for node in order:
+            client = self._clients.get(node)
+            if client is None:
+                errors.append(f"{node}: not configured")
+                continue
+            try:
+                with contextlib.closing(client.get(ref.blob_id, pos, end)) as pieces:
+                    for piece in pieces:
+                        pos += len(piece)
+                        yield piece
+            except BlobNotFound as exc:
+                not_found += 1
+                errors.append(str(exc))
+                continue
+            except BlobError as exc:
+                self._health.mark_down(node)
+                errors.append(str(exc))
+                continue
+            self._health.mark_up(node)
+            return
+        if not_found == len(order) and pos == start:
+            raise BlobNotFound(f"blob {ref.blob_id}: no replica has it")
+        raise BlobUnavailable(f"blob {ref.blob_id}: stopped at byte {pos} of [{start}, {end}): "
+                              + "; ".join(errors))
+
+    # -- delete -------------------------------------------------------------------------
+    def delete(self, ref: BlobRef) -> None:
+        """Delete every copy in ``ref.nodes``; best effort (failures are left to repair)."""
+        self._delete_copies(ref.blob_id, [n for n in ref.nodes if n in self._clients])
+
+    def delete_later(self, refs: Iterable[BlobRef]) -> None:
+        """``delete`` each ref in a background thread/greenlet; returns at once."""
+        refs = list(refs)
+        if refs:
+            threading.Thread(target=lambda: [self.delete(r) for r in refs],
+                             daemon=True, name="blob-delete").start()
+
+    # -- health -------------------------------------------------------------------------
+    def node_health(self, timeout: float = 2.0) -> dict[str, bool]:
+        """Probe every node's /health concurrently; {node_id: answered}. Updates the
+        up/down marks used for placement and read order."""
+        result: dict[str, bool] = {}
+
+        def probe(node_id: str) -> None:
+            try:
+                self._clients[node_id].health(timeout=min(timeout, self.timeout))
+                ok = True
+            except BlobError:
+                ok = False
+            (self._health.mark_up if ok else self._health.mark_down)(node_id)
+            result[node_id] = ok
+
+        threads = [threading.Thread(target=probe, args=(n,), daemon=True) for n in self._clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 1)
+        return {n: result.get(n, False) for n in self._clients}
+
+    def healthy_nodes(self) -> int:
+        """How many nodes answer /health now."""
+        return sum(self.node_health().values())

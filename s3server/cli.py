@@ -1,0 +1,321 @@
+"""Commands: serve | gateway | storage-node | admin. Argument parsing and process wiring only."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from s3server.config import DEFAULT_NODE_PORT, Settings, format_nodes
+from s3server.logs import setup_logging
+
+log = logging.getLogger("s3server")
+NODES_IN_SERVE = 3
+STATE_FILE = "serve.json"
+CREDENTIALS_FILE = "admin-credentials.json"
+
+
+# --------------------------------------------------------------------------- helpers
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status < 500:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _bootstrap(settings: Settings):
+    """Create the schema and the admin user; return what was newly made."""
+    from s3server.meta.store import MetadataStore
+    from s3server.service.common import GuardedStore
+    from s3server.service.identity import IdentityService
+
+    store = MetadataStore.from_url(settings.db_url, pool_size=2)
+    try:
+        store.create_schema()
+        identity = IdentityService(GuardedStore(store))
+        made = identity.ensure_admin(access_key=settings.admin_access_key, secret_key=settings.admin_secret_key,
+                                     api_key=settings.admin_api_key)
+        _, creds = identity.admin_credentials()
+        return made, creds
+    finally:
+        store.close()
+
+
+def _gunicorn_cmd() -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", "python:s3server.gunicorn_conf", "s3server.wsgi:app"]
+
+
+# --------------------------------------------------------------------------- serve
+def cmd_serve(args) -> int:
+    overrides = {"data_dir": Path(args.data_dir) if args.data_dir else None, "port": args.port,
+                 "bind": args.bind, "workers": args.workers}
+    settings = Settings.from_env(**overrides)
+    data_dir = Path(settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.with_(data_dir=data_dir)
+    if not _port_free(settings.bind, settings.port):
+        print(f"error: port {settings.port} on {settings.bind} is in use (use --port or S3_PORT)", file=sys.stderr)
+        return 2
+    children: list[subprocess.Popen] = []
+    stopping = {"flag": False}
+
+    def stop(signum=None, frame=None):
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        nodes = []
+        node_procs = []
+        if settings.storage_nodes:
+            nodes = list(settings.storage_nodes)
+        else:
+            for i in range(NODES_IN_SERVE):
+                port = DEFAULT_NODE_PORT + i
+                if not _port_free("127.0.0.1", port):
+                    port = _free_port("127.0.0.1")
+                node_id = f"node-{i}"
+                node_dir = data_dir / node_id
+                cmd = [sys.executable, "-m", "storage_node", "--data-dir", str(node_dir), "--port", str(port),
+                       "--bind", "127.0.0.1", "--node-id", node_id]
+                if not settings.fsync:
+                    cmd.append("--no-fsync")
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+                children.append(proc)
+                node_procs.append({"id": node_id, "url": f"http://127.0.0.1:{port}", "pid": proc.pid,
+                                   "cmd": cmd})
+                nodes.append((node_id, f"http://127.0.0.1:{port}"))
+            for n, proc in zip(node_procs, children):
+                if not _wait_http(n["url"] + "/health", 30, proc):
+                    print(f"error: storage node {n['id']} did not start", file=sys.stderr)
+                    return 1
+        settings = settings.with_(storage_nodes=tuple(nodes))
+        made, creds = _bootstrap(settings)
+        creds_file = data_dir / CREDENTIALS_FILE
+        saved = {}
+        if creds_file.exists():
+            saved = json.loads(creds_file.read_text())
+        if made.api_key or made.access_key:
+            saved.update({k: v for k, v in {"access_key": made.access_key, "secret_key": made.secret_key,
+                                            "api_key": made.api_key}.items() if v})
+            creds_file.write_text(json.dumps(saved, indent=2))
+            os.chmod(creds_file, 0o600)
+        env = dict(os.environ)
+        env.update(settings.to_env())
+        gw = subprocess.Popen(_gunicorn_cmd(), env=env, stdin=subprocess.DEVNULL)
+        children.append(gw)
+        host = "127.0.0.1" if settings.bind in ("0.0.0.0", "") else settings.bind
+        scheme = "https" if settings.certfile else "http"
+        endpoint = f"{scheme}://{host}:{settings.port}"
+        state = {"endpoint": endpoint, "gateway_pid": gw.pid, "serve_pid": os.getpid(), "nodes": node_procs,
+                 "storage_nodes": format_nodes(settings.storage_nodes), "database_url": settings.db_url}
+        (data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        if not _wait_http(endpoint.replace("https", "http") + "/health", 60, gw) and scheme == "http":
+            print("error: the gateway did not start", file=sys.stderr)
+            return 1
+        access_key = settings.admin_access_key or (creds[0].access_key if creds else "")
+        secret_key = settings.admin_secret_key or (creds[0].secret_key if creds else "")
+        api_key = settings.admin_api_key or made.api_key or saved.get("api_key", "(see s3server admin rotate-api-key)")
+        print(f"s3server is running\n"
+              f"  endpoint:   {endpoint}\n"
+              f"  access key: {access_key}\n"
+              f"  secret key: {secret_key}\n"
+              f"  API key:    {api_key}\n"
+              f"  data:       {data_dir} (metadata: {'PostgreSQL' if settings.db_url.startswith('postgresql') else 'SQLite'};"
+              f" storage nodes: {', '.join(u for _, u in nodes)})\n"
+              f"Admin API Key: {api_key}\n"
+              f"Press Ctrl-C to stop.", flush=True)
+        while not stopping["flag"]:
+            if gw.poll() is not None:
+                print(f"error: the gateway exited with {gw.returncode}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        _stop_all(children)
+
+
+def _stop_all(children: list[subprocess.Popen]) -> None:
+    for p in reversed(children):
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + 15
+    for p in reversed(children):
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# --------------------------------------------------------------------------- gateway
+def cmd_gateway(args) -> int:
+    overrides = {"port": args.port, "bind": args.bind, "workers": args.workers}
+    settings = Settings.from_env(**overrides)
+    if not settings.storage_nodes:
+        print("error: S3_STORAGE_NODES is not set (e.g. node-0=http://storage-node-0:7881,...)", file=sys.stderr)
+        return 2
+    made, _ = _bootstrap(settings)
+    if made.access_key:
+        print(f"Admin access key: {made.access_key}\nAdmin secret key: {made.secret_key}", flush=True)
+    if made.api_key:
+        print(f"Admin API Key: {made.api_key}", flush=True)
+    env = dict(os.environ)
+    env.update(settings.to_env())
+    os.execve(sys.executable, _gunicorn_cmd(), env)
+    return 0  # not reached
+
+
+# --------------------------------------------------------------------------- storage-node
+def cmd_storage_node(args, rest: list[str]) -> int:
+    from storage_node.__main__ import main as node_main
+    return node_main(rest)
+
+
+# --------------------------------------------------------------------------- admin
+def _admin_settings(args) -> Settings:
+    overrides = {"data_dir": Path(args.data_dir) if args.data_dir else None}
+    return Settings.from_env(**overrides)
+
+
+def cmd_admin(args) -> int:
+    from s3server.meta.store import MetadataStore
+    from s3server.service.common import GuardedStore
+    from s3server.service.identity import IdentityService, hash_api_key, new_api_key
+
+    settings = _admin_settings(args)
+    store = MetadataStore.from_url(settings.db_url, pool_size=2)
+    try:
+        store.create_schema()
+        identity = IdentityService(GuardedStore(store))
+        if args.admin_cmd == "create-user":
+            made = identity.create_user(args.name, is_admin=args.admin)
+            print(json.dumps({"user": made.user.name, "access_key": made.access_key,
+                              "secret_key": made.secret_key, "api_key": made.api_key}, indent=2))
+        elif args.admin_cmd == "list-users":
+            for u in store.list_users():
+                keys = [c.access_key for c in store.list_credentials(u.id) if not c.revoked]
+                print(f"{u.id}\t{u.name}\t{'admin' if u.is_admin else 'user'}\t"
+                      f"{'disabled' if u.disabled else 'enabled'}\t{','.join(keys)}")
+        elif args.admin_cmd in ("disable-user", "enable-user"):
+            store.set_user_disabled(identity.user(args.name).id, args.admin_cmd == "disable-user")
+            print(f"{args.name}: {'disabled' if args.admin_cmd == 'disable-user' else 'enabled'}")
+        elif args.admin_cmd == "create-key":
+            made = identity.create_keys(identity.user(args.name), s3=not args.api_only, api=not args.s3_only)
+            print(json.dumps({"user": args.name, "access_key": made.access_key, "secret_key": made.secret_key,
+                              "api_key": made.api_key}, indent=2))
+        elif args.admin_cmd == "revoke-key":
+            if args.key.startswith("s3k_"):
+                found = store.get_api_key(hash_api_key(args.key))
+                if found is None:
+                    print("no such API key", file=sys.stderr)
+                    return 1
+                store.revoke_api_key(found[0].id)
+            else:
+                store.revoke_credential(args.key)
+            print("revoked")
+        elif args.admin_cmd == "rotate-api-key":
+            user = identity.user(args.name)
+            for k in store.list_api_keys(user.id):
+                if not k.revoked:
+                    store.revoke_api_key(k.id)
+            key = new_api_key()
+            store.add_api_key(user.id, hash_api_key(key), key[:8])
+            print(f"Admin API Key: {key}" if user.is_admin else f"API Key: {key}")
+        elif args.admin_cmd == "show-admin":
+            admin, creds = identity.admin_credentials()
+            for c in creds:
+                print(f"access key: {c.access_key}\nsecret key: {c.secret_key}")
+        return 0
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="s3server", description="S3-compatible object store")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="all in one: 3 storage nodes + gateway, SQLite by default")
+    s.add_argument("--data-dir", help="data directory (S3_DATA_DIR, default ./data)")
+    s.add_argument("--port", type=int, help="gateway port (S3_PORT, default 7841)")
+    s.add_argument("--bind", help="gateway address (S3_BIND, default 127.0.0.1)")
+    s.add_argument("--workers", type=int, help="gunicorn workers (S3_WORKERS, default 2)")
+
+    g = sub.add_parser("gateway", help="the front end alone, configured by S3_* variables")
+    g.add_argument("--port", type=int)
+    g.add_argument("--bind")
+    g.add_argument("--workers", type=int)
+
+    sub.add_parser("storage-node", help="one storage node (--data-dir D --port P ...)", add_help=False)
+
+    a = sub.add_parser("admin", help="users and keys")
+    a.add_argument("--data-dir", help="the serve data dir whose meta.db to use (or S3_DATABASE_URL)")
+    asub = a.add_subparsers(dest="admin_cmd", required=True)
+    cu = asub.add_parser("create-user")
+    cu.add_argument("name")
+    cu.add_argument("--admin", action="store_true")
+    asub.add_parser("list-users")
+    for name in ("disable-user", "enable-user", "rotate-api-key"):
+        asub.add_parser(name).add_argument("name")
+    ck = asub.add_parser("create-key")
+    ck.add_argument("name")
+    ck.add_argument("--s3-only", action="store_true")
+    ck.add_argument("--api-only", action="store_true")
+    rk = asub.add_parser("revoke-key")
+    rk.add_argument("key", help="an access key id or an API key")
+    asub.add_parser("show-admin")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    setup_logging(os.environ.get("S3_LOG_LEVEL", "info"))
+    if argv and argv[0] == "storage-node":
+        return cmd_storage_node(None, argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.cmd == "serve":
+        return cmd_serve(args)
+    if args.cmd == "gateway":
+        return cmd_gateway(args)
+    if args.cmd == "admin":
+        return cmd_admin(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

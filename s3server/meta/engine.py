@@ -1,0 +1,157 @@
+"""Engines for the metadata database: SQLite (embedded) and PostgreSQL (pods).
+
+Dialect differences live here and nowhere else above ``store.py``:
+
+SQLite
+    * ``journal_mode=WAL``: readers never block the writer and vice versa, so several
+      gunicorn worker processes can share one file.
+    * ``synchronous=FULL``: in WAL mode NORMAL is corruption-safe but may lose the last
+      committed transactions on power loss. A lost commit here is an acknowledged PUT
+      whose object vanishes; storage nodes already fsync every blob, so one more fsync
+      per metadata commit is the consistent price for "200 means durable".
+    * ``foreign_keys=ON`` and a 30 s busy timeout (``sqlite3.connect(timeout=30)``
+      installs SQLite's busy handler).
+    * Write transactions start with ``BEGIN IMMEDIATE`` (the SQLAlchemy pysqlite recipe:
+      disable the driver's own BEGIN, emit ours from the ``begin`` event). A deferred
+      transaction that reads and then writes can fail with SQLITE_BUSY *without* waiting
+      on the busy handler when another process committed in between; IMMEDIATE takes the
+      write lock up front, so writers queue on the busy timeout instead. Read-only units
+      of work use a plain deferred ``BEGIN`` so they never take the write lock. A unit of
+      work asks for IMMEDIATE with the execution option ``WRITE_OPTION`` (see
+      :func:`for_write`).
+    * Caveat: the busy wait blocks inside the C library, i.e. the whole gevent worker.
+      That is acceptable for the single-machine ``serve`` mode; pods use PostgreSQL.
+
+PostgreSQL
+    ``postgresql+psycopg`` (psycopg 3; ``postgresql://`` and ``postgres://`` are
+    normalised to it). Pooling: SQLAlchemy's own ``QueuePool`` with ``pool_pre_ping``.
+    SQLAlchemy documents psycopg_pool (>= 3.3, ``close_returns=True``) as an *alternative*
+    that plugs in through ``creator=pool.getconn`` with ``poolclass=NullPool``. We keep
+    SQLAlchemy's pool because:
+
+    * it starts no background threads and opens no connection until first use, so an
+      engine built before gunicorn forks is safe (``engine.dispose(close=False)`` in
+      ``post_fork`` is the documented fork recipe); psycopg_pool's worker threads would
+      not survive the fork;
+    * on a disconnect error SQLAlchemy invalidates the connection *and every older pooled
+      connection*, and ``pool_pre_ping`` transparently replaces a dead connection at
+      checkout, so after a PostgreSQL restart requests recover without a process restart;
+    * with ``NullPool`` + ``creator`` the dialect's per-connection ``on_connect`` setup
+      runs on every checkout, and health checks would be configured in two places.
+
+    ``connect_timeout=5`` and TCP keepalives make an outage fail fast (-> ``Unavailable``
+    -> 503) instead of hanging a worker; ``pool_timeout`` bounds the wait for a free
+    connection the same way.
+
+``insert_for(engine)`` returns the dialect's ``insert`` construct; both have
+``on_conflict_do_update`` / ``on_conflict_do_nothing`` with the same signature, so the
+store builds identical upserts on both backends.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+WRITE_OPTION = "s3server_write"
+"""Execution option marking a unit of work that writes (SQLite: BEGIN IMMEDIATE)."""
+
+SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def normalise_url(url: str) -> sa.URL:
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 5,
+    pool_timeout: float = 10.0,
+    echo: bool = False,
+) -> sa.Engine:
+    """An engine for ``url`` configured as described in the module docstring."""
+    u = normalise_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(u, pool_size=pool_size, max_overflow=max_overflow,
+                              pool_timeout=pool_timeout, echo=echo)
+    if backend == "postgresql":
+        return sa.create_engine(
+            u,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            pool_use_lifo=True,   # idle surplus connections age out instead of rotating
+            echo=echo,
+            connect_args={
+                "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                "application_name": "s3server",
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+            },
+        )
+    raise ValueError(f"unsupported metadata database URL: {u.render_as_string(hide_password=True)}")
+
+
+def _sqlite_engine(u: sa.URL, **kw: Any) -> sa.Engine:
+    database = u.database or ""
+    if database in ("", ":memory:") or "mode=memory" in str(u):
+        raise ValueError("the metadata store needs a SQLite *file* (several processes share it)")
+    engine = sa.create_engine(
+        u,
+        pool_size=kw["pool_size"],
+        max_overflow=kw["max_overflow"],
+        pool_timeout=kw["pool_timeout"],
+        echo=kw["echo"],
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):  # noqa: ARG001
+        # Take BEGIN away from the driver: we emit it ourselves in _on_begin.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = FULL")
+            cur.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def for_write(engine: sa.Engine) -> sa.Engine:
+    """The same engine (same pool) whose transactions are write transactions."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def insert_for(engine: sa.Engine) -> Callable[..., Any]:
+    """The dialect's ``insert`` (with ``on_conflict_do_update``), picked once per engine."""
+    name = engine.dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise ValueError(f"no upsert support for dialect {name!r}")

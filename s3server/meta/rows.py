@@ -1,0 +1,144 @@
+"""Rows <-> models: the store returns dataclasses from s3server.models, never rows.
+
+Dict and list fields travel as JSON text (schema.JSONText); segments are stored as
+``[{"blob_id", "size", "nodes", "part_number", "etag", "checksums"}, ...]``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from s3server.meta import schema as s
+from s3server.models import (
+    ApiKey,
+    BlobRef,
+    Bucket,
+    Credential,
+    MultipartUpload,
+    ObjectMeta,
+    Segment,
+    UploadPart,
+    User,
+)
+
+def blob_to_json(b: BlobRef) -> dict[str, Any]:
+    return {"blob_id": b.blob_id, "size": b.size, "nodes": list(b.nodes)}
+
+
+def blob_from_json(d: dict[str, Any]) -> BlobRef:
+    return BlobRef(blob_id=d["blob_id"], size=d["size"], nodes=tuple(d["nodes"]))
+
+
+def segments_to_json(segments: tuple[Segment, ...]) -> list[dict[str, Any]]:
+    return [
+        {**blob_to_json(seg.blob), "part_number": seg.part_number, "etag": seg.etag,
+         "checksums": dict(seg.checksums)}
+        for seg in segments
+    ]
+
+
+def segments_from_json(data: list[dict[str, Any]]) -> tuple[Segment, ...]:
+    return tuple(
+        Segment(blob=blob_from_json(d), part_number=d.get("part_number"),
+                etag=d.get("etag"), checksums=dict(d.get("checksums") or {}))
+        for d in data
+    )
+
+
+CONTENT_HEADERS = ("content_type", "content_encoding", "content_disposition",
+                    "content_language", "cache_control", "expires")
+
+# Listing rows leave out ``segments``: a 10,000-part object carries ~1 MB of it and a
+# listing never needs it. Listed ObjectMeta therefore have ``segments == ()``.
+LIST_COLUMNS = [c for c in s.objects.c if c.name != "segments"]
+
+
+def object_values(meta: ObjectMeta, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "bucket": meta.bucket,
+        "key": meta.key,
+        "size": meta.size,
+        "etag": meta.etag,
+        "last_modified": meta.last_modified,
+        **{h: getattr(meta, h) for h in CONTENT_HEADERS},
+        "user_metadata": dict(meta.user_metadata),
+        "checksums": dict(meta.checksums),
+        "checksum_type": meta.checksum_type,
+        "storage_class": meta.storage_class,
+        "segments": segments_to_json(meta.segments),
+        "parts_count": meta.parts_count,
+        "updated_at": updated_at,
+    }
+
+
+def object_from_row(row: sa.Row) -> ObjectMeta:
+    m = row._mapping
+    return ObjectMeta(
+        bucket=m["bucket"],
+        key=m["key"],
+        size=m["size"],
+        etag=m["etag"],
+        last_modified=m["last_modified"],
+        **{h: m[h] for h in CONTENT_HEADERS},
+        user_metadata=dict(m["user_metadata"]),
+        checksums=dict(m["checksums"]),
+        checksum_type=m["checksum_type"],
+        storage_class=m["storage_class"],
+        segments=segments_from_json(m["segments"]) if "segments" in m else (),
+        parts_count=m["parts_count"],
+    )
+
+
+def user_from_row(row: sa.Row) -> User:
+    return User(id=row.id, name=row.name, is_admin=bool(row.is_admin),
+                disabled=bool(row.disabled), created_at=row.created_at)
+
+
+def credential_from_row(row: sa.Row) -> Credential:
+    return Credential(access_key=row.access_key, secret_key=row.secret_key,
+                      user_id=row.user_id, created_at=row.created_at, revoked=bool(row.revoked))
+
+
+def api_key_from_row(row: sa.Row) -> ApiKey:
+    return ApiKey(id=row.id, user_id=row.user_id, key_hash=row.key_hash, prefix=row.prefix,
+                  created_at=row.created_at, revoked=bool(row.revoked))
+
+
+def bucket_from_row(row: sa.Row) -> Bucket:
+    return Bucket(name=row.name, owner_id=row.owner_id, region=row.region,
+                  created_at=row.created_at)
+
+
+def upload_values(u: MultipartUpload) -> dict[str, Any]:
+    return {
+        "upload_id": u.upload_id, "bucket": u.bucket, "key": u.key, "initiated": u.initiated,
+        "owner_id": u.owner_id, **{h: getattr(u, h) for h in CONTENT_HEADERS},
+        "user_metadata": dict(u.user_metadata), "checksum_algorithm": u.checksum_algorithm,
+        "checksum_type": u.checksum_type, "storage_class": u.storage_class,
+    }
+
+
+def upload_from_row(row: sa.Row) -> MultipartUpload:
+    m = row._mapping
+    return MultipartUpload(
+        upload_id=m["upload_id"], bucket=m["bucket"], key=m["key"], initiated=m["initiated"],
+        owner_id=m["owner_id"], **{h: m[h] for h in CONTENT_HEADERS},
+        user_metadata=dict(m["user_metadata"]), checksum_algorithm=m["checksum_algorithm"],
+        checksum_type=m["checksum_type"], storage_class=m["storage_class"],
+    )
+
+
+def part_from_row(row: sa.Row) -> UploadPart:
+    return UploadPart(upload_id=row.upload_id, part_number=row.part_number, size=row.size,
+                      etag=row.etag, last_modified=row.last_modified,
+                      blob=blob_from_json(row.blob), checksums=dict(row.checksums))
+
+
+def part_values(part: UploadPart) -> dict[str, Any]:
+    return {
+        "upload_id": part.upload_id, "part_number": part.part_number, "size": part.size,
+        "etag": part.etag, "last_modified": part.last_modified,
+        "blob": blob_to_json(part.blob), "checksums": dict(part.checksums),
+    }

@@ -1,0 +1,184 @@
+"""Every table and named index of the metadata database, on one ``MetaData``.
+
+Ordering: object keys (and bucket names) must sort in UTF-8 byte order, as S3 lists
+them. On PostgreSQL those columns use ``COLLATE "C"`` (byte order in a UTF8 database);
+SQLite's default BINARY collation already compares the UTF-8 bytes, so the collation
+is a PostgreSQL-only type variant.
+
+Timestamps are stored timezone-aware UTC and always come back aware (``UTCDateTime``).
+Dict/list columns are JSON text (``JSONText``): portable, and never queried inside.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _bytewise(length: int) -> sa.types.TypeEngine:
+    """A string column compared and sorted by UTF-8 bytes on every backend."""
+    return sa.String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+
+
+KEY = _bytewise(1024)        # S3 keys: at most 1024 bytes of UTF-8
+BUCKET = _bytewise(63)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the metadata store; use UTC-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class JSONText(sa.types.TypeDecorator):
+    """A JSON document stored as text."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+    def process_result_value(self, value: str | None, dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials", metadata,
+    sa.Column("access_key", sa.String(128), primary_key=True),
+    sa.Column("secret_key", sa.String(256), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_credentials_user_id", "user_id"),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("key_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_api_keys_user_id", "user_id"),
+)
+
+# owner_id is deliberately not a foreign key: ownership is checked by the service, and
+# keeping it loose lets tooling and tests create buckets without a users row.
+buckets = sa.Table(
+    "buckets", metadata,
+    sa.Column("name", BUCKET, primary_key=True),
+    sa.Column("owner_id", sa.Integer, nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_buckets_owner_id", "owner_id", "name"),
+)
+
+# The primary key (bucket, key) is THE listing index: range scans seek on it.
+objects = sa.Table(
+    "objects", metadata,
+    sa.Column("bucket", BUCKET, sa.ForeignKey("buckets.name"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(128), nullable=False),
+    sa.Column("last_modified", UTCDateTime, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("content_encoding", sa.Text),
+    sa.Column("content_disposition", sa.Text),
+    sa.Column("content_language", sa.Text),
+    sa.Column("cache_control", sa.Text),
+    sa.Column("expires", sa.Text),
+    sa.Column("user_metadata", JSONText, nullable=False),
+    sa.Column("checksums", JSONText, nullable=False),
+    sa.Column("checksum_type", sa.String(32)),
+    sa.Column("storage_class", sa.String(32), nullable=False),
+    # [{"blob_id", "size", "nodes": [...], "part_number", "etag", "checksums": {...}}, ...]
+    sa.Column("segments", JSONText, nullable=False),
+    sa.Column("parts_count", sa.Integer),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+multipart_uploads = sa.Table(
+    "multipart_uploads", metadata,
+    sa.Column("upload_id", sa.String(128), primary_key=True),
+    sa.Column("bucket", BUCKET, sa.ForeignKey("buckets.name"), nullable=False),
+    sa.Column("key", KEY, nullable=False),
+    sa.Column("initiated", UTCDateTime, nullable=False),
+    sa.Column("owner_id", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("content_encoding", sa.Text),
+    sa.Column("content_disposition", sa.Text),
+    sa.Column("content_language", sa.Text),
+    sa.Column("cache_control", sa.Text),
+    sa.Column("expires", sa.Text),
+    sa.Column("user_metadata", JSONText, nullable=False),
+    sa.Column("checksum_algorithm", sa.String(32)),
+    sa.Column("checksum_type", sa.String(32)),
+    sa.Column("storage_class", sa.String(32), nullable=False),
+    # ListMultipartUploads order: key, then initiation time.
+    sa.Index("ix_multipart_uploads_listing", "bucket", "key", "initiated", "upload_id"),
+)
+
+upload_parts = sa.Table(
+    "upload_parts", metadata,
+    sa.Column("upload_id", sa.String(128), sa.ForeignKey("multipart_uploads.upload_id"),
+              primary_key=True),
+    sa.Column("part_number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(128), nullable=False),
+    sa.Column("last_modified", UTCDateTime, nullable=False),
+    sa.Column("blob", JSONText, nullable=False),        # {"blob_id", "size", "nodes": [...]}
+    sa.Column("checksums", JSONText, nullable=False),
+)

@@ -1,0 +1,131 @@
+"""Frozen dataclasses that cross layers (meta/blobs -> service -> api).
+
+A leaf: imports nothing of ours. (It lives at the package top, not in service/,
+so that meta/ and blobs/ can return these types without importing upward.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    is_admin: bool
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An S3 key pair. The secret is stored so SigV4 can be verified."""
+    access_key: str
+    secret_key: str
+    user_id: int
+    created_at: datetime
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A REST API key; only its SHA-256 hash is stored."""
+    id: int
+    user_id: int
+    key_hash: str
+    prefix: str          # first characters of the key, for display / revocation
+    created_at: datetime
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    owner_id: int
+    region: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """One blob on the storage nodes: a random id, its size, the node ids holding it."""
+    blob_id: str
+    size: int
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of an object's data: one blob. A simple object has one segment;
+    a multipart object one per part, in order."""
+    blob: BlobRef
+    part_number: int | None = None        # multipart only
+    etag: str | None = None               # multipart only: the part's quoted ETag
+    checksums: dict[str, str] = field(default_factory=dict)  # per part, multipart only
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    bucket: str
+    key: str
+    size: int
+    etag: str                      # quoted, as sent on the wire: '"<md5hex>"' or '"<hex>-N"'
+    last_modified: datetime        # timezone-aware UTC, second precision as S3 reports it
+    content_type: str = "binary/octet-stream"
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    cache_control: str | None = None
+    expires: str | None = None
+    user_metadata: dict[str, str] = field(default_factory=dict)   # lower-case names without x-amz-meta-
+    checksums: dict[str, str] = field(default_factory=dict)       # {"CRC32": b64, "SHA256": b64, ...}
+    checksum_type: str | None = None                               # "FULL_OBJECT" | "COMPOSITE"
+    storage_class: str = "STANDARD"
+    segments: tuple[Segment, ...] = ()
+    parts_count: int | None = None    # multipart objects only
+
+    @property
+    def blobs(self) -> tuple[BlobRef, ...]:
+        return tuple(s.blob for s in self.segments)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a key listing. ``next_marker`` is the last key or common prefix
+    returned when the page is truncated (the seek point for the next page)."""
+    objects: tuple[ObjectMeta, ...]
+    common_prefixes: tuple[str, ...]
+    is_truncated: bool
+    next_marker: str | None
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: datetime
+    owner_id: int
+    # headers captured at CreateMultipartUpload, applied at Complete
+    content_type: str = "binary/octet-stream"
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    cache_control: str | None = None
+    expires: str | None = None
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+    storage_class: str = "STANDARD"
+
+
+@dataclass(frozen=True)
+class UploadPart:
+    upload_id: str
+    part_number: int
+    size: int
+    etag: str
+    last_modified: datetime
+    blob: BlobRef
+    checksums: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,61 @@
+"""BucketService: bucket operations, named after the AWS actions. HTTP-free."""
+from __future__ import annotations
+
+from s3server.errors import S3Error
+from s3server.meta import errors as meta_errors
+from s3server.models import Bucket, User
+from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
+
+KNOWN_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-1",
+    "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "eu-central-1",
+    "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1",
+    "il-central-1", "me-south-1", "me-central-1", "sa-east-1", "EU",
+})
+
+
+class BucketService:
+    def __init__(self, store: GuardedStore, blobs, *, region: str = "us-east-1"):
+        self.store = store
+        self.blobs = blobs
+        self.region = region
+
+    def list_buckets(self, user: User) -> list[Bucket]:
+        return self.store.list_buckets(None if user.is_admin else user.id)
+
+    def create_bucket(self, user: User, name: str, location_constraint: str | None = None) -> Bucket:
+        validate_bucket_name(name)
+        region = location_constraint or self.region
+        if location_constraint is not None:
+            if location_constraint == "us-east-1" or (location_constraint not in KNOWN_REGIONS
+                                                      and location_constraint != self.region):
+                raise S3Error("InvalidLocationConstraint",
+                              "The specified location-constraint is not valid",
+                              location_constraint=location_constraint)
+        try:
+            return self.store.create_bucket(name, user.id, region)
+        except meta_errors.AlreadyExists as exc:
+            if getattr(exc, "owner_id", None) == user.id:
+                raise S3Error("BucketAlreadyOwnedByYou", bucket_name=name) from exc
+            raise S3Error("BucketAlreadyExists", bucket_name=name) from exc
+
+    def head_bucket(self, user: User, name: str) -> Bucket:
+        return owned_bucket(self.store, user, name)
+
+    def get_bucket_location(self, user: User, name: str) -> str:
+        return owned_bucket(self.store, user, name).region
+
+    def delete_bucket(self, user: User, name: str) -> None:
+        owned_bucket(self.store, user, name)
+        try:
+            leftovers = self.store.delete_bucket(name)
+        except meta_errors.NotFound as exc:
+            raise S3Error("NoSuchBucket", bucket_name=name) from exc
+        except meta_errors.Conflict as exc:
+            raise S3Error("BucketNotEmpty", bucket_name=name) from exc
+        if leftovers:
+            self.blobs.delete_later(leftovers)
+
+    def visible(self, user: User, bucket: Bucket) -> bool:
+        return can_access(user, bucket)

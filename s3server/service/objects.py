@@ -1,0 +1,346 @@
+"""ObjectService: PutObject, GetObject, HeadObject, DeleteObject. HTTP-free.
+
+Write order (the durability contract): stream the body once to the storage nodes
+while computing every digest; verify what the client declared at the end of the
+stream (a failed check aborts the node uploads, so nothing is stored); reach the
+write quorum; only then commit the metadata row. Replaced blobs are deleted after
+the commit, in the background.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Callable, Iterable, Iterator
+
+from s3server import blobs as blobs_mod
+from s3server.errors import S3Error
+from s3server.meta import errors as meta_errors
+from s3server.models import ObjectMeta, Segment, User
+from s3server.service import checksums
+from s3server.service.common import GuardedStore, owned_bucket, quorum_error, unavailable, validate_key
+
+MAX_METADATA_BYTES = 2048
+DEFAULT_CHECKSUM = "CRC64NVME"   # what AWS computes when the client sends no checksum
+
+
+@dataclass
+class Payload:
+    """A request body as the service sees it: decoded chunks plus what the client declared."""
+    chunks: Iterable[bytes]
+    length: int | None = None                      # declared decoded length
+    content_md5: str | None = None                 # base64, from Content-MD5
+    sha256_hex: str | None = None                  # from x-amz-content-sha256 when it is a digest
+    checksums: dict[str, str] = field(default_factory=dict)   # algo -> base64, from headers
+    trailer: Callable[[], dict[str, str]] | None = None       # algo -> base64, known after the body
+    trailer_algorithms: tuple[str, ...] = ()       # algorithms announced in x-amz-trailer
+    sdk_algorithm: str | None = None               # x-amz-sdk-checksum-algorithm
+
+
+@dataclass(frozen=True)
+class Conditions:
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    if_unmodified_since: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectRead:
+    meta: ObjectMeta
+    status: int                 # 200 or 206
+    start: int
+    end: int                    # exclusive
+    body: Iterator[bytes] | None
+
+
+def _decode_b64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise S3Error("InvalidDigest") from exc
+
+
+def validate_payload(p: Payload) -> None:
+    """Checks that can be made before reading a byte of the body."""
+    if p.content_md5 is not None and len(_decode_b64(p.content_md5)) != 16:
+        raise S3Error("InvalidDigest")
+    for algo, value in p.checksums.items():
+        if not checksums.valid_value(algo, value):
+            raise S3Error("InvalidRequest", f"Value for {checksums.header_name(algo)} header is invalid.")
+    declared = set(p.checksums) | set(p.trailer_algorithms)
+    if len(declared) > 1:
+        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+    if p.checksums and p.trailer_algorithms:
+        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header")
+    if p.sdk_algorithm and declared and p.sdk_algorithm not in declared:
+        raise S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
+
+
+def _normalize_etag(value: str) -> str:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    want = _normalize_etag(etag)
+    return any(t.strip() == "*" or _normalize_etag(t) == want for t in header.split(","))
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        dt = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def check_conditions(meta: ObjectMeta, cond: Conditions) -> None:
+    """GET/HEAD preconditions with AWS's precedence (RFC 7232 section 6)."""
+    lm = meta.last_modified.replace(microsecond=0)
+    if cond.if_match is not None:
+        if not _etag_matches(cond.if_match, meta.etag):
+            raise S3Error("PreconditionFailed", condition="If-Match")
+    elif cond.if_unmodified_since is not None:
+        dt = _http_date(cond.if_unmodified_since)
+        if dt is not None and lm > dt:
+            raise S3Error("PreconditionFailed", condition="If-Unmodified-Since")
+    if cond.if_none_match is not None:
+        if _etag_matches(cond.if_none_match, meta.etag):
+            raise S3Error("NotModified")
+    elif cond.if_modified_since is not None:
+        dt = _http_date(cond.if_modified_since)
+        if dt is not None and lm <= dt:
+            raise S3Error("NotModified")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` -> (start, end exclusive); None = whole object.
+    A malformed or multi-range header is ignored (as AWS does); an unsatisfiable one is InvalidRange."""
+    if not header:
+        return None
+    header = header.strip()
+    if not header.lower().startswith("bytes=") or "," in header:
+        return None
+    spec = header[6:].strip()
+    first, sep, last = spec.partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            if not last.isdigit():
+                return None
+            n = int(last)
+            if n == 0 or size == 0:
+                raise S3Error("InvalidRange", range_requested=header, actual_object_size=size)
+            return max(0, size - n), size
+        if not first.isdigit() or (last and not last.isdigit()):
+            return None
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if last and end <= start:
+        return None
+    if start >= size:
+        raise S3Error("InvalidRange", range_requested=header, actual_object_size=size)
+    return start, min(end, size)
+
+
+def user_metadata_size(meta: dict[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
+
+
+class ObjectService:
+    def __init__(self, store: GuardedStore, blobs, *, max_object_size: int, clock: Callable[[], datetime]):
+        self.store = store
+        self.blobs = blobs
+        self.max_object_size = max_object_size
+        self.clock = clock
+
+    # ------------------------------------------------------------------ writes
+    def put_object(self, user: User, bucket: str, key: str, payload: Payload, attrs: dict,
+                   *, if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
+        validate_key(key)
+        owned_bucket(self.store, user, bucket)
+        if user_metadata_size(attrs.get("user_metadata", {})) > MAX_METADATA_BYTES:
+            raise S3Error("MetadataTooLarge", size=user_metadata_size(attrs["user_metadata"]),
+                          max_size_allowed=MAX_METADATA_BYTES)
+        if payload.length is not None and payload.length > self.max_object_size:
+            raise S3Error("EntityTooLarge", proposed_size=payload.length, max_size_allowed=self.max_object_size)
+        if if_match is not None:
+            current = self.store.get_object(bucket, key)
+            if current is None:
+                raise S3Error("NoSuchKey", key=key)
+            if not _etag_matches(if_match, current.etag):
+                raise S3Error("PreconditionFailed", condition="If-Match")
+        if if_none_match and self.store.get_object(bucket, key) is not None:
+            raise S3Error("PreconditionFailed", condition="If-None-Match")
+        blob, digests, algos = self.store_payload(payload)
+        meta = ObjectMeta(
+            bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
+            last_modified=self.clock(),
+            checksums={a: digests.checksum(a) for a in algos},
+            checksum_type="FULL_OBJECT",
+            segments=(Segment(blob),),
+            **attrs,
+        )
+        return self.commit(meta, if_none_match=if_none_match, if_match=if_match)
+
+    def commit(self, meta: ObjectMeta, *, if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
+        """Commit a new object row whose blobs are on disk; on failure remove those blobs."""
+        try:
+            replaced = self.store.put_object(meta, if_none_match=if_none_match, if_match=if_match)
+        except meta_errors.NotFound as exc:
+            self.blobs.delete_later(meta.blobs)
+            raise S3Error("NoSuchBucket", bucket_name=meta.bucket) from exc
+        except meta_errors.PreconditionFailed as exc:
+            self.blobs.delete_later(meta.blobs)
+            raise S3Error("PreconditionFailed", condition="If-None-Match" if if_none_match else "If-Match") from exc
+        except BaseException:
+            self.blobs.delete_later(meta.blobs)
+            raise
+        if replaced is not None:
+            old = {b.blob_id for b in meta.blobs}
+            garbage = [b for b in replaced.blobs if b.blob_id not in old]
+            if garbage:
+                self.blobs.delete_later(garbage)
+        return meta
+
+    def store_payload(self, payload: Payload):
+        """Stream a payload to the nodes, verifying it on the way. Returns (BlobRef, Digests, algorithms
+        stored). Any failed check is raised from inside the stream, so the node uploads are aborted."""
+        validate_payload(payload)
+        algos = list(payload.checksums) or list(payload.trailer_algorithms)
+        if not algos and payload.sdk_algorithm in checksums.ALGORITHMS:
+            algos = [payload.sdk_algorithm]
+        if not algos:
+            algos = [DEFAULT_CHECKSUM]
+        digests = checksums.Digests(algos, sha256=payload.sha256_hex is not None)
+        max_size = self.max_object_size
+
+        def verified() -> Iterator[bytes]:
+            for chunk in payload.chunks:
+                if chunk:
+                    digests.update(chunk)
+                    if digests.size > max_size:
+                        raise S3Error("EntityTooLarge", max_size_allowed=max_size)
+                    yield chunk
+            if payload.length is not None and digests.size != payload.length:
+                raise S3Error("IncompleteBody")
+            self._verify(payload, digests)
+
+        try:
+            blob = self.blobs.write(verified(), size=payload.length)
+        except blobs_mod.QuorumError as exc:
+            raise quorum_error(exc) from exc
+        except blobs_mod.BlobError as exc:
+            raise quorum_error(exc) from exc
+        return blob, digests, algos
+
+    @staticmethod
+    def _verify(p: Payload, d: checksums.Digests) -> None:
+        if p.content_md5 is not None and _decode_b64(p.content_md5) != bytes.fromhex(d.md5_hex()):
+            raise S3Error("BadDigest", expected_digest=p.content_md5, calculated_digest=d.md5_b64())
+        if p.sha256_hex is not None and p.sha256_hex.lower() != d.sha256_hex():
+            raise S3Error("XAmzContentSHA256Mismatch", client_computed_content_s_h_a256=p.sha256_hex,
+                          s3_computed_content_s_h_a256=d.sha256_hex())
+        declared = dict(p.checksums)
+        if p.trailer is not None:
+            trailer = p.trailer()
+            for algo in p.trailer_algorithms:
+                if algo not in trailer:
+                    raise S3Error("InvalidRequest", f"The {checksums.header_name(algo)} trailer was not sent.")
+                if not checksums.valid_value(algo, trailer[algo]):
+                    raise S3Error("InvalidRequest", f"Value for {checksums.header_name(algo)} trailing header is invalid.")
+            declared.update(trailer)
+        for algo, value in declared.items():
+            if d.checksum(algo) != value:
+                raise S3Error("BadDigest", f"The {algo} you specified did not match the calculated checksum.")
+
+    def delete_object(self, user: User, bucket: str, key: str) -> ObjectMeta | None:
+        owned_bucket(self.store, user, bucket)
+        validate_key(key)
+        removed = self.store.delete_object(bucket, key)
+        if removed is not None and removed.blobs:
+            self.blobs.delete_later(removed.blobs)
+        return removed
+
+    # ------------------------------------------------------------------ reads
+    def head_object(self, user: User, bucket: str, key: str, cond: Conditions = Conditions(),
+                    *, part_number: int | None = None) -> ObjectMeta:
+        owned_bucket(self.store, user, bucket)
+        meta = self.store.get_object(bucket, key)
+        if meta is None:
+            raise S3Error("NoSuchKey", key=key)
+        check_conditions(meta, cond)
+        return meta
+
+    def get_object(self, user: User, bucket: str, key: str, *, range_header: str | None = None,
+                   cond: Conditions = Conditions(), part_number: int | None = None,
+                   with_body: bool = True) -> ObjectRead:
+        meta = self.head_object(user, bucket, key, cond)
+        status = 200
+        if part_number is not None:
+            start, end = self._part_range(meta, part_number)
+            status = 206 if meta.parts_count else 200
+        else:
+            rng = parse_range(range_header, meta.size)
+            if rng is None:
+                start, end = 0, meta.size
+            else:
+                start, end = rng
+                status = 206
+        body = self._stream(meta, start, end) if with_body else None
+        return ObjectRead(meta, status, start, end, body)
+
+    @staticmethod
+    def _part_range(meta: ObjectMeta, part_number: int) -> tuple[int, int]:
+        if part_number < 1 or part_number > 10000:
+            raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+                          argument_name="partNumber", argument_value=str(part_number))
+        if not meta.parts_count:
+            if part_number == 1:
+                return 0, meta.size
+            raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable",
+                          part_number_requested=part_number, actual_parts_count=1)
+        offset = 0
+        for seg in meta.segments:
+            if seg.part_number == part_number:
+                return offset, offset + seg.blob.size
+            offset += seg.blob.size
+        raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable",
+                      part_number_requested=part_number, actual_parts_count=meta.parts_count)
+
+    def _stream(self, meta: ObjectMeta, start: int, end: int) -> Iterator[bytes]:
+        """Open the first needed segment eagerly (so a total outage is a clean 503 before any
+        header is sent), then stream the rest lazily."""
+        pieces = []
+        offset = 0
+        for seg in meta.segments:
+            s, e = offset, offset + seg.blob.size
+            offset = e
+            lo, hi = max(s, start), min(e, end)
+            if lo < hi:
+                pieces.append((seg.blob, lo - s, hi - s))
+        if not pieces:
+            return iter(())
+        try:
+            first = self.blobs.open(pieces[0][0], pieces[0][1], pieces[0][2])
+            head = next(first, b"")
+        except blobs_mod.BlobError as exc:
+            raise unavailable(f"No replica of the object data could be read ({exc}).") from exc
+        return self._chain(head, first, pieces[1:])
+
+    def _chain(self, head: bytes, first: Iterator[bytes], rest) -> Iterator[bytes]:
+        if head:
+            yield head
+        yield from first
+        for blob, lo, hi in rest:
+            yield from self.blobs.open(blob, lo, hi)

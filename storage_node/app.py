@@ -1,0 +1,241 @@
+"""The storage node's HTTP API: bytes by blob id, nothing about S3.
+
+    PUT    /blobs/{id}          201 {"id", "size", "xxh3"}   (400 bad id/size, 507 no space)
+    GET    /blobs/{id}          200/206 verified data, Range: bytes=a-b | a-   (404, 416)
+    HEAD   /blobs/{id}          200 Content-Length = size (404)
+    DELETE /blobs/{id}          204 (idempotent)
+    GET    /blobs?after=&limit= 200 {"blobs": [{"id", "size", "mtime"}], "next": id | null}
+    POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404)
+    GET    /health, /ready      200 {"status": "ok", "node_id", "free_bytes", "blobs_dir"}
+
+Blob ids are 32 lowercase hex characters; anything else is 400 before any path is built.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Iterator
+
+import falcon
+
+from storage_node.blobfile import CorruptBlob
+from storage_node.disk import Disk, NoSpace, SizeMismatch, valid_id
+from storage_node.inventory import list_blobs
+from storage_node.settings import NodeSettings
+
+READ_PIECE = 256 * 1024
+MAX_LIMIT = 10000
+DRAIN_LIMIT = 8 * 1024 * 1024
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class Truncated(Exception):
+    """The request body ended before its declared length."""
+
+
+def _check_id(blob_id: str) -> None:
+    if not valid_id(blob_id):
+        raise falcon.HTTPBadRequest(title="invalid blob id")
+
+
+def body_pieces(stream, length: int | None) -> Iterator[bytes]:
+    """Read a request body in pieces: ``length`` bytes, or to the end of a chunked body.
+    Raises Truncated if the client stops early."""
+    received = 0
+    while length is None or received < length:
+        want = READ_PIECE if length is None else min(READ_PIECE, length - received)
+        try:
+            piece = stream.read(want)
+        except Exception as exc:  # the server's body reader: broken chunking, disconnect
+            raise Truncated(str(exc)) from exc
+        if not piece:
+            break
+        received += len(piece)
+        yield piece
+    if length is not None and received < length:
+        raise Truncated(f"got {received} of {length} bytes")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` -> [start, end) clipped to ``size``; None for no header.
+    Raises HTTPRangeNotSatisfiable for a range outside the blob, 400 for bad syntax."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m:
+        raise falcon.HTTPBadRequest(title="unsupported Range")
+    start = int(m.group(1))
+    end = int(m.group(2)) + 1 if m.group(2) else size
+    if start >= size or end <= start:
+        raise falcon.HTTPRangeNotSatisfiable(size)
+    return start, min(end, size)
+
+
+def _int_header(req: falcon.Request, name: str) -> int | None:
+    value = req.get_header(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise falcon.HTTPBadRequest(title=f"bad {name}")
+    return int(value)
+
+
+class BlobResource:
+    """/blobs/{blob_id}"""
+
+    def __init__(self, disk: Disk):
+        self.disk = disk
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
+        _check_id(blob_id)
+        declared = _int_header(req, "X-Blob-Size")
+        length = req.content_length
+        if declared is not None and length is not None and declared != length:
+            resp.set_header("Connection", "close")
+            raise falcon.HTTPBadRequest(title="X-Blob-Size differs from Content-Length")
+        body = body_pieces(req.stream, length)
+        try:
+            size, digest = self.disk.write(
+                blob_id, body, expected=length if length is not None else declared,
+                declared=declared)
+        except Truncated as exc:
+            resp.set_header("Connection", "close")
+            raise falcon.HTTPBadRequest(title="body truncated", description=str(exc))
+        except SizeMismatch as exc:
+            self._refuse(body, resp)
+            raise falcon.HTTPBadRequest(title="body size", description=str(exc))
+        except NoSpace as exc:
+            self._refuse(body, resp)
+            raise falcon.HTTPError(falcon.HTTP_507, title="insufficient storage",
+                                   description=str(exc))
+        resp.status = falcon.HTTP_201
+        resp.media = {"id": blob_id, "size": size, "xxh3": digest}
+
+    @staticmethod
+    def _refuse(body: Iterator[bytes], resp: falcon.Response) -> None:
+        """Before answering an error to a PUT: read (and drop) up to DRAIN_LIMIT more
+        bytes of the body, so a client still sending sees our status instead of a reset;
+        past the limit, or if the body is broken, close the connection."""
+        drained = 0
+        try:
+            for piece in body:
+                drained += len(piece)
+                if drained > DRAIN_LIMIT:
+                    break
+            else:
+                return
+        except Truncated:
+            pass
+        resp.set_header("Connection", "close")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
+        blob = self._open(blob_id)
+        try:
+            rng = parse_range(req.get_header("Range"), blob.size)
+        except falcon.HTTPError:
+            blob.file.close()
+            raise
+        start, end = rng or (0, blob.size)
+        stream = self.disk.stream(blob, start, end)
+        first = self._first_piece(stream, blob_id)
+        if rng:
+            resp.status = falcon.HTTP_206
+            resp.set_header("Content-Range", f"bytes {start}-{end - 1}/{blob.size}")
+        resp.content_length = end - start
+        resp.content_type = "application/octet-stream"
+        resp.set_header("Accept-Ranges", "bytes")
+        resp.stream = itertools.chain(first, stream)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
+        blob = self._open(blob_id)
+        blob.file.close()
+        resp.content_length = blob.size
+        resp.content_type = "application/octet-stream"
+        resp.set_header("Accept-Ranges", "bytes")
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
+        _check_id(blob_id)
+        self.disk.delete(blob_id)
+        resp.status = falcon.HTTP_204
+
+    def _open(self, blob_id: str):
+        _check_id(blob_id)
+        try:
+            return self.disk.open(blob_id)
+        except (FileNotFoundError, CorruptBlob):
+            raise falcon.HTTPNotFound(title="no such blob")
+
+    @staticmethod
+    def _first_piece(stream: Iterator[bytes], blob_id: str) -> list[bytes]:
+        """Check the first block before answering, so a blob that is bad from its first
+        requested block gets a clean 500 instead of a broken 200 (it is quarantined)."""
+        try:
+            return [next(stream)]
+        except StopIteration:
+            return []
+        except CorruptBlob as exc:
+            raise falcon.HTTPInternalServerError(title="corrupt blob", description=str(exc))
+
+
+class VerifyResource:
+    """/blobs/{blob_id}/verify"""
+
+    def __init__(self, disk: Disk):
+        self.disk = disk
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
+        _check_id(blob_id)
+        try:
+            ok, size = self.disk.verify(blob_id)
+        except FileNotFoundError:
+            raise falcon.HTTPNotFound(title="no such blob")
+        resp.media = {"id": blob_id, "ok": ok, "size": size}
+
+
+class InventoryResource:
+    """/blobs"""
+
+    def __init__(self, disk: Disk):
+        self.disk = disk
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        after = req.get_param("after") or ""
+        if after and not valid_id(after):
+            raise falcon.HTTPBadRequest(title="invalid after")
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT) or 1000
+        blobs, nxt = list_blobs(self.disk.blobs_dir, after, limit)
+        resp.media = {"blobs": blobs, "next": nxt}
+
+
+class HealthResource:
+    """/health and /ready"""
+
+    def __init__(self, disk: Disk, node_id: str):
+        self.disk = disk
+        self.node_id = node_id
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok", "node_id": self.node_id,
+                      "free_bytes": self.disk.space.free_bytes(),
+                      "blobs_dir": str(self.disk.blobs_dir)}
+
+
+def _bad_blob_path(req: falcon.Request, resp: falcon.Response, **_) -> None:
+    """Any /blobs/... path no route matched (``../x``, extra segments): 400."""
+    raise falcon.HTTPBadRequest(title="invalid blob id")
+
+
+def create_app(settings: NodeSettings, disk: Disk | None = None) -> falcon.App:
+    """Build the node's WSGI app. Prepares the data dir (creates it, drops temp files older
+    than ``settings.temp_max_age``)."""
+    disk = disk or Disk(settings)
+    disk.prepare()
+    app = falcon.App()
+    app.add_route("/blobs", InventoryResource(disk))
+    app.add_route("/blobs/{blob_id}", BlobResource(disk))
+    app.add_route("/blobs/{blob_id}/verify", VerifyResource(disk))
+    health = HealthResource(disk, settings.node_id)
+    app.add_route("/health", health)
+    app.add_route("/ready", health)
+    app.add_sink(_bad_blob_path, prefix=r"^/blobs/")
+    return app

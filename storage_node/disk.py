@@ -1,0 +1,274 @@
+"""The node's data directory: atomic blob writes, verified reads, quarantine, space.
+
+Layout under ``data_dir``::
+
+    blobs/ab/cd/<id>          published blobs (see blobfile.py for the format)
+    tmp/<id>.<random>.tmp     uploads in progress (same file system: rename is atomic)
+    quarantine/<id>.<ns>      blobs that failed a checksum: moved aside, never deleted
+
+A write goes temp file -> fsync -> rename to the final name -> fsync the directory,
+so a blob is either wholly visible under its name or not at all.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+from storage_node.blobfile import BlockHasher, CorruptBlob, Layout, read_layout, read_verified
+from storage_node.settings import NodeSettings
+
+BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class NoSpace(Exception):
+    """Storing the blob would exceed the node's capacity or free space."""
+
+
+class SizeMismatch(Exception):
+    """The received byte count differs from the size the client declared."""
+
+
+def valid_id(blob_id: str) -> bool:
+    """True when ``blob_id`` is exactly 32 lowercase hex characters."""
+    return bool(BLOB_ID.match(blob_id))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename/creation inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Space:
+    """Thread-safe accounting of stored and in-flight bytes against capacity and free disk."""
+
+    def __init__(self, root: Path, capacity: int | None, used: int):
+        self._root = root
+        self._capacity = capacity
+        self._used = used
+        self._inflight = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, n: int) -> None:
+        """Claim ``n`` more bytes for an upload in progress, or raise NoSpace."""
+        with self._lock:
+            if self._capacity is not None and self._used + self._inflight + n > self._capacity:
+                raise NoSpace(f"capacity of {self._capacity} bytes would be exceeded")
+            if shutil.disk_usage(self._root).free < n:
+                raise NoSpace("file system full")
+            self._inflight += n
+
+    def settle(self, reserved: int, stored: int, replaced: int = 0) -> None:
+        """An upload that reserved ``reserved`` bytes ended having stored ``stored`` (0 if
+        it failed), replacing a file of ``replaced`` bytes."""
+        with self._lock:
+            self._inflight -= reserved
+            self._used += stored - replaced
+
+    def forget(self, n: int) -> None:
+        """A stored file of ``n`` bytes went away."""
+        with self._lock:
+            self._used -= n
+
+    def free_bytes(self) -> int:
+        """Bytes this node can still accept."""
+        free = shutil.disk_usage(self._root).free
+        with self._lock:
+            if self._capacity is not None:
+                free = min(free, self._capacity - self._used - self._inflight)
+        return max(free, 0)
+
+
+@dataclass
+class OpenBlob:
+    """A published blob opened for reading; close ``file`` when done."""
+    blob_id: str
+    file: BinaryIO
+    layout: Layout
+    mtime: float
+
+    @property
+    def size(self) -> int:
+        return self.layout.data_size
+
+
+class Disk:
+    """All file-system work of a node. Call ``prepare()`` once before use."""
+
+    def __init__(self, settings: NodeSettings, clock=time.time):
+        self.settings = settings
+        self.root = Path(settings.data_dir)
+        self.blobs_dir = self.root / "blobs"
+        self.tmp_dir = self.root / "tmp"
+        self.quarantine_dir = self.root / "quarantine"
+        self._clock = clock
+        self.space = Space(self.root, settings.capacity_bytes, 0)
+
+    # -- start-up ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the directories, drop stale temp files, count the bytes stored."""
+        for d in (self.blobs_dir, self.tmp_dir, self.quarantine_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.clean_temp(self.settings.temp_max_age)
+        self.space = Space(self.root, self.settings.capacity_bytes, self._bytes_stored())
+
+    def clean_temp(self, max_age: float) -> int:
+        """Delete temp files older than ``max_age`` seconds; return how many."""
+        cutoff, removed = self._clock() - max_age, 0
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def _bytes_stored(self) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(self.blobs_dir):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(dirpath, name)).st_size
+                except FileNotFoundError:
+                    pass
+        return total
+
+    # -- paths ------------------------------------------------------------------------
+    def path_for(self, blob_id: str) -> Path:
+        """``blobs/ab/cd/<id>``; the id must already be validated."""
+        if not valid_id(blob_id):
+            raise ValueError("invalid blob id")
+        return self.blobs_dir / blob_id[:2] / blob_id[2:4] / blob_id
+
+    # -- write ------------------------------------------------------------------------
+    def write(self, blob_id: str, pieces: Iterable[bytes], *, expected: int | None = None,
+              declared: int | None = None) -> tuple[int, str]:
+        """Store ``pieces`` as blob ``blob_id`` atomically; return (size, xxh3-128 hex).
+
+        ``expected`` (if known) is reserved up front; ``declared`` must equal the received
+        length or SizeMismatch is raised. On any error nothing is left under the real name
+        and the temp file is removed."""
+        final = self.path_for(blob_id)
+        tmp = self.tmp_dir / f"{blob_id}.{uuid.uuid4().hex}.tmp"
+        reserved = 0
+        stored = replaced = 0
+        try:
+            if expected:
+                self.space.reserve(expected)
+                reserved = expected
+            hasher = BlockHasher(self.settings.block_size)
+            with open(tmp, "wb") as f:
+                for piece in pieces:
+                    if hasher.size + len(piece) > reserved:
+                        need = hasher.size + len(piece) - reserved
+                        self.space.reserve(need)
+                        reserved += need
+                    f.write(piece)
+                    hasher.update(piece)
+                if declared is not None and hasher.size != declared:
+                    raise SizeMismatch(f"declared {declared} bytes, received {hasher.size}")
+                f.write(hasher.finish())
+                f.flush()
+                if self.settings.fsync:
+                    os.fsync(f.fileno())
+                stored = f.tell()
+            replaced = self._publish(tmp, final)
+            return hasher.size, hasher.hexdigest()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace("file system full") from exc
+            raise
+        finally:
+            self.space.settle(reserved, stored if not tmp.exists() else 0, replaced)
+            tmp.unlink(missing_ok=True)
+
+    def _publish(self, tmp: Path, final: Path) -> int:
+        """Rename ``tmp`` to ``final`` durably; return the size of the file it replaced."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            replaced = final.stat().st_size
+        except FileNotFoundError:
+            replaced = 0
+        os.replace(tmp, final)
+        if self.settings.fsync:
+            fsync_dir(final.parent)
+        return replaced
+
+    # -- read -------------------------------------------------------------------------
+    def open(self, blob_id: str) -> OpenBlob:
+        """Open a published blob. FileNotFoundError if absent; CorruptBlob (after
+        quarantining it) if its footer is bad."""
+        path = self.path_for(blob_id)
+        f = open(path, "rb")
+        try:
+            st = os.fstat(f.fileno())
+            layout = read_layout(f, st.st_size)
+        except CorruptBlob:
+            f.close()
+            self.quarantine(blob_id)
+            raise
+        except BaseException:
+            f.close()
+            raise
+        return OpenBlob(blob_id, f, layout, st.st_mtime)
+
+    def stream(self, blob: OpenBlob, start: int, end: int) -> Iterator[bytes]:
+        """Yield verified bytes [start, end) and close the file at the end. At a bad
+        block: quarantine the blob and raise CorruptBlob (no byte of that block is sent)."""
+        try:
+            yield from read_verified(blob.file, blob.layout, start, end)
+        except CorruptBlob:
+            self.quarantine(blob.blob_id)
+            raise
+        finally:
+            blob.file.close()
+
+    def verify(self, blob_id: str) -> tuple[bool, int | None]:
+        """Re-read every block; return (ok, size). A failing blob is quarantined.
+        FileNotFoundError if absent."""
+        try:
+            blob = self.open(blob_id)
+        except CorruptBlob:
+            return False, None
+        try:
+            for _ in self.stream(blob, 0, blob.size):
+                pass
+        except CorruptBlob:
+            return False, blob.size
+        return True, blob.size
+
+    # -- removal ----------------------------------------------------------------------
+    def delete(self, blob_id: str) -> bool:
+        """Remove a blob; True if it existed. Idempotent."""
+        path = self.path_for(blob_id)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        self.space.forget(size)
+        return True
+
+    def quarantine(self, blob_id: str) -> None:
+        """Move a blob aside into ``quarantine/`` so it is no longer served (kept for
+        inspection, never deleted here)."""
+        path = self.path_for(blob_id)
+        dest = self.quarantine_dir / f"{blob_id}.{time.time_ns()}"
+        try:
+            size = path.stat().st_size
+            os.replace(path, dest)
+        except FileNotFoundError:
+            return
+        self.space.forget(size)

@@ -1,0 +1,29 @@
+"""NodeSettings: everything a storage node is configured with (from its command line).
+
+A leaf of the storage_node package: imports nothing of ours, reads no environment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """How one storage node runs.
+
+    ``capacity_bytes`` caps the bytes of blobs this node accepts (``None``: only the
+    file system's free space limits it). ``fsync=False`` skips every fsync (tests,
+    throwaway nodes); durability then rests on the OS page cache.
+    """
+    data_dir: Path
+    node_id: str
+    port: int = 7881
+    bind: str = "127.0.0.1"
+    capacity_bytes: int | None = None
+    fsync: bool = True
+    threads: int = 16
+    block_size: int = BLOCK_SIZE
+    temp_max_age: float = 3600.0

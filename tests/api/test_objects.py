@@ -1,0 +1,215 @@
+"""Object operations through boto3 (default configuration) against the real system."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import zlib
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import node_blob_ids
+from tests.sigv4util import raw_http, sign, signed_request
+
+KEYS = ["plain.txt", "with space.txt", "ünïcödé/ключ/😀.bin", "a+b=c&d.txt", "100%.csv", "double//slash",
+        "dots/./and/../x", "~tilde!*'()", "k" * 1024]
+
+
+def _code(e) -> str:
+    return e.value.response["Error"]["Code"]
+
+
+@pytest.mark.parametrize("key", KEYS, ids=lambda k: k[:20])
+def test_put_get_head_delete_roundtrip(s3, bucket, key):
+    body = os.urandom(1000) + key.encode()
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/x-test",
+                        Metadata={"color": "blue", "Mixed-Case": "yes"})
+    etag = f'"{hashlib.md5(body).hexdigest()}"'
+    assert put["ETag"] == etag
+    got = s3.get_object(Bucket=bucket, Key=key)
+    assert got["Body"].read() == body
+    assert got["ETag"] == etag
+    assert got["ContentType"] == "text/x-test"
+    assert got["ContentLength"] == len(body)
+    assert got["Metadata"] == {"color": "blue", "mixed-case": "yes"}
+    assert got["LastModified"].year >= 2024
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ContentLength"] == len(body) and head["ETag"] == etag
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == [key]
+    s3.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key=key)
+    assert _code(e) == "NoSuchKey"
+
+
+def test_zero_byte_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    got = s3.get_object(Bucket=bucket, Key="empty")
+    assert got["Body"].read() == b""
+    assert got["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
+    assert got["ContentLength"] == 0
+
+
+def test_50mib_object(s3, bucket):
+    block = os.urandom(1024 * 1024)
+    body = b"".join(bytes([i]) + block[1:] for i in range(50))
+    s3.put_object(Bucket=bucket, Key="big", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="big")
+    h = hashlib.md5()
+    n = 0
+    for chunk in got["Body"].iter_chunks(1024 * 1024):
+        h.update(chunk)
+        n += len(chunk)
+    assert n == len(body)
+    assert h.hexdigest() == hashlib.md5(body).hexdigest()
+    assert got["ETag"] == f'"{h.hexdigest()}"'
+
+
+def test_overwrite_replaces_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"first")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"second version")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second version"
+
+
+def test_default_content_type(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentType"] == "binary/octet-stream"
+
+
+def test_missing_key_and_bucket(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="nope")
+    assert _code(e) == "NoSuchKey"
+    assert e.value.response["Error"]["Key"] == "nope"
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="nope")
+    assert _code(e) == "404"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket + "-missing", Key="k")
+    assert _code(e) == "NoSuchBucket"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket + "-missing", Key="k", Body=b"x")
+    assert _code(e) == "NoSuchBucket"
+    # deleting a missing key succeeds, as on S3
+    assert s3.delete_object(Bucket=bucket, Key="nope")["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_key_too_long(system, s3, bucket):
+    before = set().union(*(node_blob_ids(d) for d in system.node_dirs()))
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"data")
+    assert _code(e) == "KeyTooLongError"
+    after = set().union(*(node_blob_ids(d) for d in system.node_dirs()))
+    assert after == before
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+@pytest.mark.parametrize("rng,expected,status", [
+    ("bytes=0-9", slice(0, 10), 206), ("bytes=10-", slice(10, None), 206), ("bytes=-5", slice(-5, None), 206),
+    ("bytes=95-200", slice(95, None), 206), ("bytes=0-0", slice(0, 1), 206)])
+def test_range_get(s3, bucket, rng, expected, status):
+    body = bytes(range(100))
+    s3.put_object(Bucket=bucket, Key="r", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="r", Range=rng)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == status
+    data = got["Body"].read()
+    assert data == body[expected]
+    start = expected.start if expected.start is not None else 0
+    start = start if start >= 0 else 100 + start
+    assert got["ContentRange"] == f"bytes {start}-{start + len(data) - 1}/100"
+
+
+def test_unsatisfiable_range(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="r", Body=b"0123456789")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="r", Range="bytes=10-20")
+    assert _code(e) == "InvalidRange"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_range_across_large_object(s3, bucket):
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    s3.put_object(Bucket=bucket, Key="big", Body=body)
+    start, end = 1024 * 1024 - 3, 2 * 1024 * 1024 + 5
+    got = s3.get_object(Bucket=bucket, Key="big", Range=f"bytes={start}-{end}")
+    assert got["Body"].read() == body[start:end + 1]
+
+
+def test_blob_on_all_three_nodes(system, s3, bucket):
+    before = [node_blob_ids(d) for d in system.node_dirs()]
+    s3.put_object(Bucket=bucket, Key="replicated", Body=b"r" * 5000)
+    after = [node_blob_ids(d) for d in system.node_dirs()]
+    new = [a - b for a, b in zip(after, before)]
+    assert all(len(n) == 1 for n in new), new
+    assert new[0] == new[1] == new[2]
+
+
+def test_crc32_header_checked(system, s3, bucket):
+    body = b"checksummed body"
+    good = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    s3.put_object(Bucket=bucket, Key="ok", Body=body, ChecksumCRC32=good)
+    head = s3.head_object(Bucket=bucket, Key="ok", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == good
+    bad = base64.b64encode((zlib.crc32(body) ^ 1).to_bytes(4, "big")).decode()
+    url = f"{system.endpoint}/{bucket}/bad"
+    r = signed_request("PUT", url, body=body, headers={"x-amz-checksum-crc32": bad})
+    assert r.status_code == 400, r.text
+    assert "<Code>BadDigest</Code>" in r.text
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="bad")
+
+
+def test_sha256_mismatch_stores_nothing(system, s3, bucket):
+    before = set().union(*(node_blob_ids(d) for d in system.node_dirs()))
+    url = f"{system.endpoint}/{bucket}/sha"
+    r = signed_request("PUT", url, body=b"actual body", payload_hash=hashlib.sha256(b"other body").hexdigest())
+    assert r.status_code == 400
+    assert "<Code>XAmzContentSHA256Mismatch</Code>" in r.text
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="sha")
+    import time
+    time.sleep(0.5)
+    after = set().union(*(node_blob_ids(d) for d in system.node_dirs()))
+    assert after == before
+
+
+def test_content_md5_checked(system, s3, bucket):
+    body = b"md5 body"
+    good = base64.b64encode(hashlib.md5(body).digest()).decode()
+    s3.put_object(Bucket=bucket, Key="m", Body=body, ContentMD5=good)
+    bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    r = signed_request("PUT", f"{system.endpoint}/{bucket}/m2", body=body, headers={"Content-MD5": bad})
+    assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
+    r = signed_request("PUT", f"{system.endpoint}/{bucket}/m3", body=body, headers={"Content-MD5": "notbase64!"})
+    assert r.status_code == 400 and "<Code>InvalidDigest</Code>" in r.text
+
+
+def test_truncated_body_stores_nothing(system, s3, bucket):
+    """A client that promises 1000 bytes, sends 100 and closes: no object, no stray blob."""
+    before = set().union(*(node_blob_ids(d) for d in system.node_dirs()))
+    url = f"{system.endpoint}/{bucket}/trunc"
+    body = b"x" * 1000
+    headers = sign("PUT", url, body, {"Content-Length": "1000"}, payload_hash="UNSIGNED-PAYLOAD")
+    host = url.split("/")[2]
+    head = f"PUT /{bucket}/trunc HTTP/1.1\r\nHost: {host}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host") + "\r\n"
+    raw_http(url, head.encode() + body[:100], close_after_send=True, timeout=5)
+    import time
+    time.sleep(1.0)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="trunc")
+    after = set().union(*(node_blob_ids(d) for d in system.node_dirs()))
+    assert after == before
+
+
+def test_missing_content_length(system, bucket):
+    url = f"{system.endpoint}/{bucket}/nolen"
+    headers = sign("PUT", url, b"", {}, payload_hash="UNSIGNED-PAYLOAD")
+    host = url.split("/")[2]
+    head = f"PUT /{bucket}/nolen HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in ("host", "content-length")) + "\r\n"
+    resp = raw_http(url, head.encode())
+    assert resp.startswith(b"HTTP/1.1 411"), resp[:200]
+    assert b"<Code>MissingContentLength</Code>" in resp

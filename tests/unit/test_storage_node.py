@@ -1,0 +1,329 @@
+"""The storage node over HTTP, as a real process (``python -m storage_node``)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import urllib3
+
+MiB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NodeProcess:
+    """One storage node process on a free port with its own data dir."""
+
+    def __init__(self, data_dir: Path, node_id: str, *extra: str):
+        self.data_dir = Path(data_dir)
+        self.node_id = node_id
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(self.data_dir.parent / f"{node_id}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "storage_node", "--data-dir", str(self.data_dir),
+             "--port", str(self.port), "--node-id", node_id, *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 15.0) -> "NodeProcess":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log_text()
+            try:
+                with urllib3.PoolManager(retries=False, timeout=1.0) as http:
+                    if http.request("GET", self.url + "/health").status == 200:
+                        return self
+            except urllib3.exceptions.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"node {self.node_id} did not start: {self.log_text()}")
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return (self.data_dir.parent / f"{self.node_id}.log").read_text(errors="replace")
+
+    def blob_path(self, blob_id: str) -> Path:
+        return self.data_dir / "blobs" / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def start_nodes(tmp: Path, count: int, *extra: str) -> list[NodeProcess]:
+    """Start ``count`` nodes in parallel and wait for all of them."""
+    nodes = []
+    for i in range(count):
+        (tmp / f"node-{i}").mkdir(parents=True, exist_ok=True)
+        nodes.append(NodeProcess(tmp / f"node-{i}", f"node-{i}", *extra))
+    return [n.wait_ready() for n in nodes]
+
+
+def rand_bytes(n: int, seed: int = 0) -> bytes:
+    import random
+    return random.Random(seed).randbytes(n)
+
+
+def blob_id(i: int) -> str:
+    return f"{i:032x}"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    n = start_nodes(tmp_path_factory.mktemp("sn"), 1)[0]
+    yield n
+    assert n.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def http():
+    return urllib3.PoolManager(retries=False, timeout=10.0)
+
+
+def put(http, node, bid, data, **headers):
+    return http.request("PUT", f"{node.url}/blobs/{bid}", body=data, headers=headers)
+
+
+def raw_request(node, payload: bytes, read: bool = True) -> bytes:
+    """Send raw bytes on a fresh connection; return what comes back (until close/timeout)."""
+    with socket.create_connection(("127.0.0.1", node.port), timeout=5) as s:
+        s.sendall(payload)
+        if not read:
+            return b""
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+def test_health_and_ready(node, http):
+    for path in ("/health", "/ready"):
+        r = http.request("GET", node.url + path)
+        doc = json.loads(r.data)
+        assert r.status == 200 and doc["status"] == "ok" and doc["node_id"] == node.node_id
+        assert doc["free_bytes"] > 0 and doc["blobs_dir"].endswith("blobs")
+
+
+def test_put_get_head_delete(node, http):
+    data = rand_bytes(300_000, 1)
+    r = put(http, node, blob_id(1), data)
+    assert r.status == 201
+    doc = json.loads(r.data)
+    import xxhash
+    assert doc == {"id": blob_id(1), "size": len(data), "xxh3": xxhash.xxh3_128_hexdigest(data)}
+    assert node.blob_path(blob_id(1)).exists()
+    r = http.request("GET", f"{node.url}/blobs/{blob_id(1)}")
+    assert r.status == 200 and r.data == data and r.headers["Content-Length"] == str(len(data))
+    r = http.request("HEAD", f"{node.url}/blobs/{blob_id(1)}")
+    assert r.status == 200 and r.headers["Content-Length"] == str(len(data))
+    assert http.request("DELETE", f"{node.url}/blobs/{blob_id(1)}").status == 204
+    assert http.request("DELETE", f"{node.url}/blobs/{blob_id(1)}").status == 204
+    assert http.request("GET", f"{node.url}/blobs/{blob_id(1)}").status == 404
+    assert http.request("HEAD", f"{node.url}/blobs/{blob_id(1)}").status == 404
+
+
+def test_empty_blob(node, http):
+    assert put(http, node, blob_id(2), b"").status == 201
+    r = http.request("GET", f"{node.url}/blobs/{blob_id(2)}")
+    assert r.status == 200 and r.data == b""
+
+
+def test_ranges(node, http):
+    data = rand_bytes(3 * MiB + 5, 2)
+    assert put(http, node, blob_id(3), data).status == 201
+    url = f"{node.url}/blobs/{blob_id(3)}"
+    for a, b in [(0, 0), (10, 19), (MiB - 3, MiB + 2), (2 * MiB, 3 * MiB + 4), (5, 10**9)]:
+        r = http.request("GET", url, headers={"Range": f"bytes={a}-{b}"})
+        assert r.status == 206
+        assert r.data == data[a:b + 1]
+        assert r.headers["Content-Range"] == f"bytes {a}-{min(b, len(data) - 1)}/{len(data)}"
+    r = http.request("GET", url, headers={"Range": f"bytes={MiB}-"})
+    assert r.status == 206 and r.data == data[MiB:]
+    r = http.request("GET", url, headers={"Range": f"bytes={len(data)}-"})
+    assert r.status == 416
+
+
+def test_chunked_upload(node, http):
+    data = rand_bytes(2 * MiB + 77, 3)
+    pieces = (data[i:i + 100_000] for i in range(0, len(data), 100_000))
+    r = http.request("PUT", f"{node.url}/blobs/{blob_id(4)}", body=pieces, chunked=True,
+                     headers={"X-Blob-Size": str(len(data))})
+    assert r.status == 201 and json.loads(r.data)["size"] == len(data)
+    assert http.request("GET", f"{node.url}/blobs/{blob_id(4)}").data == data
+
+
+def test_five_mib_round_trip(node, http):
+    data = rand_bytes(5 * MiB, 4)
+    assert put(http, node, blob_id(5), data).status == 201
+    r = http.request("GET", f"{node.url}/blobs/{blob_id(5)}", preload_content=False)
+    got = b"".join(r.stream(256 * 1024))
+    assert got == data
+
+
+@pytest.mark.parametrize("path", ["/blobs/..%2Fx", "/blobs/../x", "/blobs/" + "A" * 32,
+                                  "/blobs/" + "a" * 33, "/blobs/" + "a" * 31, "/blobs/xyz/verify",
+                                  "/blobs/" + "g" * 32])
+def test_bad_ids_are_400(node, path):
+    for method in ("POST",) if path.endswith("/verify") else ("GET", "PUT", "DELETE", "HEAD"):
+        reply = raw_request(node, f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                  f"Connection: close\r\n\r\n".encode())
+        assert reply.startswith(b"HTTP/1.1 400"), (method, path, reply[:100])
+    assert not list((node.data_dir / "blobs").glob("*/*/*x*"))
+
+
+def test_size_mismatch_is_400_and_nothing_kept(node, http):
+    r = put(http, node, blob_id(6), b"x" * 1000, **{"X-Blob-Size": "999"})
+    assert r.status == 400
+    r = http.request("PUT", f"{node.url}/blobs/{blob_id(6)}", body=iter([b"x" * 1000]),
+                     chunked=True, headers={"X-Blob-Size": "1001"})
+    assert r.status == 400
+    assert http.request("HEAD", f"{node.url}/blobs/{blob_id(6)}").status == 404
+    assert not node.blob_path(blob_id(6)).exists()
+
+
+def _tmp_files(node):
+    return list((node.data_dir / "tmp").iterdir())
+
+
+def _eventually(check, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_aborted_upload_leaves_nothing(node, http, chunked):
+    bid = blob_id(7 + chunked)
+    if chunked:
+        head = (f"PUT /blobs/{bid} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                f"{50000:x}\r\n").encode() + b"y" * 50000 + b"\r\n"
+    else:
+        head = (f"PUT /blobs/{bid} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                ).encode() + b"y" * 50000
+    raw_request(node, head, read=False)
+    _eventually(lambda: not _tmp_files(node))
+    assert http.request("HEAD", f"{node.url}/blobs/{bid}").status == 404
+    assert not node.blob_path(bid).exists()
+
+
+def test_inventory_paging(node, http):
+    ids = [f"{i:02x}" + "ab" * 15 for i in range(200, 215)]
+    for i, bid in enumerate(ids):
+        assert put(http, node, bid, b"z" * i).status == 201
+    seen, after = [], ""
+    while True:
+        r = http.request("GET", f"{node.url}/blobs", fields={"after": after, "limit": "4"})
+        doc = json.loads(r.data)
+        assert len(doc["blobs"]) <= 4
+        seen += doc["blobs"]
+        if doc["next"] is None:
+            break
+        assert doc["next"] == doc["blobs"][-1]["id"]
+        after = doc["next"]
+    listed = [b["id"] for b in seen]
+    assert listed == sorted(listed) and set(ids) <= set(listed)
+    sizes = {b["id"]: b["size"] for b in seen}
+    assert [sizes[b] for b in ids] == list(range(15))
+    assert all(isinstance(b["mtime"], float) for b in seen)
+    r = http.request("GET", f"{node.url}/blobs", fields={"after": ids[-2], "limit": "1"})
+    assert json.loads(r.data)["blobs"][0]["id"] == ids[-1]
+    assert http.request("GET", f"{node.url}/blobs", fields={"limit": "10001"}).status == 400
+    assert http.request("GET", f"{node.url}/blobs", fields={"after": "../"}).status == 400
+
+
+def corrupt(path: Path, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_verify(node, http):
+    data = rand_bytes(2 * MiB + 10, 5)
+    bid = blob_id(20)
+    assert put(http, node, bid, data).status == 201
+    r = http.request("POST", f"{node.url}/blobs/{bid}/verify")
+    assert json.loads(r.data) == {"id": bid, "ok": True, "size": len(data)}
+    corrupt(node.blob_path(bid), 2 * MiB + 3)
+    r = http.request("POST", f"{node.url}/blobs/{bid}/verify")
+    assert json.loads(r.data)["ok"] is False
+    assert http.request("GET", f"{node.url}/blobs/{bid}").status == 404
+    assert any(p.name.startswith(bid) for p in (node.data_dir / "quarantine").iterdir())
+    assert http.request("POST", f"{node.url}/blobs/{blob_id(21)}/verify").status == 404
+
+
+def test_corrupt_block_breaks_stream_and_quarantines(node, http):
+    data = rand_bytes(4 * MiB, 6)
+    bid = blob_id(22)
+    assert put(http, node, bid, data).status == 201
+    corrupt(node.blob_path(bid), 2 * MiB + 12345)          # block 2 of 0..3
+    r = http.request("GET", f"{node.url}/blobs/{bid}", preload_content=False)
+    assert r.status == 200
+    got = b""
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        for piece in r.stream(64 * 1024):
+            got += piece
+    assert got == data[:len(got)] and len(got) <= 2 * MiB
+    assert http.request("GET", f"{node.url}/blobs/{bid}").status == 404
+    assert any(p.name.startswith(bid) for p in (node.data_dir / "quarantine").iterdir())
+
+
+def test_corrupt_first_block_is_an_error_status(node, http):
+    data = rand_bytes(MiB + 1, 7)
+    bid = blob_id(23)
+    assert put(http, node, bid, data).status == 201
+    corrupt(node.blob_path(bid), 5)
+    assert http.request("GET", f"{node.url}/blobs/{bid}").status == 500
+    assert http.request("GET", f"{node.url}/blobs/{bid}").status == 404
+
+
+def test_capacity_limit_507(tmp_path, http):
+    n = start_nodes(tmp_path, 1, "--capacity-bytes", str(MiB), "--no-fsync")[0]
+    try:
+        assert put(http, n, blob_id(30), b"a" * 500_000).status == 201
+        r = put(http, n, blob_id(31), b"a" * 600_000)
+        assert r.status == 507 and json.loads(r.data)["title"]
+        r = http.request("PUT", f"{n.url}/blobs/{blob_id(32)}", chunked=True,
+                         body=(b"b" * 100_000 for _ in range(7)))
+        assert r.status == 507
+        assert json.loads(http.request("GET", n.url + "/health").data)["free_bytes"] < MiB - 500_000
+        assert not n.blob_path(blob_id(31)).exists() and not n.blob_path(blob_id(32)).exists()
+        assert not list((n.data_dir / "tmp").iterdir())
+    finally:
+        http.clear()
+        assert n.stop() == 0
+
+
+def test_old_temp_files_cleaned_at_start(tmp_path):
+    d = tmp_path / "node-0" / "tmp"
+    d.mkdir(parents=True)
+    (d / "old.tmp").write_bytes(b"x")
+    (d / "new.tmp").write_bytes(b"x")
+    os.utime(d / "old.tmp", (time.time() - 7200, time.time() - 7200))
+    n = start_nodes(tmp_path, 1)[0]
+    try:
+        assert sorted(p.name for p in d.iterdir()) == ["new.tmp"]
+        assert "listening on http://127.0.0.1:" in n.log_text()
+    finally:
+        assert n.stop() == 0
