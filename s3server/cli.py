@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from s3server.config import DEFAULT_NODE_PORT, Settings, format_nodes
+from s3server.config import Settings, format_nodes
 from s3server.logs import setup_logging
 
 log = logging.getLogger("s3server")
@@ -102,8 +102,8 @@ def cmd_serve(args) -> int:
             nodes = list(settings.storage_nodes)
         else:
             for i in range(NODES_IN_SERVE):
-                port = DEFAULT_NODE_PORT + i
-                if not _port_free("127.0.0.1", port):
+                port = settings.node_base_port + i if settings.node_base_port else 0
+                if not port or not _port_free("127.0.0.1", port):
                     port = _free_port("127.0.0.1")
                 node_id = f"node-{i}"
                 node_dir = data_dir / node_id

@@ -56,6 +56,7 @@ class Settings:
     workers: int = 2
     database_url: str = ""                       # default: sqlite:///<data_dir>/meta.db
     storage_nodes: tuple[tuple[str, str], ...] = ()
+    node_base_port: int = DEFAULT_NODE_PORT       # serve: first storage-node port; 0 = any free ports
     replicas: int = 3
     write_quorum: int = 2
     region: str = "us-east-1"
@@ -95,7 +96,7 @@ class Settings:
         kw: dict = {}
         conv = {
             "data_dir": Path, "bind": str, "port": int, "workers": int, "database_url": str,
-            "storage_nodes": parse_nodes, "replicas": int, "write_quorum": int, "region": str,
+            "storage_nodes": parse_nodes, "node_base_port": int, "replicas": int, "write_quorum": int, "region": str,
             "domain": str, "admin_access_key": str, "admin_secret_key": str, "admin_api_key": str,
             "rate_limit_per_min": int, "rate_limit_burst": int,
             "trusted_proxies": lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),

@@ -39,7 +39,8 @@ class ServeProcess:
         self.port = port or free_port()
         self.env = dict(os.environ)
         self.env.pop("S3_DATABASE_URL", None)
-        self.env.update({"S3_WORKERS": "2", "S3_LOG_LEVEL": "warning", "S3_NODE_DOWN_SECONDS": "1"})
+        self.env.update({"S3_WORKERS": "2", "S3_LOG_LEVEL": "warning", "S3_NODE_DOWN_SECONDS": "1",
+                         "S3_NODE_BASE_PORT": "0"})
         if fixed_credentials:
             self.env.update({"S3_ADMIN_ACCESS_KEY": ADMIN_AK, "S3_ADMIN_SECRET_KEY": ADMIN_SK,
                              "S3_ADMIN_API_KEY": ADMIN_API})
