@@ -10,27 +10,38 @@ from typing import Callable
 import falcon
 
 from s3server.api import errors as api_errors
-from s3server.api.middleware import RequestContext
+from s3server.api.metrics import MeteredBlobs, Metrics, MetricsResource
+from s3server.api.middleware import ClientAddress, RequestContext, choose_dialect
 from s3server.api.rest.buckets import RestApi
 from s3server.api.s3 import buckets as s3_buckets
+from s3server.api.s3 import copy as s3_copy
+from s3server.api.s3 import delete as s3_delete
 from s3server.api.s3 import listing as s3_listing
+from s3server.api.s3 import multipart as s3_multipart
 from s3server.api.s3 import objects as s3_objects
 from s3server.api.s3.resources import S3Api
 from s3server.auth.access import Authenticator
-from s3server.blobs import BlobStore
+from s3server.auth.ratelimit import RateLimiter
+from s3server.blobs import BlobError, BlobStore
 from s3server.config import Settings
 from s3server.errors import S3Error
 from s3server.meta.store import MetadataStore
 from s3server.service.buckets import BucketService
 from s3server.service.common import GuardedStore
+from s3server.service.copy import CopyService
+from s3server.service.delete import DeleteService
 from s3server.service.identity import IdentityService
 from s3server.service.listing import ListingService
+from s3server.service.multipart import MultipartService
 from s3server.service.objects import ObjectService
 
 S3_HANDLERS: dict[str, Callable] = {
     **s3_buckets.HANDLERS,
     **s3_objects.HANDLERS,
     **s3_listing.HANDLERS,
+    **s3_multipart.HANDLERS,
+    **s3_copy.HANDLERS,
+    **s3_delete.HANDLERS,
 }
 
 
@@ -46,21 +57,32 @@ class Services:
     objects: ObjectService
     listing: ListingService
     identity: IdentityService
+    copy: CopyService | None = None
+    multipart: MultipartService | None = None
+    delete: DeleteService | None = None
 
 
-def build_services(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow) -> Services:
+def build_services(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow,
+                   metrics: Metrics | None = None) -> Services:
     raw_store = store or MetadataStore.from_url(settings.db_url, pool_size=settings.db_pool_size)
     guarded = GuardedStore(raw_store)
     blob_store = blobs or BlobStore(settings.node_urls, replicas=settings.replicas,
                                     write_quorum=settings.write_quorum, timeout=settings.node_timeout,
                                     down_seconds=settings.node_down_seconds)
+    if metrics is not None:
+        blob_store = MeteredBlobs(blob_store, metrics, replicas=settings.replicas, errors=(BlobError,))
+    objects = ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock)
+    copies = CopyService(guarded, objects, clock=clock)
     return Services(
         store=guarded,
         blobs=blob_store,
         buckets=BucketService(guarded, blob_store, region=settings.region),
-        objects=ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock),
+        objects=objects,
         listing=ListingService(guarded),
         identity=IdentityService(guarded),
+        copy=copies,
+        multipart=MultipartService(guarded, blob_store, objects, copies, clock=clock),
+        delete=DeleteService(guarded, blob_store),
     )
 
 
@@ -90,14 +112,6 @@ class Ready:
                       "nodes": nodes, "write_quorum": self.settings.write_quorum}
 
 
-def _is_sigv4(req: falcon.Request) -> bool:
-    auth = req.get_header("Authorization") or ""
-    if auth.startswith("AWS4-") or auth.startswith("AWS "):
-        return True
-    qs = req.env.get("QUERY_STRING", "")
-    return "X-Amz-Signature=" in qs or ("Signature=" in qs and "AWSAccessKeyId=" in qs)
-
-
 class Dispatch:
     """One port, two dialects: Bearer requests and unsigned ``/buckets...`` requests go to the REST
     API; everything else is S3."""
@@ -107,19 +121,21 @@ class Dispatch:
         self.rest = rest
 
     def __call__(self, req, resp, **kw):
-        auth = req.get_header("Authorization") or ""
-        path = req.env.get("RAW_URI", req.path).split("?", 1)[0]
-        if auth.lower().startswith("bearer ") or (
-                (path == "/buckets" or path.startswith("/buckets/")) and not _is_sigv4(req)):
+        dialect = getattr(req.context, "dialect", None) or choose_dialect(req)
+        if dialect == "rest":
             return self.rest(req, resp)
         return self.s3(req, resp)
 
 
 def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow,
                services: Services | None = None) -> falcon.App:
-    services = services or build_services(settings, store=store, blobs=blobs, clock=clock)
-    authenticator = Authenticator(services.identity, clock=clock, region=settings.region)
-    app = falcon.App(middleware=[RequestContext(clock=time.monotonic)], media_type="application/json")
+    metrics = Metrics(settings.run_dir)
+    services = services or build_services(settings, store=store, blobs=blobs, clock=clock, metrics=metrics)
+    limiter = RateLimiter.from_settings(settings.rate_limit_per_min, settings.rate_limit_burst, settings.run_dir)
+    authenticator = Authenticator(services.identity, clock=clock, region=settings.region, limiter=limiter)
+    context = RequestContext(clock=time.monotonic, limiter=limiter, metrics=metrics,
+                             client_address=ClientAddress(settings.trusted_proxies))
+    app = falcon.App(middleware=[context], media_type="application/json")
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.default_media_type = "application/json"
     app.add_error_handler(Exception, api_errors.handle_unexpected)
@@ -127,6 +143,7 @@ def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[]
     app.add_error_handler(S3Error, api_errors.handle_s3_error)
     app.add_route("/health", Health())
     app.add_route("/ready", Ready(services, settings))
+    app.add_route("/metrics", MetricsResource(metrics, services.blobs))
     s3 = S3Api(services, authenticator, S3_HANDLERS, domain=settings.domain)
     rest = RestApi(services, authenticator)
     app.add_sink(Dispatch(s3, rest), prefix="/")

@@ -1,4 +1,4 @@
-"""Commands: serve | gateway | storage-node | admin. Argument parsing and process wiring only."""
+"""Commands: serve | gateway | storage-node | admin | repair. Argument parsing and process wiring only."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +20,7 @@ log = logging.getLogger("s3server")
 NODES_IN_SERVE = 3
 STATE_FILE = "serve.json"
 CREDENTIALS_FILE = "admin-credentials.json"
+SERVE_REPAIR_INTERVAL = 3600.0   # seconds between background repair passes in serve
 
 
 # --------------------------------------------------------------------------- helpers
@@ -40,12 +41,14 @@ def _free_port(host: str) -> int:
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    import ssl
+    ctx = ssl._create_unverified_context() if url.startswith("https:") else None   # our own cert, on loopback
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
                 if r.status < 500:
                     return True
         except OSError:
@@ -79,11 +82,13 @@ def _gunicorn_cmd() -> list[str]:
 # --------------------------------------------------------------------------- serve
 def cmd_serve(args) -> int:
     overrides = {"data_dir": Path(args.data_dir) if args.data_dir else None, "port": args.port,
-                 "bind": args.bind, "workers": args.workers}
+                 "bind": args.bind, "workers": args.workers, "certfile": args.certfile, "keyfile": args.keyfile}
     settings = Settings.from_env(**overrides)
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.with_(data_dir=data_dir)
+    if not os.environ.get("S3_REPAIR_INTERVAL"):   # serve repairs itself unless told otherwise
+        settings = settings.with_(repair_interval=SERVE_REPAIR_INTERVAL)
     if not _port_free(settings.bind, settings.port):
         print(f"error: port {settings.port} on {settings.bind} is in use (use --port or S3_PORT)", file=sys.stderr)
         return 2
@@ -141,7 +146,7 @@ def cmd_serve(args) -> int:
         state = {"endpoint": endpoint, "gateway_pid": gw.pid, "serve_pid": os.getpid(), "nodes": node_procs,
                  "storage_nodes": format_nodes(settings.storage_nodes), "database_url": settings.db_url}
         (data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
-        if not _wait_http(endpoint.replace("https", "http") + "/health", 60, gw) and scheme == "http":
+        if not _wait_http(endpoint + "/health", 60, gw):
             print("error: the gateway did not start", file=sys.stderr)
             return 1
         access_key = settings.admin_access_key or (creds[0].access_key if creds else "")
@@ -181,7 +186,8 @@ def _stop_all(children: list[subprocess.Popen]) -> None:
 
 # --------------------------------------------------------------------------- gateway
 def cmd_gateway(args) -> int:
-    overrides = {"port": args.port, "bind": args.bind, "workers": args.workers}
+    overrides = {"port": args.port, "bind": args.bind, "workers": args.workers,
+                 "certfile": args.certfile, "keyfile": args.keyfile}
     settings = Settings.from_env(**overrides)
     if not settings.storage_nodes:
         print("error: S3_STORAGE_NODES is not set (e.g. node-0=http://storage-node-0:7881,...)", file=sys.stderr)
@@ -210,11 +216,14 @@ def _admin_settings(args) -> Settings:
 
 
 def cmd_admin(args) -> int:
+    from s3server.meta import errors as meta_errors
     from s3server.meta.store import MetadataStore
     from s3server.service.common import GuardedStore
     from s3server.service.identity import IdentityService, hash_api_key, new_api_key
 
     settings = _admin_settings(args)
+    if not settings.database_url:        # SQLite in the data dir: users may be made before the first serve
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     store = MetadataStore.from_url(settings.db_url, pool_size=2)
     try:
         store.create_schema()
@@ -243,26 +252,122 @@ def cmd_admin(args) -> int:
                     return 1
                 store.revoke_api_key(found[0].id)
             else:
-                store.revoke_credential(args.key)
+                try:
+                    store.revoke_credential(args.key)
+                except meta_errors.NotFound:
+                    print("no such access key", file=sys.stderr)
+                    return 1
             print("revoked")
-        elif args.admin_cmd == "rotate-api-key":
+        elif args.admin_cmd == "list-keys":
             user = identity.user(args.name)
+            for c in store.list_credentials(user.id):
+                print(f"s3\t{c.access_key}\t{'revoked' if c.revoked else 'active'}")
+            for k in store.list_api_keys(user.id):
+                print(f"api\t{k.prefix}...\t{'revoked' if k.revoked else 'active'}")
+        elif args.admin_cmd == "rotate-api-key":
+            user = identity.user(args.name or "admin")
             for k in store.list_api_keys(user.id):
                 if not k.revoked:
                     store.revoke_api_key(k.id)
             key = new_api_key()
             store.add_api_key(user.id, hash_api_key(key), key[:8])
+            creds_file = Path(settings.data_dir) / CREDENTIALS_FILE
+            if user.name == "admin" and creds_file.exists():   # what serve prints on its next start
+                saved = json.loads(creds_file.read_text())
+                saved["api_key"] = key
+                creds_file.write_text(json.dumps(saved, indent=2))
             print(f"Admin API Key: {key}" if user.is_admin else f"API Key: {key}")
         elif args.admin_cmd == "show-admin":
             admin, creds = identity.admin_credentials()
             for c in creds:
                 print(f"access key: {c.access_key}\nsecret key: {c.secret_key}")
         return 0
-    except ValueError as exc:
+    except (ValueError, meta_errors.Unavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         store.close()
+
+
+# --------------------------------------------------------------------------- repair
+def _repair_settings(args) -> Settings:
+    """``--data-dir`` of a running serve (its serve.json and meta.db), else S3_* settings."""
+    overrides: dict = {}
+    if args.gc_grace_seconds is not None:
+        overrides["gc_grace_seconds"] = args.gc_grace_seconds
+    if args.interval is not None:
+        overrides["repair_interval"] = args.interval
+    if args.data_dir:
+        data_dir = Path(args.data_dir).resolve()
+        state_file = data_dir / STATE_FILE
+        if not state_file.exists():
+            raise ValueError(f"{state_file} not found: is `s3server serve --data-dir {args.data_dir}` running?")
+        state = json.loads(state_file.read_text())
+        from s3server.config import parse_nodes
+        overrides.update(data_dir=data_dir, storage_nodes=parse_nodes(state["storage_nodes"]),
+                         database_url=state.get("database_url") or "")
+    settings = Settings.from_env(**overrides)
+    if not settings.storage_nodes:
+        raise ValueError("no storage nodes: give --data-dir of a running serve, or set S3_STORAGE_NODES")
+    return settings
+
+
+def cmd_repair(args) -> int:
+    """One repair pass (JSON lines: one per action, then a summary), or ``--loop``."""
+    from s3server.blobs import BlobStore
+    from s3server.meta.store import MetadataStore
+    from s3server.service.repair import Repairer, run_forever
+
+    try:
+        settings = _repair_settings(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = MetadataStore.from_url(settings.db_url, pool_size=4)
+    blobs = BlobStore(settings.node_urls, replicas=settings.replicas, write_quorum=settings.write_quorum,
+                      timeout=settings.node_timeout, down_seconds=settings.node_down_seconds)
+
+    import threading
+    out_lock = threading.Lock()
+
+    def emit(event: dict) -> None:   # one JSON document per line, even from repair's threads
+        with out_lock:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+
+    def make() -> Repairer:
+        return Repairer(store, blobs, gc_grace_seconds=settings.gc_grace_seconds, scrub=not args.no_scrub,
+                        gc=not args.no_gc, rebalance=not args.no_rebalance, dry_run=args.dry_run,
+                        on_event=emit if not args.loop else None)
+
+    try:
+        if args.loop:
+            if settings.repair_interval <= 0:
+                print("error: --loop needs S3_REPAIR_INTERVAL (or --interval) > 0", file=sys.stderr)
+                return 2
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            run_forever(make, settings.repair_interval, stop, lock=store.try_lock_repair, emit=emit)
+            return 0
+        report = make().run()
+        emit(report.summary())
+        c = report.counts
+        fixed = not (c["errors"] or c["no_good_copy"] or c["under_replicated"] or report.unreachable)
+        return 0 if fixed else 1
+    except Exception as exc:   # a metadata outage etc.: say so, exit non-zero
+        print(f"error: repair failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        blobs.close()
+        store.close()
+
+
+# --------------------------------------------------------------------------- bench
+def cmd_bench(args) -> int:
+    """Benchmark an S3 endpoint, or ours against moto's server (s3server/bench, a client tool)."""
+    from s3server.bench.runner import run
+    return run(args)
 
 
 # --------------------------------------------------------------------------- parser
@@ -275,13 +380,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="gateway port (S3_PORT, default 7841)")
     s.add_argument("--bind", help="gateway address (S3_BIND, default 127.0.0.1)")
     s.add_argument("--workers", type=int, help="gunicorn workers (S3_WORKERS, default 2)")
+    s.add_argument("--certfile", help="serve HTTPS with this certificate (S3_CERTFILE)")
+    s.add_argument("--keyfile", help="the certificate's private key (S3_KEYFILE)")
 
     g = sub.add_parser("gateway", help="the front end alone, configured by S3_* variables")
     g.add_argument("--port", type=int)
     g.add_argument("--bind")
     g.add_argument("--workers", type=int)
+    g.add_argument("--certfile")
+    g.add_argument("--keyfile")
 
     sub.add_parser("storage-node", help="one storage node (--data-dir D --port P ...)", add_help=False)
+
+    r = sub.add_parser("repair", help="re-replicate, scrub, garbage-collect and rebalance blobs")
+    r.add_argument("--data-dir", help="data dir of a running serve (else S3_DATABASE_URL/S3_STORAGE_NODES)")
+    r.add_argument("--no-scrub", action="store_true", help="skip re-verifying every copy's checksums")
+    r.add_argument("--no-gc", action="store_true", help="skip deleting unreferenced blobs")
+    r.add_argument("--no-rebalance", action="store_true", help="only copy blobs short of S3_REPLICAS copies")
+    r.add_argument("--dry-run", action="store_true", help="report what would be done, change nothing")
+    r.add_argument("--gc-grace-seconds", type=float, help="orphan age before GC (S3_GC_GRACE_SECONDS)")
+    r.add_argument("--loop", action="store_true", help="repeat every S3_REPAIR_INTERVAL seconds")
+    r.add_argument("--interval", type=float, help="loop interval (S3_REPAIR_INTERVAL)")
 
     a = sub.add_parser("admin", help="users and keys")
     a.add_argument("--data-dir", help="the serve data dir whose meta.db to use (or S3_DATABASE_URL)")
@@ -290,8 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("name")
     cu.add_argument("--admin", action="store_true")
     asub.add_parser("list-users")
-    for name in ("disable-user", "enable-user", "rotate-api-key"):
+    for name in ("disable-user", "enable-user", "list-keys"):
         asub.add_parser(name).add_argument("name")
+    asub.add_parser("rotate-api-key", help="revoke NAME's API keys (default: admin) and print a new one") \
+        .add_argument("name", nargs="?", default="admin")
     ck = asub.add_parser("create-key")
     ck.add_argument("name")
     ck.add_argument("--s3-only", action="store_true")
@@ -299,6 +420,28 @@ def build_parser() -> argparse.ArgumentParser:
     rk = asub.add_parser("revoke-key")
     rk.add_argument("key", help="an access key id or an API key")
     asub.add_parser("show-admin")
+
+    bn = sub.add_parser("bench", help="benchmark any S3 endpoint, or this system against moto's server")
+    bn.add_argument("--endpoint", help="S3 endpoint URL to benchmark")
+    bn.add_argument("--access-key")
+    bn.add_argument("--secret-key")
+    bn.add_argument("--region", default="us-east-1")
+    bn.add_argument("--insecure", action="store_true", help="https without certificate verification")
+    bn.add_argument("--compare-moto", action="store_true",
+                    help="start s3server serve (PostgreSQL if S3_DATABASE_URL is set, else SQLite) and moto's "
+                         "server on loopback ports and run every scenario on both, alternating")
+    bn.add_argument("--scenarios", help="comma list of machine,small,mixed,list,large,multipart (default: all)")
+    bn.add_argument("--duration", type=float, default=5.0, help="seconds per timed scenario (default 5)")
+    bn.add_argument("--concurrency", default="1,16", help="small-object concurrency levels (default 1,16)")
+    bn.add_argument("--size", default="4KiB", help="small object size (default 4KiB)")
+    bn.add_argument("--large-size", default="1GiB", help="large and multipart object size (default 1GiB)")
+    bn.add_argument("--list-sizes", default="10k,100k",
+                    help="LIST bucket sizes, populated by parallel PUTs of empty objects (default 10k,100k)")
+    bn.add_argument("--workers", type=int, help="--compare-moto: gunicorn workers of our gateway (S3_WORKERS)")
+    bn.add_argument("--serve-dir", help="data dir of a running `s3server serve` at --endpoint, to watch its memory")
+    bn.add_argument("--keep", action="store_true", help="keep the buckets made on --endpoint (default: delete)")
+    bn.add_argument("--json", help="also write the results as JSON to this file")
+    bn.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     return p
 
 
@@ -314,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_gateway(args)
     if args.cmd == "admin":
         return cmd_admin(args)
+    if args.cmd == "repair":
+        return cmd_repair(args)
+    if args.cmd == "bench":
+        args.argv = argv[1:]
+        return cmd_bench(args)
     return 2
 
 

@@ -66,6 +66,8 @@ class Settings:
     admin_api_key: str = ""
     rate_limit_per_min: int = 0                   # 0 = off
     rate_limit_burst: int = 0                     # 0 = same as the per-minute figure
+    run_dir: str = ""                             # pod-local dir shared by the workers of one gateway
+                                                  # (rate-limit table, metrics); set by gunicorn_conf
     trusted_proxies: tuple[str, ...] = ()
     node_timeout: float = 10.0                    # seconds, per storage-node I/O
     node_down_seconds: float = 5.0                # back-off after a node failure
@@ -98,7 +100,7 @@ class Settings:
             "data_dir": Path, "bind": str, "port": int, "workers": int, "database_url": str,
             "storage_nodes": parse_nodes, "node_base_port": int, "replicas": int, "write_quorum": int, "region": str,
             "domain": str, "admin_access_key": str, "admin_secret_key": str, "admin_api_key": str,
-            "rate_limit_per_min": int, "rate_limit_burst": int,
+            "rate_limit_per_min": int, "rate_limit_burst": int, "run_dir": str,
             "trusted_proxies": lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
             "node_timeout": float, "node_down_seconds": float, "max_object_size": int,
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
@@ -118,6 +120,8 @@ class Settings:
     def validate(self) -> None:
         if not 1 <= self.write_quorum <= self.replicas:
             raise ValueError("S3_WRITE_QUORUM must be between 1 and S3_REPLICAS")
+        if self.rate_limit_per_min < 0 or self.rate_limit_burst < 0:
+            raise ValueError("S3_RATE_LIMIT_PER_MIN and S3_RATE_LIMIT_BURST must be >= 0")
         if self.storage_nodes and len(self.storage_nodes) < self.replicas:
             raise ValueError(f"S3_STORAGE_NODES lists {len(self.storage_nodes)} nodes, fewer than S3_REPLICAS={self.replicas}")
 

@@ -4,6 +4,8 @@ Used as ``gunicorn -c python:s3server.gunicorn_conf s3server.wsgi:app`` (the con
 command) and by ``s3server gateway`` / ``s3server serve``, which run the same thing.
 """
 import os
+import shutil
+import tempfile
 
 _port = os.environ.get("S3_PORT", "7841")
 _bind_host = os.environ.get("S3_BIND", "0.0.0.0")
@@ -26,3 +28,69 @@ if os.environ.get("S3_CERTFILE") and os.environ.get("S3_KEYFILE"):
 # gunicorn >= 24 opens a control socket at one fixed path per user; several gateways on
 # one machine (tests, side-by-side serves) would fight over it. We do not use it.
 control_socket_disable = True
+
+
+# One pod-local directory shared by this master's workers, made before they fork: the
+# rate-limit table (s3server/auth/ratelimit.py) and prometheus-client's multiprocess files
+# (s3server/api/metrics.py). S3_RUN_DIR may name it (an emptyDir in k8s); it is emptied here.
+_own_run_dir = not os.environ.get("S3_RUN_DIR")
+_run_dir = os.environ.get("S3_RUN_DIR") or tempfile.mkdtemp(prefix="s3server-run-")
+shutil.rmtree(os.path.join(_run_dir, "metrics"), ignore_errors=True)
+if os.path.exists(os.path.join(_run_dir, "ratelimit.bin")):
+    os.unlink(os.path.join(_run_dir, "ratelimit.bin"))
+os.makedirs(os.path.join(_run_dir, "metrics"), exist_ok=True)
+os.environ["S3_RUN_DIR"] = _run_dir
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(_run_dir, "metrics")
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges from the multiprocess metrics."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_exit(server):
+    _stop_repair_loop()
+    if _own_run_dir:
+        shutil.rmtree(_run_dir, ignore_errors=True)
+
+
+# The background repair loop (S3_REPAIR_INTERVAL > 0): one ``s3server repair --loop``
+# child per gateway master (not per worker), asked by Linux to die with the master even
+# if the master is SIGKILLed. Several pods each run one; that is safe (see
+# s3server/service/repair.py) and on PostgreSQL an advisory lock makes them take turns.
+_repair_proc = None
+
+
+def _repair_interval() -> float:
+    try:
+        return float(os.environ.get("S3_REPAIR_INTERVAL") or 0)
+    except ValueError:
+        return 0.0
+
+
+def _die_with_parent():
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def when_ready(server):
+    global _repair_proc
+    if _repair_interval() > 0 and _repair_proc is None:
+        import subprocess
+        import sys
+        _repair_proc = subprocess.Popen([sys.executable, "-m", "s3server", "repair", "--loop"],
+                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+
+def _stop_repair_loop():
+    if _repair_proc is not None and _repair_proc.poll() is None:
+        _repair_proc.terminate()
+        try:
+            _repair_proc.wait(10)
+        except Exception:
+            _repair_proc.kill()

@@ -4,9 +4,15 @@
     GET    /blobs/{id}          200/206 verified data, Range: bytes=a-b | a-   (404, 416)
     HEAD   /blobs/{id}          200 Content-Length = size (404)
     DELETE /blobs/{id}          204 (idempotent)
-    GET    /blobs?after=&limit= 200 {"blobs": [{"id", "size", "mtime"}], "next": id | null}
-    POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404)
-    GET    /health, /ready      200 {"status": "ok", "node_id", "free_bytes", "blobs_dir"}
+           ?min_age=S           ... only if published at least S seconds ago, else 412
+    GET    /blobs?after=&limit= 200 {"blobs": [{"id", "size", "mtime"}], "next": id | null,
+                                     "now": node clock (compare mtimes with it, not yours)}
+    POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404; a bad copy is quarantined)
+    GET    /health, /ready      200 {"status": "ok", "node_id", "free_bytes", "used_bytes",
+                                     "capacity_bytes", "blobs_dir"}
+
+A PUT that would exceed ``--capacity-bytes`` (or the file system's free space) is 507
+Insufficient Storage with a description saying so; reads and deletes go on as usual.
 
 Blob ids are 32 lowercase hex characters; anything else is 400 before any path is built.
 """
@@ -14,12 +20,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from typing import Iterator
 
 import falcon
 
 from storage_node.blobfile import CorruptBlob
-from storage_node.disk import Disk, NoSpace, SizeMismatch, valid_id
+from storage_node.disk import Disk, NoSpace, SizeMismatch, TooYoung, valid_id
 from storage_node.inventory import list_blobs
 from storage_node.settings import NodeSettings
 
@@ -155,7 +162,11 @@ class BlobResource:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
         _check_id(blob_id)
-        self.disk.delete(blob_id)
+        min_age = req.get_param_as_float("min_age", min_value=0.0)
+        try:
+            self.disk.delete(blob_id, min_age=min_age)
+        except TooYoung as exc:
+            raise falcon.HTTPPreconditionFailed(title="blob too young", description=str(exc))
         resp.status = falcon.HTTP_204
 
     def _open(self, blob_id: str):
@@ -203,8 +214,9 @@ class InventoryResource:
         if after and not valid_id(after):
             raise falcon.HTTPBadRequest(title="invalid after")
         limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT) or 1000
+        now = time.time()
         blobs, nxt = list_blobs(self.disk.blobs_dir, after, limit)
-        resp.media = {"blobs": blobs, "next": nxt}
+        resp.media = {"blobs": blobs, "next": nxt, "now": now}
 
 
 class HealthResource:
@@ -215,8 +227,10 @@ class HealthResource:
         self.node_id = node_id
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        space = self.disk.space
         resp.media = {"status": "ok", "node_id": self.node_id,
-                      "free_bytes": self.disk.space.free_bytes(),
+                      "free_bytes": space.free_bytes(), "used_bytes": space.used_bytes(),
+                      "capacity_bytes": space.capacity,
                       "blobs_dir": str(self.disk.blobs_dir)}
 
 

@@ -32,6 +32,10 @@ class NoSpace(Exception):
     """Storing the blob would exceed the node's capacity or free space."""
 
 
+class TooYoung(Exception):
+    """A conditional delete found the blob newer than the age it asked for."""
+
+
 class SizeMismatch(Exception):
     """The received byte count differs from the size the client declared."""
 
@@ -81,6 +85,15 @@ class Space:
         with self._lock:
             self._used -= n
 
+    def used_bytes(self) -> int:
+        """Bytes of stored blob files (footers included)."""
+        with self._lock:
+            return self._used
+
+    @property
+    def capacity(self) -> int | None:
+        return self._capacity
+
     def free_bytes(self) -> int:
         """Bytes this node can still accept."""
         free = shutil.disk_usage(self._root).free
@@ -114,6 +127,9 @@ class Disk:
         self.quarantine_dir = self.root / "quarantine"
         self._clock = clock
         self.space = Space(self.root, settings.capacity_bytes, 0)
+        # Serialises publishing a blob with a conditional delete of the same name, so a
+        # "delete if older than N seconds" can never remove a copy published meanwhile.
+        self._names = threading.Lock()
 
     # -- start-up ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -197,11 +213,12 @@ class Disk:
     def _publish(self, tmp: Path, final: Path) -> int:
         """Rename ``tmp`` to ``final`` durably; return the size of the file it replaced."""
         final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            replaced = final.stat().st_size
-        except FileNotFoundError:
-            replaced = 0
-        os.replace(tmp, final)
+        with self._names:
+            try:
+                replaced = final.stat().st_size
+            except FileNotFoundError:
+                replaced = 0
+            os.replace(tmp, final)
         if self.settings.fsync:
             fsync_dir(final.parent)
         return replaced
@@ -250,15 +267,21 @@ class Disk:
         return True, blob.size
 
     # -- removal ----------------------------------------------------------------------
-    def delete(self, blob_id: str) -> bool:
-        """Remove a blob; True if it existed. Idempotent."""
+    def delete(self, blob_id: str, min_age: float | None = None) -> bool:
+        """Remove a blob; True if it existed. Idempotent. With ``min_age`` (seconds) only
+        a blob published at least that long ago (by this node's clock) is removed;
+        a younger one raises TooYoung. The check and the unlink are atomic with respect
+        to publishing (garbage collection relies on this)."""
         path = self.path_for(blob_id)
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        self.space.forget(size)
+        with self._names:
+            try:
+                st = path.stat()
+                if min_age is not None and st.st_mtime > self._clock() - min_age:
+                    raise TooYoung(f"blob {blob_id} is younger than {min_age} s")
+                path.unlink()
+            except FileNotFoundError:
+                return False
+        self.space.forget(st.st_size)
         return True
 
     def quarantine(self, blob_id: str) -> None:

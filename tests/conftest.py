@@ -92,6 +92,8 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
         return self.proc.returncode
 
     def client(self, access_key: str = ADMIN_AK, secret_key: str = ADMIN_SK, **config):

@@ -19,6 +19,7 @@ log = logging.getLogger("s3server.api")
 REST_STATUS = {
     "InvalidAccessKeyId": 401,
     "MissingSecurityHeader": 401,
+    "EntityTooLarge": 413,
     "SlowDown": 429,
 }
 

@@ -240,6 +240,8 @@ def copy_result(tag: str, etag: str, last_modified: datetime, checksums: dict[st
     _sub(root, "LastModified", iso8601(last_modified))
     for algo, value in (checksums or {}).items():
         _sub(root, "Checksum" + algo, value)
+    if checksums and tag == "CopyObjectResult":
+        _sub(root, "ChecksumType", "FULL_OBJECT")     # a copy is a single-part write (CopyPartResult has none)
     return _doc(root)
 
 
@@ -302,9 +304,14 @@ def list_uploads(*, bucket: str, uploads, prefixes: Sequence[str], is_truncated:
     _sub(root, "Bucket", bucket)
     _sub(root, "KeyMarker", _enc(key_marker, encode))
     _sub(root, "UploadIdMarker", upload_id_marker)
-    if is_truncated and uploads:
-        _sub(root, "NextKeyMarker", _enc(uploads[-1].key, encode))
-        _sub(root, "NextUploadIdMarker", uploads[-1].upload_id)
+    if is_truncated and (uploads or prefixes):
+        # the seek point is whichever of the last upload / last common prefix sorts last
+        if prefixes and (not uploads or prefixes[-1] > uploads[-1].key):
+            _sub(root, "NextKeyMarker", _enc(prefixes[-1], encode))
+            _sub(root, "NextUploadIdMarker", "")
+        else:
+            _sub(root, "NextKeyMarker", _enc(uploads[-1].key, encode))
+            _sub(root, "NextUploadIdMarker", uploads[-1].upload_id)
     if encode:
         _sub(root, "EncodingType", "url")
     if delimiter:

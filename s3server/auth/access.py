@@ -5,18 +5,24 @@ from datetime import datetime
 from typing import Callable
 
 from s3server.auth import sigv4
+from s3server.auth.ratelimit import RateLimiter
 from s3server.errors import S3Error
 from s3server.models import User
-from s3server.service.identity import IdentityService
+from s3server.service.identity import IdentityService, hash_api_key
 
 
 class Authenticator:
-    def __init__(self, identity: IdentityService, *, clock: Callable[[], datetime], region: str):
+    """Checks credentials on every request (no cache: a disabled user or a revoked key stops
+    working at once), then applies the per-key rate limit."""
+
+    def __init__(self, identity: IdentityService, *, clock: Callable[[], datetime], region: str,
+                 limiter: RateLimiter | None = None):
         self.identity = identity
         self.clock = clock
         self.region = region
+        self.limiter = limiter or RateLimiter(None)
 
-    def s3(self, signed: sigv4.SignedRequest) -> tuple[User, sigv4.AuthResult]:
+    def s3(self, signed: sigv4.SignedRequest, *, vhost_bucket: str | None = None) -> tuple[User, sigv4.AuthResult]:
         """Verify a SigV4/SigV2 request; anonymous requests are denied (no public buckets)."""
         users: dict[str, User] = {}
 
@@ -27,15 +33,19 @@ class Authenticator:
             users[access_key] = found[1]
             return found[0]
 
-        result = sigv4.authenticate(signed, secret_for, self.clock(), region=None)
+        result = sigv4.authenticate(signed, secret_for, self.clock(), region=None,
+                                    vhost_bucket=vhost_bucket)
         if result is None:
             raise S3Error("AccessDenied", "Anonymous access is not allowed; sign your request.")
+        self.limiter.check("key", result.access_key)
         return users[result.access_key], result
 
     def bearer(self, authorization: str | None) -> User:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise S3Error("InvalidAccessKeyId", "Missing API key: send 'Authorization: Bearer <api key>'.")
-        user = self.identity.user_for_api_key(authorization[7:].strip())
+        api_key = authorization[7:].strip()
+        user = self.identity.user_for_api_key(api_key) if api_key else None
         if user is None:
-            raise S3Error("InvalidAccessKeyId", "The API key is not valid.")
+            raise S3Error("InvalidAccessKeyId", "The API key is not valid (unknown, revoked, or its user is disabled).")
+        self.limiter.check("key", "api-" + hash_api_key(api_key)[:32])
         return user

@@ -134,12 +134,21 @@ class NodeClient:
         self._check(resp, (200,), f"HEAD {path}")
         return int(resp.headers["Content-Length"])
 
-    def delete(self, blob_id: str) -> None:
-        """Delete the blob (fine if it is already gone)."""
+    def delete(self, blob_id: str, min_age: float | None = None) -> bool:
+        """Delete the blob (fine if it is already gone). With ``min_age`` the node deletes
+        it only if its copy was published at least ``min_age`` seconds ago by the node's
+        own clock, atomically with respect to a concurrent PUT of the same id; returns
+        False when the copy was too young (kept)."""
         path = f"/blobs/{blob_id}"
+        if min_age is not None:
+            path += "?" + urlencode({"min_age": repr(float(min_age))})
         resp = self._request("DELETE", path)
+        if resp.status == 412:
+            resp.release_conn()
+            return False
         if resp.status != 404:
             self._check(resp, (204, 200), f"DELETE {path}")
+        return True
 
     def inventory(self, after: str | None = None, limit: int = 1000) -> dict:
         """One page ``{"blobs": [{"id", "size", "mtime"}], "next": id | None}``."""
@@ -147,6 +156,19 @@ class NodeClient:
         if after:
             fields["after"] = after
         return self._json("GET", "/blobs?" + urlencode(fields), (200,))
+
+    def iter_inventory(self, page: int = 1000) -> Iterator[tuple[dict, float]]:
+        """Every stored blob as ``({"id", "size", "mtime"}, node_now)``, paging through
+        ``inventory``; ``node_now`` is the node's clock when that page was listed."""
+        after = None
+        while True:
+            doc = self.inventory(after, page)
+            now = float(doc.get("now") or 0.0)
+            for entry in doc["blobs"]:
+                yield entry, now
+            after = doc.get("next")
+            if not after:
+                return
 
     def verify(self, blob_id: str) -> dict:
         """Ask the node to re-check every block: ``{"id", "ok", "size"}``."""

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 import xxhash
 
 from s3server.blobs.client import NodeClient
-from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, QuorumError
+from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, NodeFull, QuorumError
 from s3server.blobs.health import NodeHealth
 from s3server.blobs.placement import nodes_for
 from s3server.blobs.writer import NodeUpload
@@ -68,7 +68,12 @@ class BlobStore:
         """The ``replicas`` nodes a new blob goes to: rendezvous order, nodes known to be
         down moved behind the others (so more nodes than replicas absorb an outage)."""
         ranked = nodes_for(blob_id, self.node_ids, len(self._clients))
-        return self._health.up_first(ranked)[:self.replicas]
+        return self._health.writable_first(ranked)[:self.replicas]
+
+    def placement(self, blob_id: str) -> list[str]:
+        """Where the blob belongs when every node is well: its ``replicas`` top nodes by
+        rendezvous hashing over the configured nodes (repair rebalances towards it)."""
+        return nodes_for(blob_id, self.node_ids, self.replicas)
 
     def write(self, chunks: Iterable[bytes], size: int | None = None) -> BlobRef:
         """Stream ``chunks`` once to the target nodes concurrently; return the BlobRef of
@@ -125,8 +130,15 @@ class BlobStore:
             elif ok:  # the node stored something else: never count it
                 self._delete_copies(u.blob_id, [u.node_id])
             else:
-                self._health.mark_down(u.node_id)
+                self._mark_failed(u)
         return confirmed
+
+    def _mark_failed(self, u: NodeUpload) -> None:
+        """A node whose upload failed: full (507) or down, for the back-off period."""
+        if isinstance(u.error, NodeFull):
+            self._health.mark_full(u.node_id)
+        else:
+            self._health.mark_down(u.node_id)
 
     def _abort(self, uploads: list[NodeUpload], blob_id: str) -> None:
         """Break off every upload and remove any copy that completed anyway."""
@@ -138,7 +150,7 @@ class BlobStore:
     def _note_failures(self, uploads: list[NodeUpload]) -> None:
         for u in uploads:
             if u.error is not None:
-                self._health.mark_down(u.node_id)
+                self._mark_failed(u)
 
     def _delete_copies(self, blob_id: str, node_ids: Iterable[str]) -> None:
         for n in node_ids:
@@ -184,6 +196,53 @@ class BlobStore:
             raise BlobNotFound(f"blob {ref.blob_id}: no replica has it")
         raise BlobUnavailable(f"blob {ref.blob_id}: stopped at byte {pos} of [{start}, {end}): "
                               + "; ".join(errors))
+
+    # -- repair -------------------------------------------------------------------------
+    def copy(self, blob_id: str, size: int, sources: Iterable[str], target: str) -> str:
+        """Stream the blob from the first of ``sources`` that can serve all of it to
+        ``target``; return the source used. The source node checks every block as it
+        sends (a bad block breaks the stream, nothing is published on the target), the
+        copy must have ``size`` bytes, and the target's xxh3-128 of what it stored must
+        equal ours of what we sent (otherwise the target copy is deleted). BlobError
+        (``node_id`` = target) when the target fails; BlobUnavailable when no source can."""
+        if target not in self._clients:
+            raise BlobError(f"node {target} is not configured", node_id=target)
+        dest = self._clients[target]
+        errors = []
+        for src in sources:
+            client = self._clients.get(src)
+            if client is None or src == target:
+                continue
+            hasher = xxhash.xxh3_128()
+
+            def pieces(it: Iterator[bytes]) -> Iterator[bytes]:
+                for piece in it:
+                    hasher.update(piece)
+                    yield piece
+
+            try:
+                if client.head(blob_id) != size:
+                    raise BlobError(f"node {src}: copy of {blob_id} has the wrong size",
+                                    node_id=src)
+                body = client.get(blob_id)
+                try:
+                    result = dest.put(blob_id, pieces(body), size)
+                finally:
+                    body.close()
+            except BlobError as exc:
+                if exc.node_id == target:
+                    (self._health.mark_full if isinstance(exc, NodeFull)
+                     else self._health.mark_down)(target)
+                    raise
+                errors.append(str(exc))
+                continue
+            if (result.get("size"), result.get("xxh3")) != (size, hasher.hexdigest()):
+                self._delete_copies(blob_id, [target])
+                raise BlobError(f"node {target}: stored copy of {blob_id} differs from "
+                                f"what {src} sent", node_id=target)
+            return src
+        raise BlobUnavailable(f"blob {blob_id}: no source could be copied to {target}: "
+                              + "; ".join(errors or ["no source"]))
 
     # -- delete -------------------------------------------------------------------------
     def delete(self, ref: BlobRef) -> None:

@@ -37,6 +37,11 @@ class BucketService:
             return self.store.create_bucket(name, user.id, region)
         except meta_errors.AlreadyExists as exc:
             if getattr(exc, "owner_id", None) == user.id:
+                # AWS: "For legacy compatibility, if you re-create an existing bucket that you already
+                # own in the North Virginia Region, Amazon S3 returns 200 OK" (409 everywhere else).
+                existing = self.store.get_bucket(name)
+                if region == "us-east-1" and existing is not None and existing.region == "us-east-1":
+                    return existing
                 raise S3Error("BucketAlreadyOwnedByYou", bucket_name=name) from exc
             raise S3Error("BucketAlreadyExists", bucket_name=name) from exc
 

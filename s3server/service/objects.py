@@ -79,6 +79,24 @@ def validate_payload(p: Payload) -> None:
         raise S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
 
 
+def read_small_payload(payload: Payload, limit: int, too_large: S3Error) -> bytes:
+    """Read a small request body (an XML document) whole and verify it exactly as an upload is
+    verified (Content-MD5, x-amz-checksum-* header or trailer, x-amz-content-sha256)."""
+    validate_payload(payload)
+    algos = list(payload.checksums) or list(payload.trailer_algorithms)
+    digests = checksums.Digests(algos, sha256=payload.sha256_hex is not None)
+    pieces = []
+    for chunk in payload.chunks:
+        digests.update(chunk)
+        if digests.size > limit:
+            raise too_large
+        pieces.append(chunk)
+    if payload.length is not None and digests.size != payload.length:
+        raise S3Error("IncompleteBody")
+    ObjectService._verify(payload, digests)
+    return b"".join(pieces)
+
+
 def _normalize_etag(value: str) -> str:
     value = value.strip()
     if value.startswith("W/"):
@@ -137,8 +155,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             if not last.isdigit():
                 return None
             n = int(last)
-            if n == 0 or size == 0:
+            if n == 0:
                 raise S3Error("InvalidRange", range_requested=header, actual_object_size=size)
+            if size == 0:
+                return None     # a non-zero suffix of an empty object is the (empty) whole object
             return max(0, size - n), size
         if not first.isdigit() or (last and not last.isdigit()):
             return None
@@ -213,16 +233,19 @@ class ObjectService:
                 self.blobs.delete_later(garbage)
         return meta
 
-    def store_payload(self, payload: Payload):
+    def store_payload(self, payload: Payload, *, extra_algorithms: Iterable[str] = ()):
         """Stream a payload to the nodes, verifying it on the way. Returns (BlobRef, Digests, algorithms
-        stored). Any failed check is raised from inside the stream, so the node uploads are aborted."""
+        stored). Any failed check is raised from inside the stream, so the node uploads are aborted.
+        ``extra_algorithms`` are computed as well (e.g. a multipart upload's algorithm); they are
+        included in the returned Digests but not in the returned algorithms."""
         validate_payload(payload)
         algos = list(payload.checksums) or list(payload.trailer_algorithms)
         if not algos and payload.sdk_algorithm in checksums.ALGORITHMS:
             algos = [payload.sdk_algorithm]
         if not algos:
             algos = [DEFAULT_CHECKSUM]
-        digests = checksums.Digests(algos, sha256=payload.sha256_hex is not None)
+        computed = list(dict.fromkeys([*algos, *extra_algorithms]))
+        digests = checksums.Digests(computed, sha256=payload.sha256_hex is not None)
         max_size = self.max_object_size
 
         def verified() -> Iterator[bytes]:
@@ -289,7 +312,7 @@ class ObjectService:
         status = 200
         if part_number is not None:
             start, end = self._part_range(meta, part_number)
-            status = 206 if meta.parts_count else 200
+            status = 206            # a part is a range, even part 1 of a single-part object (as AWS)
         else:
             rng = parse_range(range_header, meta.size)
             if rng is None:
@@ -317,6 +340,11 @@ class ObjectService:
             offset += seg.blob.size
         raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable",
                       part_number_requested=part_number, actual_parts_count=meta.parts_count)
+
+    def open_range(self, meta: ObjectMeta, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of an object's data, across its segments (for copies: node to
+        gateway to nodes, never through the client). 503 if no replica of the first can be read."""
+        return self._stream(meta, start, end)
 
     def _stream(self, meta: ObjectMeta, start: int, end: int) -> Iterator[bytes]:
         """Open the first needed segment eagerly (so a total outage is a clean 503 before any

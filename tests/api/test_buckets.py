@@ -41,10 +41,16 @@ def test_create_with_location_constraint(s3):
 
 
 def test_create_existing_bucket_is_owned_by_you(s3, bucket):
+    """AWS: 409 BucketAlreadyOwnedByYou everywhere except us-east-1, where re-creating a bucket you
+    own returns 200 OK for legacy compatibility."""
+    assert s3.create_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    name = _name()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert _code(e) == "BucketAlreadyOwnedByYou"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    s3.delete_bucket(Bucket=name)
 
 
 @pytest.mark.parametrize("name", ["UpperCase", "a..b", "x" * 64, "ab", "192.168.1.1", "-abc", "abc-",

@@ -53,3 +53,94 @@ def test_mb_cp_ls_rm_rb(system, tmp_path):
     assert r.returncode == 0, r.stderr
     r = aws(system, "s3", "ls", tmp_path=tmp_path)
     assert name not in r.stdout
+
+
+@pytest.fixture
+def cli_bucket(system, tmp_path):
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    assert aws(system, "s3", "mb", f"s3://{name}", tmp_path=tmp_path).returncode == 0
+    yield name
+    aws(system, "s3", "rb", f"s3://{name}", "--force", tmp_path=tmp_path)
+
+
+def test_cp_100mib_multipart_roundtrip(system, cli_bucket, tmp_path):
+    src = tmp_path / "big.bin"
+    block = os.urandom(1024 * 1024)
+    with open(src, "wb") as f:
+        for i in range(100):
+            f.write(bytes([i]) + block[1:])
+    r = aws(system, "s3", "cp", str(src), f"s3://{cli_bucket}/big.bin", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    head = system.client().head_object(Bucket=cli_bucket, Key="big.bin")
+    assert head["ContentLength"] == 100 * 1024 * 1024
+    assert head["ETag"].endswith('-13"'), head["ETag"]          # aws-cli's default 8 MiB parts
+    dst = tmp_path / "back.bin"
+    r = aws(system, "s3", "cp", f"s3://{cli_bucket}/big.bin", str(dst), tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import hashlib
+    assert hashlib.md5(dst.read_bytes()).digest() == hashlib.md5(src.read_bytes()).digest()
+
+
+def test_sync_tree(system, cli_bucket, tmp_path):
+    tree = tmp_path / "tree"
+    files = []
+    for i in range(200):
+        p = tree / f"d{i % 5}" / f"s{i % 7}" / f"file {i}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(f"content {i}\n".encode() * (i + 1))
+        files.append(p)
+    r = aws(system, "s3", "sync", str(tree), f"s3://{cli_bucket}/t", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("upload:") == 200
+    keys = []
+    for page in system.client().get_paginator("list_objects_v2").paginate(Bucket=cli_bucket, Prefix="t/"):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    assert sorted(keys) == sorted("t/" + str(p.relative_to(tree)) for p in files)
+    r = aws(system, "s3", "sync", str(tree), f"s3://{cli_bucket}/t", tmp_path=tmp_path)
+    assert r.returncode == 0 and "upload:" not in r.stdout, r.stdout
+    files[17].unlink()
+    r = aws(system, "s3", "sync", str(tree), f"s3://{cli_bucket}/t", "--delete", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("delete:") == 1
+    gone = "t/" + str(files[17].relative_to(tree))
+    left = system.client().list_objects_v2(Bucket=cli_bucket, Prefix=gone)
+    assert left["KeyCount"] == 0
+    down = tmp_path / "down"
+    r = aws(system, "s3", "sync", f"s3://{cli_bucket}/t", str(down), tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (down / files[3].relative_to(tree)).read_bytes() == files[3].read_bytes()
+    r = aws(system, "s3", "rm", f"s3://{cli_bucket}/t", "--recursive", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert system.client().list_objects_v2(Bucket=cli_bucket)["KeyCount"] == 0
+
+
+def test_presign_then_plain_get(system, cli_bucket, tmp_path):
+    import requests
+    system.client().put_object(Bucket=cli_bucket, Key="shared file.txt", Body=b"presigned by aws-cli")
+    r = aws(system, "s3", "presign", f"s3://{cli_bucket}/shared file.txt", "--expires-in", "300", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.strip()
+    got = requests.get(url, timeout=10)
+    assert got.status_code == 200, got.text
+    assert got.content == b"presigned by aws-cli"
+
+
+def test_s3api_calls(system, cli_bucket, tmp_path):
+    import json
+    src = tmp_path / "f.txt"
+    src.write_bytes(b"s3api body")
+    r = aws(system, "s3api", "put-object", "--bucket", cli_bucket, "--key", "f.txt", "--body", str(src),
+            "--checksum-algorithm", "SHA256", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import base64
+    import hashlib
+    assert json.loads(r.stdout)["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"s3api body").digest()).decode()
+    r = aws(system, "s3api", "head-object", "--bucket", cli_bucket, "--key", "f.txt", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ContentLength"] == 10
+    system.client().put_object(Bucket=cli_bucket, Key="g.txt", Body=b"g")
+    r = aws(system, "s3api", "list-object-versions", "--bucket", cli_bucket, tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    versions = json.loads(r.stdout)["Versions"]
+    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in versions] == [("f.txt", "null", True),
+                                                                           ("g.txt", "null", True)]

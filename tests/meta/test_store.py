@@ -640,3 +640,33 @@ def test_sqlite_writers_in_several_processes(tmp_path):
     assert sum(r[1] for r in results) == 20          # each contended key won exactly once
     assert st.count_objects("b") == 20 + 3 * 20
     st.close()
+
+
+def test_complete_refuses_a_part_replaced_meanwhile(db_url):
+    """Complete lists part blobs read earlier; if a part was re-uploaded since, the row would point at a
+    blob about to be deleted: the store must refuse (Conflict) and keep the upload."""
+    from datetime import datetime, timezone
+
+    from s3server.meta.errors import Conflict
+    from s3server.meta.store import MetadataStore
+    from s3server.models import BlobRef, MultipartUpload, ObjectMeta, Segment, UploadPart
+
+    store = MetadataStore.from_url(db_url)
+    store.create_schema()
+    user = store.create_user("u-race")
+    store.create_bucket("race", user.id, "us-east-1")
+    now = datetime.now(timezone.utc)
+    store.create_upload(MultipartUpload("up1", "race", "k", now, user.id))
+    old = BlobRef("a" * 32, 5, ("n0", "n1", "n2"))
+    store.put_part(UploadPart("up1", 1, 5, '"e1"', now, old))
+    new = BlobRef("b" * 32, 5, ("n0", "n1", "n2"))
+    store.put_part(UploadPart("up1", 1, 5, '"e2"', now, new))     # re-upload after the caller read part 1
+    meta = ObjectMeta("race", "k", 5, '"x-1"', now, segments=(Segment(old, 1, '"e1"'),), parts_count=1)
+    with pytest.raises(Conflict):
+        store.complete_upload("up1", meta, [1])
+    assert store.get_upload("up1") is not None and store.get_object("race", "k") is None
+    ok = ObjectMeta("race", "k", 5, '"x-1"', now, segments=(Segment(new, 1, '"e2"'),), parts_count=1)
+    replaced, unused = store.complete_upload("up1", ok, [1])
+    assert replaced is None and unused == []
+    assert store.get_object("race", "k").segments[0].blob.blob_id == "b" * 32
+    store.close()

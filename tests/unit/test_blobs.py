@@ -209,3 +209,52 @@ def test_down_node_is_skipped_for_writes(tmp_path, make_store):
         store.close()
         for n in nodes:
             n.stop()
+
+
+def test_copy_from_verified_source(cluster, make_store, tmp_path):
+    store = make_store(cluster)
+    data = rand_bytes(2 * MiB + 77, 14)
+    ref = store.write(chunked(data))
+    target = ref.nodes[2]
+    store.client(target).delete(ref.blob_id)
+    # the first source is corrupt in its second block: the copy falls back to the next one
+    first = next(n for n in cluster if n.node_id == ref.nodes[0])
+    corrupt(first.blob_path(ref.blob_id), MiB + 5)
+    used = store.copy(ref.blob_id, ref.size, list(ref.nodes), target)
+    assert used == ref.nodes[1]
+    assert store.client(target).verify(ref.blob_id)["ok"] is True
+    assert b"".join(store.client(target).get(ref.blob_id)) == data
+    with pytest.raises(BlobError):   # wrong size: refused before anything is sent
+        store.copy(ref.blob_id, ref.size + 1, [ref.nodes[1]], ref.nodes[0])
+    assert holders(store, ref.blob_id) == sorted(ref.nodes[1:]) or \
+        set(holders(store, ref.blob_id)) == set(ref.nodes[1:])
+
+
+def test_gc_delete_respects_min_age(cluster, make_store):
+    store = make_store(cluster)
+    ref = store.write(iter([b"g" * 100]))
+    client = store.client(ref.nodes[0])
+    assert client.delete(ref.blob_id, min_age=3600) is False
+    assert client.delete(ref.blob_id, min_age=0) is True
+    assert ref.nodes[0] not in holders(store, ref.blob_id)
+
+
+def test_full_node_is_avoided_for_writes(tmp_path, make_store):
+    nodes = [*start_nodes(tmp_path / "a", 3, "--no-fsync"),
+             *start_nodes(tmp_path / "b", 1, "--no-fsync", "--capacity-bytes", "1000")]
+    full = nodes[3]
+    try:
+        store = BlobStore({**{n.node_id: n.url for n in nodes[:3]}, "full": full.url},
+                          timeout=5.0, down_seconds=60, new_id=ids_from("f0"))
+        try:
+            refs = [store.write(iter([b"z" * 5000])) for _ in range(8)]
+            # the write that first meets the full node gets 2 copies; later ones skip it
+            assert all("full" not in r.nodes for r in refs)
+            assert sum(len(r.nodes) < 3 for r in refs) <= 1
+            assert all(len(r.nodes) >= 2 for r in refs)
+            assert not store._health.is_down("full")               # reads may still use it
+        finally:
+            store.close()
+    finally:
+        for n in nodes:
+            n.stop()

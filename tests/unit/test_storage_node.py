@@ -327,3 +327,24 @@ def test_old_temp_files_cleaned_at_start(tmp_path):
         assert "listening on http://127.0.0.1:" in n.log_text()
     finally:
         assert n.stop() == 0
+
+
+def test_conditional_delete_by_age(node, http):
+    bid = blob_id(40)
+    assert put(http, node, bid, b"young").status == 201
+    r = http.request("DELETE", f"{node.url}/blobs/{bid}?min_age=60")
+    assert r.status == 412 and node.blob_path(bid).exists()
+    old = time.time() - 120
+    os.utime(node.blob_path(bid), (old, old))
+    assert http.request("DELETE", f"{node.url}/blobs/{bid}?min_age=60").status == 204
+    assert not node.blob_path(bid).exists()
+    assert http.request("DELETE", f"{node.url}/blobs/{bid}?min_age=60").status == 204   # idempotent
+    assert http.request("DELETE", f"{node.url}/blobs/{bid}?min_age=abc").status == 400
+
+
+def test_inventory_reports_node_clock_and_health_reports_space(node, http):
+    before = time.time()
+    doc = json.loads(http.request("GET", f"{node.url}/blobs?limit=1").data)
+    assert before - 1 <= doc["now"] <= time.time() + 1
+    health = json.loads(http.request("GET", f"{node.url}/health").data)
+    assert health["capacity_bytes"] is None and health["used_bytes"] >= 0

@@ -9,7 +9,8 @@
     DELETE /buckets/{bucket}/objects/{key}
     GET    /buckets/{bucket}/objects?prefix=p&limit=n&token=t   list, paged
 
-Same buckets and objects as the S3 API, through the same services.
+Same buckets and objects as the S3 API, through the same services. Errors are
+``{"error": {"code", "message"}}``; ``api.errors`` maps S3 codes to REST statuses.
 """
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ from s3server.service.objects import Conditions, Payload
 
 READ_SIZE = 256 * 1024
 MAX_JSON = 64 * 1024
+
+
+def _route_error(method: str, path: str, status: int) -> S3Error:
+    """404 for a path that is no route, 405 for a route without that method."""
+    if status == 405:
+        return S3Error("MethodNotAllowed", f"{method} is not allowed on {path}.")
+    err = S3Error("InvalidRequest", f"No such route: {method} {path}. See the REST API section of the README.")
+    err.code, err.status = "NoSuchRoute", 404
+    return err
 
 
 def _json(resp: falcon.Response, body: dict, status: int = 200) -> None:
@@ -55,26 +65,29 @@ class RestApi:
         raw_path, raw_query = raw_path_and_query(req.env)
         req.context.raw_path = raw_path
         user = self.authenticator.bearer(req.get_header("Authorization"))
+        req.context.user = user
         parts = raw_path.split("/", 4)          # ['', 'buckets', bucket, 'objects', key]
         query = parse_query(raw_query)
         method = req.method
+        if len(parts) > 2:
+            req.context.bucket = decode_path(parts[2]) or None
         if len(parts) == 2 or (len(parts) == 3 and parts[2] == ""):
             route = {"GET": self.list_buckets, "POST": self.create_bucket}.get(method)
             args = ()
         elif len(parts) == 3 or (len(parts) == 4 and parts[3] == ""):
             route = {"DELETE": self.delete_bucket, "GET": self.get_bucket, "HEAD": self.get_bucket}.get(method)
             args = (decode_path(parts[2]),)
-        elif parts[3] == "objects" and (len(parts) == 4 or parts[4] == ""):
+        elif parts[3] != "objects":
+            raise _route_error(method, raw_path, 404)
+        elif len(parts) == 4 or parts[4] == "":
             route = {"GET": self.list_objects}.get(method)
             args = (decode_path(parts[2]), query)
-        elif parts[3] == "objects":
+        else:
             route = {"PUT": self.put_object, "GET": self.get_object, "HEAD": self.get_object,
                      "DELETE": self.delete_object}.get(method)
             args = (decode_path(parts[2]), decode_path(parts[4]))
-        else:
-            raise S3Error("InvalidRequest", f"No such route: {method} {raw_path}")
         if route is None:
-            raise S3Error("MethodNotAllowed", f"{method} is not allowed on {raw_path}")
+            raise _route_error(method, raw_path, 405)
         req.context.operation = "rest." + route.__name__
         route(req, resp, user, *args)
 
@@ -86,20 +99,38 @@ class RestApi:
     def create_bucket(self, req, resp, user):
         ctype = (req.content_type or "").split(";")[0].strip().lower()
         if ctype and ctype != "application/json":
-            raise S3Error("InvalidRequest", "Send the bucket as JSON with Content-Type: application/json.")
+            raise S3Error("InvalidRequest", f"Content-Type must be application/json (got {ctype!r}).")
+        if (req.content_length or 0) > MAX_JSON:
+            raise S3Error("EntityTooLarge", f"The JSON body is larger than {MAX_JSON} bytes.")
         raw = req.bounded_stream.read(MAX_JSON + 1)
         if len(raw) > MAX_JSON:
-            raise S3Error("InvalidRequest", "The JSON body is too large.")
+            raise S3Error("EntityTooLarge", f"The JSON body is larger than {MAX_JSON} bytes.")
+        if not raw.strip():
+            raise S3Error("InvalidRequest", 'Send a JSON body: {"bucket_name": "..."}.')
         try:
             body = json.loads(raw or b"null")
         except (ValueError, UnicodeDecodeError) as exc:
             raise S3Error("InvalidRequest", "The body is not valid JSON.") from exc
         name = body.get("bucket_name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name:
-            raise S3Error("InvalidRequest", 'The body must be a JSON object with a "bucket_name" string.')
+            raise S3Error("InvalidRequest", 'The body must be a JSON object with a non-empty "bucket_name" string.')
         region = body.get("region") if isinstance(body.get("region"), str) else None
+        self._refuse_existing(user, name)
         bucket = self.services.buckets.create_bucket(user, name, region)
         _json(resp, {"bucket_name": bucket.name, **_bucket_json(bucket)}, 201)
+
+    def _refuse_existing(self, user, name: str) -> None:
+        """POST /buckets always makes a new bucket: 409 when the name is taken, even by the caller
+        (S3's us-east-1 answers 200 to re-creating your own bucket; this API does not)."""
+        try:
+            existing = self.services.buckets.head_bucket(user, name)
+        except S3Error as err:
+            if err.code == "AccessDenied":
+                raise S3Error("BucketAlreadyExists", bucket_name=name) from err
+            return                      # NoSuchBucket, or an invalid name create_bucket reports
+        if existing.owner_id == user.id:
+            raise S3Error("BucketAlreadyOwnedByYou", bucket_name=name)
+        raise S3Error("BucketAlreadyExists", bucket_name=name)
 
     def get_bucket(self, req, resp, user, bucket):
         b = self.services.buckets.head_bucket(user, bucket)
@@ -122,12 +153,14 @@ class RestApi:
             raise S3Error("InvalidArgument", "limit must be an integer") from exc
         if limit < 1:
             raise S3Error("InvalidArgument", "limit must be at least 1")
+        token = query.get("token") or query.get("next_token") or None
         page = self.services.listing.list_objects(user, ListRequest(
             bucket=bucket, prefix=query.get("prefix", ""), delimiter=query.get("delimiter", ""),
-            max_keys=min(limit, 1000), continuation_token=query.get("token") or None))
+            max_keys=min(limit, 1000), continuation_token=token))
+        next_token = encode_token(page.next_marker) if page.is_truncated and page.next_marker else None
         body = {"bucket": bucket, "prefix": query.get("prefix", ""),
                 "objects": [_object_json(o) for o in page.objects],
-                "next_token": encode_token(page.next_marker) if page.is_truncated and page.next_marker else None}
+                "truncated": next_token is not None, "next_token": next_token}
         if query.get("delimiter"):
             body["common_prefixes"] = list(page.common_prefixes)
         _json(resp, body)
@@ -137,6 +170,8 @@ class RestApi:
         length = req.content_length
         if length is None and not chunked:
             raise S3Error("MissingContentLength")
+        if length is not None and length > self.services.objects.max_object_size:
+            raise S3Error("EntityTooLarge", max_size_allowed=self.services.objects.max_object_size)
         stream = req.stream
 
         def chunks():

@@ -90,7 +90,9 @@ def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> N
         resp.set_header("x-amz-meta-" + name, _text_to_wire(value))
     if meta.storage_class != "STANDARD":
         resp.set_header("x-amz-storage-class", meta.storage_class)
-    if meta.parts_count:
+    if meta.parts_count and "partNumber" in ctx.query:
+        # AWS: "This value is only returned if you specify partNumber in your request and the object
+        # was uploaded as a multipart upload."
         resp.set_header("x-amz-mp-parts-count", str(meta.parts_count))
     if checksum and meta.checksums:
         for algo, value in meta.checksums.items():
@@ -145,7 +147,7 @@ def get_object(ctx: S3Context, *, head: bool = False) -> None:
         ctx.user, ctx.bucket, ctx.key, range_header=None if part_number else ctx.header("range"),
         cond=conditions(ctx), part_number=part_number, with_body=not head)
     meta = read.meta
-    whole = read.start == 0 and read.end == meta.size and part_number is None
+    whole = read.start == 0 and read.end == meta.size and (part_number is None or not meta.parts_count)
     set_object_headers(ctx, meta, checksum=_checksum_mode(ctx) and whole)
     ctx.resp.status = falcon.code_to_http_status(read.status)
     if read.status == 206:

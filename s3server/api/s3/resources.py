@@ -99,7 +99,8 @@ class S3Api:
         target = routing.split_target(raw_path, headers.get("host", ""), self.domain)
         req.context.bucket = target.bucket
         signed = sigv4.SignedRequest(req.method, raw_path, raw_query, headers)
-        user, auth = self.authenticator.s3(signed)
+        user, auth = self.authenticator.s3(signed, vhost_bucket=target.bucket if target.vhost else None)
+        req.context.user = user
         operation = routing.match(req.method, target.kind, query, headers)
         if operation is None:
             raise S3Error("MethodNotAllowed", method=req.method, resource_type=target.kind.upper())

@@ -1,0 +1,32 @@
+"""CopyObject (PUT with x-amz-copy-source), and the copy-source headers UploadPartCopy shares."""
+from __future__ import annotations
+
+from s3server.api import xml
+from s3server.api.s3.buckets import _xml
+from s3server.api.s3.objects import object_attrs
+from s3server.api.s3.resources import S3Context
+from s3server.service.copy import CopyConditions, parse_copy_source
+
+
+def copy_conditions(ctx: S3Context) -> CopyConditions:
+    return CopyConditions(ctx.header("x-amz-copy-source-if-match"), ctx.header("x-amz-copy-source-if-none-match"),
+                          ctx.header("x-amz-copy-source-if-modified-since"),
+                          ctx.header("x-amz-copy-source-if-unmodified-since"))
+
+
+def copy_object(ctx: S3Context) -> None:
+    source = parse_copy_source(ctx.header("x-amz-copy-source"))
+    attrs = object_attrs(ctx)           # validates x-amz-storage-class too
+    meta = ctx.services.copy.copy_object(
+        ctx.user, ctx.bucket, ctx.key, source, cond=copy_conditions(ctx),
+        metadata_directive=ctx.header("x-amz-metadata-directive"), replace_attrs=attrs,
+        storage_class=attrs["storage_class"] if ctx.header("x-amz-storage-class") else None,
+        checksum_algorithm=ctx.header("x-amz-checksum-algorithm"))
+    if meta.storage_class != "STANDARD":
+        ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
+    _xml(ctx, xml.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))
+
+
+HANDLERS = {
+    "CopyObject": copy_object,
+}

@@ -1,0 +1,89 @@
+"""``s3server admin`` on SQLite (--data-dir) and PostgreSQL (S3_DATABASE_URL); the printed
+``Admin API Key`` line; rotating the admin key on a running system."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from conftest import PgDatabase, require_pg
+from tests.adminutil import admin_env
+from tests.conftest import ServeProcess
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """(extra args, env) for running admin against a fresh metadata DB."""
+    if request.param == "sqlite":
+        yield ["--data-dir", str(tmp_path / "data")], admin_env()
+        return
+    require_pg()
+    pg = PgDatabase()
+    yield [], admin_env(pg.url)
+    pg.drop()
+
+
+def admin(db, *args, ok=True):
+    extra, env = db
+    p = subprocess.run([sys.executable, "-m", "s3server", "admin", *extra, *args], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert (p.returncode == 0) is ok, (args, p.stdout, p.stderr)
+    return p
+
+
+def test_users_and_keys(db):
+    made = json.loads(admin(db, "create-user", "dora").stdout)
+    assert made["user"] == "dora" and made["access_key"] and made["secret_key"] and made["api_key"].startswith("s3k_")
+    boss = json.loads(admin(db, "create-user", "boss", "--admin").stdout)
+    assert admin(db, "create-user", "dora", ok=False).stderr.startswith("error:")
+    listing = admin(db, "list-users").stdout
+    assert "\tdora\tuser\tenabled\t" + made["access_key"] in listing and "\tboss\tadmin\t" in listing
+    admin(db, "disable-user", "dora")
+    assert "\tdora\tuser\tdisabled\t" in admin(db, "list-users").stdout
+    admin(db, "enable-user", "dora")
+    assert "\tdora\tuser\tenabled\t" in admin(db, "list-users").stdout
+    more = json.loads(admin(db, "create-key", "dora", "--s3-only").stdout)
+    assert more["access_key"] and more["api_key"] is None
+    api_only = json.loads(admin(db, "create-key", "dora", "--api-only").stdout)
+    assert api_only["access_key"] is None and api_only["api_key"]
+    keys = admin(db, "list-keys", "dora").stdout
+    assert f"s3\t{more['access_key']}\tactive" in keys and keys.count("api\t") == 2
+    assert api_only["api_key"] not in keys and made["secret_key"] not in keys     # secrets are never listed
+    admin(db, "revoke-key", made["access_key"])
+    admin(db, "revoke-key", made["api_key"])
+    keys = admin(db, "list-keys", "dora").stdout
+    assert f"s3\t{made['access_key']}\trevoked" in keys and "revoked" in keys.split("api\t", 1)[1]
+    admin(db, "revoke-key", "AKNOSUCHKEY", ok=False)
+    admin(db, "revoke-key", "s3k_nosuchkey", ok=False)
+    out = admin(db, "rotate-api-key", "boss").stdout
+    assert out.startswith("Admin API Key: s3k_") and boss["api_key"] not in out
+    assert admin(db, "disable-user", "nobody", ok=False).returncode == 1
+
+
+def test_admin_key_printed_and_rotated(tmp_path):
+    """No fixed credentials: serve prints a generated admin API key on the `Admin API Key:` line
+    (what `kubectl logs | grep "Admin API Key"` finds); rotating it revokes the old one at once."""
+    sp = ServeProcess(tmp_path / "data", fixed_credentials=False).start()
+    try:
+        line = next(ln for ln in sp.lines if ln.startswith("Admin API Key: "))
+        key = line.split(": ", 1)[1]
+        assert key.startswith("s3k_")
+        r = requests.get(sp.endpoint + "/buckets", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200
+        out = subprocess.run([sys.executable, "-m", "s3server", "admin", "--data-dir", str(sp.data_dir),
+                              "rotate-api-key"], capture_output=True, text=True, env=admin_env(), timeout=60)
+        assert out.returncode == 0, out.stderr
+        new = out.stdout.strip().split("Admin API Key: ", 1)[1]
+        assert requests.get(sp.endpoint + "/buckets", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+        assert requests.get(sp.endpoint + "/buckets", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+        assert json.loads((sp.data_dir / "admin-credentials.json").read_text())["api_key"] == new
+    finally:
+        sp.stop()
+
+
+def test_fixed_admin_api_key_is_printed(system):
+    from tests.conftest import ADMIN_API
+    assert f"Admin API Key: {ADMIN_API}" in system.lines

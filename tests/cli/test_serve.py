@@ -1,0 +1,97 @@
+"""`s3server serve` as a newcomer runs it: printed credentials, Ctrl-C stops every child process,
+a second start on the same data dir finds everything, two serves run side by side."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ServeProcess, backend_env
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """Live processes started for this data dir (by command line or S3_DATA_DIR in their environment)."""
+    needle = str(data_dir).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue
+        if needle in cmdline or b"S3_DATA_DIR=" + needle in environ:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_restart_keeps_everything_and_stops_cleanly(tmp_path, backend):
+    env, db = backend_env(backend)
+    data_dir = tmp_path / "data"
+    try:
+        first = ServeProcess(data_dir, env=env, fixed_credentials=False).start()
+        printed = first.printed
+        assert printed["endpoint"].startswith("http://127.0.0.1:")
+        for field in ("access key", "secret key", "API key", "Admin API Key"):
+            assert printed.get(field), (field, first.lines)
+        assert printed["API key"] == printed["Admin API Key"]
+        s3 = first.client(printed["access key"], printed["secret key"])
+        s3.create_bucket(Bucket="keepme")
+        body = os.urandom(300_000)
+        s3.put_object(Bucket="keepme", Key="dir/file.bin", Body=body, Metadata={"k": "v"})
+        r = requests.get(printed["endpoint"] + "/buckets", headers={"Authorization": "Bearer " + printed["API key"]})
+        assert r.status_code == 200 and "keepme" in r.text
+        assert processes_using(data_dir)
+        assert first.stop(signal.SIGINT) == 0
+        assert processes_using(data_dir) == []
+
+        second = ServeProcess(data_dir, port=first.port, env=env, fixed_credentials=False).start()
+        assert second.printed["access key"] == printed["access key"]
+        assert second.printed["API key"] == printed["API key"]
+        s3 = second.client(printed["access key"], printed["secret key"])
+        got = s3.get_object(Bucket="keepme", Key="dir/file.bin")
+        assert hashlib.sha256(got["Body"].read()).digest() == hashlib.sha256(body).digest()
+        assert got["Metadata"] == {"k": "v"}
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["keepme"]
+        assert second.stop(signal.SIGTERM) == 0
+        assert processes_using(data_dir) == []
+    finally:
+        if db:
+            db.drop()
+
+
+def test_two_serves_side_by_side(tmp_path):
+    """Storage-node ports default to 7881-7883 and fall back to free ones when taken."""
+    env = {"S3_NODE_BASE_PORT": "7881"}
+    a = ServeProcess(tmp_path / "a", env=env).start()
+    b = ServeProcess(tmp_path / "b", env=env).start()
+    try:
+        urls_a = {n["url"] for n in a.state["nodes"]}
+        urls_b = {n["url"] for n in b.state["nodes"]}
+        assert not urls_a & urls_b
+        for serve, name in ((a, "side-a"), (b, "side-b")):
+            s3 = serve.client()
+            s3.create_bucket(Bucket=name)
+            s3.put_object(Bucket=name, Key="k", Body=name.encode())
+        assert [x["Name"] for x in a.client().list_buckets()["Buckets"]] == ["side-a"]
+        assert b.client().get_object(Bucket="side-b", Key="k")["Body"].read() == b"side-b"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, system):
+    serve = ServeProcess(tmp_path / "busy", port=int(system.endpoint.rsplit(":", 1)[1]))
+    with pytest.raises(RuntimeError) as e:
+        serve.start(timeout=30)
+    assert "in use" in Path(serve.log.name).read_text()
+    assert serve.proc.returncode == 2, e.value

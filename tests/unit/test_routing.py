@@ -1,0 +1,76 @@
+"""The routing table, checked with request shapes from the AWS S3 API reference examples."""
+import pytest
+
+from s3server.api.routing import OPERATIONS, match, split_target
+from s3server.errors import S3Error
+
+CASES = [
+    # (method, path, query, headers, operation)   -- path-style
+    ("GET", "/", {}, {}, "ListBuckets"),
+    ("PUT", "/examplebucket", {}, {}, "CreateBucket"),
+    ("HEAD", "/examplebucket", {}, {}, "HeadBucket"),
+    ("DELETE", "/examplebucket", {}, {}, "DeleteBucket"),
+    ("GET", "/examplebucket", {"list-type": "2"}, {}, "ListObjectsV2"),
+    ("GET", "/examplebucket", {"prefix": "photos/", "delimiter": "/"}, {}, "ListObjects"),
+    ("GET", "/examplebucket", {"location": ""}, {}, "GetBucketLocation"),
+    ("GET", "/examplebucket", {"versions": ""}, {}, "ListObjectVersions"),
+    ("GET", "/examplebucket", {"uploads": ""}, {}, "ListMultipartUploads"),
+    ("POST", "/examplebucket", {"delete": ""}, {}, "DeleteObjects"),
+    ("PUT", "/examplebucket/my-image.jpg", {}, {}, "PutObject"),
+    ("PUT", "/examplebucket/my-image.jpg", {}, {"x-amz-copy-source": "/src/k"}, "CopyObject"),
+    ("PUT", "/examplebucket/k", {"partNumber": "1", "uploadId": "u"}, {}, "UploadPart"),
+    ("PUT", "/examplebucket/k", {"partNumber": "1", "uploadId": "u"}, {"x-amz-copy-source": "/a/b"}, "UploadPartCopy"),
+    ("GET", "/examplebucket/my-image.jpg", {}, {}, "GetObject"),
+    ("GET", "/examplebucket/k", {"uploadId": "u"}, {}, "ListParts"),
+    ("HEAD", "/examplebucket/my-image.jpg", {}, {}, "HeadObject"),
+    ("DELETE", "/examplebucket/my-image.jpg", {}, {}, "DeleteObject"),
+    ("DELETE", "/examplebucket/k", {"uploadId": "u"}, {}, "AbortMultipartUpload"),
+    ("POST", "/examplebucket/k", {"uploads": ""}, {}, "CreateMultipartUpload"),
+    ("POST", "/examplebucket/k", {"uploadId": "u"}, {}, "CompleteMultipartUpload"),
+]
+
+
+@pytest.mark.parametrize("method,path,query,headers,op", CASES)
+def test_operation_table(method, path, query, headers, op):
+    target = split_target(path, "s3.amazonaws.com", "")
+    assert match(method, target.kind, query, headers) == op
+
+
+def test_no_match_is_none():
+    assert match("POST", "bucket", {}, {}) is None
+    assert match("PATCH", "object", {}, {}) is None
+
+
+def test_table_rows_are_reachable():
+    """No row is shadowed by an earlier, more general row."""
+    for i, route in enumerate(OPERATIONS):
+        query = {q: "" for q in route.query}
+        headers = {route.header: "x"} if route.header else {}
+        assert match(route.method, route.kind, query, headers) == route.operation, route
+
+
+@pytest.mark.parametrize("raw,bucket,key", [
+    ("/b/k", "b", "k"), ("/b", "b", None), ("/b/", "b", None), ("/", None, None),
+    ("/b/a%20b", "b", "a b"), ("/b/a+b", "b", "a+b"), ("/b/100%25.csv", "b", "100%.csv"),
+    ("/b/a//b/./c/../d", "b", "a//b/./c/../d"), ("/b/%E2%9C%93", "b", "\u2713"), ("/b/dir/", "b", "dir/"),
+])
+def test_path_style(raw, bucket, key):
+    t = split_target(raw, "127.0.0.1:7841", "s3.example.com")
+    assert (t.bucket, t.key, t.vhost) == (bucket, key, False)
+
+
+@pytest.mark.parametrize("host,raw,bucket,key", [
+    ("photos.s3.example.com", "/2024/cat.jpg", "photos", "2024/cat.jpg"),
+    ("photos.s3.example.com:7841", "/", "photos", None),
+    ("s3.example.com", "/photos/x", "photos", "x"),
+    ("my.dotted.bucket.s3.example.com", "/k", "my.dotted.bucket", "k"),
+])
+def test_virtual_hosted_style(host, raw, bucket, key):
+    t = split_target(raw, host, "s3.example.com")
+    assert (t.bucket, t.key) == (bucket, key)
+
+
+def test_invalid_utf8_path():
+    with pytest.raises(S3Error) as e:
+        split_target("/b/%FF", "h", "")
+    assert e.value.code == "InvalidArgument"
