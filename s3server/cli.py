@@ -172,9 +172,13 @@ def cmd_serve(args) -> int:
 
 
 def _stop_all(children: list[subprocess.Popen]) -> None:
+    """Stop the gateway first, then the nodes. SIGINT is gunicorn's quick shutdown: a graceful one
+    (SIGTERM) would wait up to graceful_timeout for idle keep-alive client connections, and whoever
+    pressed Ctrl-C wants the processes gone. Whatever was in flight is either committed or garbage
+    for repair (the write-order contract), never a half object."""
     for p in reversed(children):
         if p.poll() is None:
-            p.terminate()
+            p.send_signal(signal.SIGINT)
     deadline = time.monotonic() + 15
     for p in reversed(children):
         try:

@@ -63,10 +63,9 @@ def rows(results: dict[str, dict], concurrencies: list[int]) -> list[dict]:
 def _mem(m: dict) -> str:
     if m.get("max_gateway_growth_mib") is None:
         return ""
-    s = f"RSS +{m['max_gateway_growth_mib']:.0f} MiB front end"
-    if m.get("max_node_growth_mib") is not None:
-        s += f", +{m['max_node_growth_mib']:.0f} MiB node"
-    return s
+    if m.get("max_node_growth_mib") is None:   # one server process (moto)
+        return f"RSS +{m['max_gateway_growth_mib']:.0f} MiB"
+    return f"RSS +{m['max_gateway_growth_mib']:.0f} MiB gateway, +{m['max_node_growth_mib']:.0f} MiB node"
 
 
 def format_table(table: list[dict], systems: list[str]) -> str:

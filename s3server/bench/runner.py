@@ -9,7 +9,6 @@ import platform
 import secrets
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 
 from s3server.bench import machine as machine_mod

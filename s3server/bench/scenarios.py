@@ -6,6 +6,7 @@ tokens, which only exist at run time). Latency is measured per request around se
 """
 from __future__ import annotations
 
+import html
 import io
 import os
 import random
@@ -410,7 +411,6 @@ def list_scenario(ctx: Ctx, size: int, *, budget: float) -> dict:
             pages.append(dt)
             tok = _TOKEN.search(data)
             if tok:
-                import html
                 dt, data = _timed_list(conn, ctx, bucket, {"list-type": "2", "max-keys": "1000",
                                                            "continuation-token": html.unescape(tok[1].decode())})
                 pages.append(dt)
@@ -612,7 +612,6 @@ def empty_and_delete_bucket(ctx: Ctx, bucket: str) -> None:
         while True:
             data = check(conn, "GET", ctx.endpoint.url_for("GET", bucket, "", {"list-type": "2", "max-keys": "1000"}),
                          f"ListObjectsV2 {bucket}", ok=(200,))
-            import html
             keys = [html.unescape(k.decode()) for k in key_re.findall(data)]
             if not keys:
                 break

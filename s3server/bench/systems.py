@@ -124,12 +124,11 @@ class MotoSystem(System):
     name = "moto"
 
     def __init__(self):
-        try:
-            import moto  # noqa: F401
-            import flask  # noqa: F401  (moto[server])
-        except ImportError as exc:
+        import importlib.util
+        missing = [m for m in ("moto", "flask", "werkzeug") if importlib.util.find_spec(m) is None]
+        if missing:   # flask/werkzeug come with moto[server]
             raise RuntimeError("--compare-moto needs moto's server: pip install -e '.[bench]' "
-                               f"(or 'moto[server]'); import failed: {exc}") from None
+                               f"(or 'moto[server]'); missing: {', '.join(missing)}")
         self.access_key, self.secret_key = "testing", "testing"
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
