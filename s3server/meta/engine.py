@@ -24,7 +24,7 @@ SQLite
 
 PostgreSQL
     ``postgresql+psycopg`` (psycopg 3; ``postgresql://`` and ``postgres://`` are
-    normalised to it). Pooling: SQLAlchemy's own ``QueuePool`` with ``pool_pre_ping``.
+    normalised to it). Pooling: SQLAlchemy's own ``QueuePool`` (no pre-ping: see below).
     SQLAlchemy documents psycopg_pool (>= 3.3, ``close_returns=True``) as an *alternative*
     that plugs in through ``creator=pool.getconn`` with ``poolclass=NullPool``. We keep
     SQLAlchemy's pool because:
@@ -34,8 +34,10 @@ PostgreSQL
       ``post_fork`` is the documented fork recipe); psycopg_pool's worker threads would
       not survive the fork;
     * on a disconnect error SQLAlchemy invalidates the connection *and every older pooled
-      connection*, and ``pool_pre_ping`` transparently replaces a dead connection at
-      checkout, so after a PostgreSQL restart requests recover without a process restart;
+      connection*, so after a PostgreSQL restart requests recover without a process
+      restart. We do not pre-ping at checkout (one extra round trip on every unit of work,
+      the hot path of every request); ``MetadataStore._run`` instead re-runs a *read* that
+      met a dead connection, and lets a write become 503 (its COMMIT may have happened);
     * with ``NullPool`` + ``creator`` the dialect's per-connection ``on_connect`` setup
       runs on every checkout, and health checks would be configured in two places.
 
@@ -90,7 +92,7 @@ def make_engine(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
+            pool_pre_ping=False,   # see MetadataStore._run: stale connections are retried there
             pool_recycle=3600,
             pool_use_lifo=True,   # idle surplus connections age out instead of rotating
             echo=echo,
@@ -126,7 +128,7 @@ def _sqlite_engine(u: sa.URL, **kw: Any) -> sa.Engine:
         cur = dbapi_connection.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous = FULL")
             cur.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -140,6 +142,24 @@ def _sqlite_engine(u: sa.URL, **kw: Any) -> sa.Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _set_wal(cur) -> None:
+    """Switch to WAL. The switch needs an exclusive lock and SQLite may report "database is
+    locked" at once, without its busy handler, when several processes open a new database
+    together; retry for a while (WAL is persistent: once set, later connections find it set)."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def for_write(engine: sa.Engine) -> sa.Engine:

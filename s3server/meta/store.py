@@ -111,6 +111,11 @@ class MetadataStore:
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = _utcnow):
         self._engine = engine
         self._write_engine = for_write(engine)
+        # Read-only units of work on PostgreSQL run in autocommit: no BEGIN/COMMIT round trips
+        # around a lookup. Each statement still sees one consistent snapshot; no read unit needs
+        # two of its statements to share one (they are seeks, or checks the writer repeats).
+        self._read_engine = (engine.execution_options(isolation_level="AUTOCOMMIT")
+                             if engine.dialect.name == "postgresql" else engine)
         self._insert = insert_for(engine)
         self._clock = clock
 
@@ -128,7 +133,7 @@ class MetadataStore:
     def _run(self, fn: Callable[[sa.Connection], T], *, write: bool = False) -> T:
         """Run ``fn`` in one transaction; translate connection trouble to Unavailable.
         IntegrityError propagates (callers know what it means for them)."""
-        engine = self._write_engine if write else self._engine
+        engine = self._write_engine if write else self._read_engine
         for attempt in itertools.count(1):
             try:
                 with engine.begin() as conn:
@@ -140,6 +145,13 @@ class MetadataStore:
             except sa_exc.DBAPIError as e:
                 sqlstate = getattr(e.orig, "sqlstate", None)
                 if sqlstate in _RETRYABLE_SQLSTATES and attempt < _ATTEMPTS:
+                    continue
+                # The pool does not ping before each checkout (a round trip per unit of work);
+                # a connection that died meanwhile (database restart) is found here instead, and
+                # SQLAlchemy then invalidates the whole pool. A read is simply run again on a
+                # fresh connection; a write is not (its COMMIT may or may not have happened), so
+                # it becomes 503 and the client retries.
+                if e.connection_invalidated and not write and attempt == 1:
                     continue
                 if e.connection_invalidated or isinstance(
                         e, (sa_exc.OperationalError, sa_exc.InterfaceError)):
@@ -424,6 +436,19 @@ class MetadataStore:
         return self._run(_do, write=True)
 
     # -- objects -----------------------------------------------------------------------
+
+    def get_bucket_and_object(self, bucket: str, key: str) -> tuple[Bucket | None, ObjectMeta | None]:
+        """The bucket and one of its objects in one round trip (the hot path of GET/HEAD)."""
+        b, o = s.buckets, s.objects
+
+        def _do(conn: sa.Connection):
+            brow = conn.execute(sa.select(b).where(b.c.name == bucket)).first()
+            if brow is None:
+                return None, None
+            orow = conn.execute(sa.select(o).where(o.c.bucket == bucket, o.c.key == key)).first()
+            return bucket_from_row(brow), (object_from_row(orow) if orow else None)
+
+        return self._run(_do)
 
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
         o = s.objects

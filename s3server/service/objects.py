@@ -20,7 +20,7 @@ from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
 from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
-from s3server.service.common import GuardedStore, owned_bucket, quorum_error, unavailable, validate_key
+from s3server.service.common import GuardedStore, can_access, owned_bucket, quorum_error, unavailable, validate_key
 
 MAX_METADATA_BYTES = 2048
 DEFAULT_CHECKSUM = "CRC64NVME"   # what AWS computes when the client sends no checksum
@@ -298,8 +298,11 @@ class ObjectService:
     # ------------------------------------------------------------------ reads
     def head_object(self, user: User, bucket: str, key: str, cond: Conditions = Conditions(),
                     *, part_number: int | None = None) -> ObjectMeta:
-        owned_bucket(self.store, user, bucket)
-        meta = self.store.get_object(bucket, key)
+        found, meta = self.store.get_bucket_and_object(bucket, key)
+        if found is None:
+            raise S3Error("NoSuchBucket", bucket_name=bucket)
+        if not can_access(user, found):
+            raise S3Error("AccessDenied")
         if meta is None:
             raise S3Error("NoSuchKey", key=key)
         check_conditions(meta, cond)

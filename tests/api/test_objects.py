@@ -213,3 +213,82 @@ def test_missing_content_length(system, bucket):
     resp = raw_http(url, head.encode())
     assert resp.startswith(b"HTTP/1.1 411"), resp[:200]
     assert b"<Code>MissingContentLength</Code>" in resp
+
+
+def _rfc2047(text: str) -> str:
+    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+def test_unicode_metadata_rfc2047(system, s3, bucket):
+    """AWS decodes RFC 2047 metadata before storing and encodes non-ASCII values on the way out."""
+    value = "café 😀 ünïcode"
+    s3.put_object(Bucket=bucket, Key="u", Body=b"x", Metadata={"name": _rfc2047(value), "plain": "ascii"})
+    got = s3.head_object(Bucket=bucket, Key="u")["Metadata"]
+    assert got == {"name": _rfc2047(value), "plain": "ascii"}
+    # raw UTF-8 bytes in the header (some clients send them): stored as text, returned encoded
+    url = f"{system.endpoint}/{bucket}/raw"
+    import http.client
+    headers = sign("PUT", url, b"y", {"x-amz-meta-city": value.encode().decode("latin-1")})
+    conn = http.client.HTTPConnection(url.split("/")[2].split(":")[0], int(url.split("/")[2].split(":")[1]))
+    conn.putrequest("PUT", f"/{bucket}/raw", skip_accept_encoding=True)
+    for k, v in headers.items():
+        conn.putheader(k, v.encode("latin-1") if isinstance(v, str) else v)
+    conn.putheader("Content-Length", "1")
+    conn.endheaders(b"y")
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    conn.close()
+    assert s3.head_object(Bucket=bucket, Key="raw")["Metadata"] == {"city": _rfc2047(value)}
+
+
+def test_conditional_put_if_none_match_race_has_one_winner(s3, bucket):
+    import threading
+    results, lock = [], threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def writer(i):
+        barrier.wait()
+        try:
+            s3.put_object(Bucket=bucket, Key="once", Body=f"writer {i}".encode(), IfNoneMatch="*")
+            outcome = ("ok", i)
+        except ClientError as e:
+            outcome = (e.response["Error"]["Code"], i)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for code, i in results if code == "ok"]
+    assert len(winners) == 1, results
+    assert all(code in ("PreconditionFailed", "ConditionalRequestConflict") for code, _ in results if code != "ok")
+    assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == f"writer {winners[0]}".encode()
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="once", Body=b"late", IfNoneMatch="*")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+def test_conditional_put_if_match(s3, bucket):
+    first = s3.put_object(Bucket=bucket, Key="v", Body=b"one")
+    s3.put_object(Bucket=bucket, Key="v", Body=b"two", IfMatch=first["ETag"])
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="v", Body=b"three", IfMatch=first["ETag"])
+    assert _code(e) == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="v")["Body"].read() == b"two"
+
+
+def test_single_put_over_5gib_is_entity_too_large(system, s3, bucket):
+    """Refused from the headers alone: nothing is read, nothing is stored."""
+    url = f"{system.endpoint}/{bucket}/huge"
+    size = 5 * 1024 ** 3 + 1
+    headers = sign("PUT", url, b"", {"Content-Length": str(size)}, payload_hash="UNSIGNED-PAYLOAD")
+    host = url.split("/")[2]
+    head = f"PUT /{bucket}/huge HTTP/1.1\r\nHost: {host}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "host") + "\r\n"
+    resp = raw_http(url, head.encode() + b"x" * 1000, timeout=3)
+    assert resp.startswith(b"HTTP/1.1 400"), resp[:300]
+    assert b"<Code>EntityTooLarge</Code>" in resp
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="huge")

@@ -1,6 +1,7 @@
 """Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
 from __future__ import annotations
 
+import base64
 import email.header
 from email.utils import format_datetime
 
@@ -42,13 +43,35 @@ def _wire_to_text(value: str) -> str:
         return value
 
 
+def _meta_to_text(value: str) -> str:
+    """A user-metadata value as stored: RFC 2047 encoded-words are decoded first, as AWS does
+    ("character decoded as per RFC 2047 before storing")."""
+    text = _wire_to_text(value)
+    if "=?" not in text:
+        return text
+    try:
+        parts = email.header.decode_header(text)
+    except (ValueError, LookupError):
+        return text
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        try:
+            out.append(chunk.decode(charset or "ascii"))
+        except (LookupError, UnicodeDecodeError):
+            return text
+    return "".join(out)
+
+
 def _text_to_wire(value: str) -> str:
-    """Non-ASCII metadata goes out RFC 2047-encoded, as AWS does."""
+    """Non-ASCII values go out as one RFC 2047 encoded-word, as AWS sends them."""
     try:
         value.encode("ascii")
         return value
     except UnicodeEncodeError:
-        return email.header.Header(value, "utf-8").encode()
+        return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
 def object_attrs(ctx: S3Context) -> dict:
@@ -63,7 +86,7 @@ def object_attrs(ctx: S3Context) -> dict:
     meta = {}
     for name, value in ctx.headers.items():
         if name.startswith("x-amz-meta-"):
-            meta[name[len("x-amz-meta-"):]] = _wire_to_text(value)
+            meta[name[len("x-amz-meta-"):]] = _meta_to_text(value)
     attrs["user_metadata"] = meta
     sc = (ctx.header("x-amz-storage-class") or "STANDARD").upper()
     if sc not in STORAGE_CLASSES:
