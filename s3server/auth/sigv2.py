@@ -16,11 +16,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Callable, Mapping, Protocol
 from urllib.parse import unquote
 
 from s3server.errors import S3Error
+from s3server.timefmt import iso_time, parse_http_date
 
 # Query parameters that are part of the signed resource (botocore HmacV1Auth.QSAOfInterest).
 SUBRESOURCES = frozenset({
@@ -94,20 +94,6 @@ def _verify(access_key: str, provided: str, candidates: list[str],
                                               "SignatureProvided": provided})
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_date(value: str) -> datetime | None:
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
-
-
 def authenticate_header(req: _Request, secret_for: Callable[[str], str | None], now: datetime, *,
                         max_skew: int = 900, vhost_bucket: str | None = None) -> V2Auth:
     """``Authorization: AWS AKID:signature``."""
@@ -118,11 +104,11 @@ def authenticate_header(req: _Request, secret_for: Callable[[str], str | None], 
                       argument_name="Authorization", argument_value=authorization)
     headers = req.headers
     raw_date = headers.get("x-amz-date") or headers.get("date")
-    request_time = _parse_date(raw_date) if raw_date else None
+    request_time = parse_http_date(raw_date) if raw_date else None
     if request_time is None:
         raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
     if abs((now - request_time).total_seconds()) > max_skew:
-        raise S3Error("RequestTimeTooSkewed", request_time=raw_date, server_time=_iso(now),
+        raise S3Error("RequestTimeTooSkewed", request_time=raw_date, server_time=iso_time(now),
                       max_allowed_skew_milliseconds=str(max_skew * 1000))
     amz = {n: v for n, v in headers.items() if n.startswith("x-amz-")}
     parts = (req.method, headers.get("content-md5", "").strip(), headers.get("content-type", "").strip())
@@ -150,7 +136,7 @@ def authenticate_query(req: _Request, secret_for: Callable[[str], str | None], n
         raise S3Error("AccessDenied", f"Invalid date (should be seconds since epoch): {raw_expires}")
     expires = datetime.fromtimestamp(int(raw_expires), timezone.utc)
     if now > expires:
-        raise S3Error("AccessDenied", "Request has expired", expires=_iso(expires), server_time=_iso(now))
+        raise S3Error("AccessDenied", "Request has expired", expires=iso_time(expires), server_time=iso_time(now))
     headers = req.headers
     # x-amz-* (and Content-MD5/Type) may ride in the query string instead of headers.
     amz = {n.lower(): v for n, v in params.items() if n.lower().startswith("x-amz-")}

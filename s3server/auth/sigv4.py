@@ -17,12 +17,12 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Callable, Iterable, Mapping
 from urllib.parse import quote, unquote_to_bytes
 
 from s3server.auth import sigv2
 from s3server.errors import S3Error
+from s3server.timefmt import iso_time, parse_http_date
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -265,19 +265,7 @@ def _parse_amz_date(value: str) -> datetime | None:
 
 def _parse_http_date(value: str) -> datetime | None:
     parsed = _parse_amz_date(value)
-    if parsed is not None:
-        return parsed
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
-
-
-def iso_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parsed if parsed is not None else parse_http_date(value)
 
 
 def check_skew(request_time: datetime, raw_request_time: str, now: datetime, max_skew: int) -> None:

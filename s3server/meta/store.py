@@ -105,6 +105,18 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _with_user(table: sa.Table) -> sa.Select:
+    """SELECT a key table's row joined with its user's columns (for ``_joined_user``)."""
+    u = s.users
+    return (sa.select(table, u.c.name, u.c.is_admin, u.c.disabled, u.c.created_at.label("user_created_at"))
+            .join(u, u.c.id == table.c.user_id))
+
+
+def _joined_user(row: sa.Row) -> User:
+    return User(id=row.user_id, name=row.name, is_admin=bool(row.is_admin),
+                disabled=bool(row.disabled), created_at=row.user_created_at)
+
+
 class MetadataStore:
     """The metadata database. Thread-safe (one pooled connection per unit of work)."""
 
@@ -309,16 +321,12 @@ class MetadataStore:
             raise AlreadyExists(f"access key {access_key!r} already exists") from e
 
     def get_credential(self, access_key: str) -> tuple[Credential, User] | None:
-        c, u = s.credentials, s.users
-        q = (sa.select(c, u.c.name, u.c.is_admin, u.c.disabled,
-                       u.c.created_at.label("user_created_at"))
-             .join(u, u.c.id == c.c.user_id).where(c.c.access_key == access_key))
+        c = s.credentials
+        q = _with_user(c).where(c.c.access_key == access_key)
         row = self._run(lambda conn: conn.execute(q).first())
         if row is None:
             return None
-        user = User(id=row.user_id, name=row.name, is_admin=bool(row.is_admin),
-                    disabled=bool(row.disabled), created_at=row.user_created_at)
-        return credential_from_row(row), user
+        return credential_from_row(row), _joined_user(row)
 
     def list_credentials(self, user_id: int) -> list[Credential]:
         c = s.credentials
@@ -357,16 +365,12 @@ class MetadataStore:
             raise AlreadyExists("API key hash already exists") from e
 
     def get_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None:
-        k, u = s.api_keys, s.users
-        q = (sa.select(k, u.c.name, u.c.is_admin, u.c.disabled,
-                       u.c.created_at.label("user_created_at"))
-             .join(u, u.c.id == k.c.user_id).where(k.c.key_hash == key_hash))
+        k = s.api_keys
+        q = _with_user(k).where(k.c.key_hash == key_hash)
         row = self._run(lambda conn: conn.execute(q).first())
         if row is None:
             return None
-        user = User(id=row.user_id, name=row.name, is_admin=bool(row.is_admin),
-                    disabled=bool(row.disabled), created_at=row.user_created_at)
-        return api_key_from_row(row), user
+        return api_key_from_row(row), _joined_user(row)
 
     def list_api_keys(self, user_id: int) -> list[ApiKey]:
         k = s.api_keys

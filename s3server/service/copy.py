@@ -18,7 +18,7 @@ from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
-                                      _etag_matches, _http_date, user_metadata_size)
+                                      failed_condition, user_metadata_size)
 
 MAX_COPY_SOURCE = 5 * 1024 ** 3
 SELF_COPY_MESSAGE = ("This copy request is illegal because it is trying to copy an object to itself without "
@@ -69,24 +69,11 @@ def parse_copy_source(raw: str | None) -> CopySource:
 
 
 def check_copy_conditions(meta: ObjectMeta, cond: CopyConditions) -> None:
-    """AWS's rules for copy-source preconditions: every failure is 412 (never 304).
-    if-match true + if-unmodified-since false -> proceed (if-match wins);
-    if-none-match false + if-modified-since true -> 412 (if-none-match wins)."""
-    lm = meta.last_modified.replace(microsecond=0)
-    if cond.if_match is not None:
-        if not _etag_matches(cond.if_match, meta.etag):
-            raise S3Error("PreconditionFailed", condition="x-amz-copy-source-If-Match")
-    elif cond.if_unmodified_since is not None:
-        dt = _http_date(cond.if_unmodified_since)
-        if dt is not None and lm > dt:
-            raise S3Error("PreconditionFailed", condition="x-amz-copy-source-If-Unmodified-Since")
-    if cond.if_none_match is not None:
-        if _etag_matches(cond.if_none_match, meta.etag):
-            raise S3Error("PreconditionFailed", condition="x-amz-copy-source-If-None-Match")
-    elif cond.if_modified_since is not None:
-        dt = _http_date(cond.if_modified_since)
-        if dt is not None and lm <= dt:
-            raise S3Error("PreconditionFailed", condition="x-amz-copy-source-If-Modified-Since")
+    """AWS's rules for copy-source preconditions: the same precedence as GET's, but every
+    failure is 412 (never 304)."""
+    failed = failed_condition(meta, cond)
+    if failed is not None:
+        raise S3Error("PreconditionFailed", condition="x-amz-copy-source-" + failed[0])
 
 
 def parse_copy_range(header: str | None, size: int) -> tuple[int, int]:

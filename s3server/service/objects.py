@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from s3server import blobs as blobs_mod
 from s3server.errors import S3Error
+from s3server.timefmt import parse_http_date
 from s3server.meta import errors as meta_errors
 from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
@@ -109,33 +109,39 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(t.strip() == "*" or _normalize_etag(t) == want for t in header.split(","))
 
 
-def _http_date(value: str) -> datetime | None:
-    try:
-        dt = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if dt is None:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def check_conditions(meta: ObjectMeta, cond: Conditions) -> None:
-    """GET/HEAD preconditions with AWS's precedence (RFC 7232 section 6)."""
+def failed_condition(meta: ObjectMeta, cond) -> tuple[str, bool] | None:
+    """Evaluate If-Match / If-Unmodified-Since / If-None-Match / If-Modified-Since with AWS's
+    precedence (RFC 7232 section 6): If-Match true overrides If-Unmodified-Since; If-None-Match
+    false overrides If-Modified-Since. Returns (the header that failed, whether it is a
+    "not modified" kind of failure), or None when every condition holds. ``cond`` is any object
+    with the four fields (Conditions, or the copy-source ones)."""
     lm = meta.last_modified.replace(microsecond=0)
     if cond.if_match is not None:
         if not _etag_matches(cond.if_match, meta.etag):
-            raise S3Error("PreconditionFailed", condition="If-Match")
+            return "If-Match", False
     elif cond.if_unmodified_since is not None:
-        dt = _http_date(cond.if_unmodified_since)
+        dt = parse_http_date(cond.if_unmodified_since)
         if dt is not None and lm > dt:
-            raise S3Error("PreconditionFailed", condition="If-Unmodified-Since")
+            return "If-Unmodified-Since", False
     if cond.if_none_match is not None:
         if _etag_matches(cond.if_none_match, meta.etag):
-            raise S3Error("NotModified")
+            return "If-None-Match", True
     elif cond.if_modified_since is not None:
-        dt = _http_date(cond.if_modified_since)
+        dt = parse_http_date(cond.if_modified_since)
         if dt is not None and lm <= dt:
-            raise S3Error("NotModified")
+            return "If-Modified-Since", True
+    return None
+
+
+def check_conditions(meta: ObjectMeta, cond: Conditions) -> None:
+    """GET/HEAD: a failed If-None-Match / If-Modified-Since is 304, any other failure 412."""
+    failed = failed_condition(meta, cond)
+    if failed is None:
+        return
+    header, not_modified = failed
+    if not_modified:
+        raise S3Error("NotModified")
+    raise S3Error("PreconditionFailed", condition=header)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

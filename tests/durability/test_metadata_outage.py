@@ -1,15 +1,21 @@
 """PostgreSQL goes away during traffic: 503 ServiceUnavailable fast while it is gone, and
 success again without restarting the gateway once it is back.
 
-The shared PostgreSQL server cannot be stopped, so the system talks to a throwaway
-database through a TCP proxy in this process; cutting the proxy (every open connection
-reset, new ones refused) is the outage."""
+Two ways: (1) a throwaway database on the shared server, reached through a TCP proxy in this
+process; cutting the proxy (every open connection reset, new ones refused) is the outage;
+(2) a private PostgreSQL cluster (initdb + pg_ctl on a free port) that is really stopped and
+started again under a stream of PUTs."""
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -140,3 +146,117 @@ def _get(s3, bucket, key):
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError:
         return None
+
+
+# ------------------------------------------------------------------ a real PostgreSQL restart
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster of our own (initdb + pg_ctl on a free port), so that the
+    test can stop and start a real server without touching the shared one."""
+
+    def __init__(self):
+        self.bin = _pg_bin()
+        self.dir = Path(tempfile.mkdtemp(prefix="s3pg-"))
+        self.data = self.dir / "data"
+        self.port = _free_port()
+        self.as_postgres = os.geteuid() == 0          # initdb refuses to run as root
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [str(self.bin / tool), *args]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.dir / "log"), "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_postgresql_restart_during_traffic(tmp_path, ledger):
+    """Stop and start a real PostgreSQL server under a stream of PUTs: 503s while it is down, success
+    after without restarting the gateway, and every acknowledged PUT readable with its bytes."""
+    if _pg_bin() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb/pg_ctl) on this machine")
+    pg = PrivatePostgres()
+    serve = ServeProcess(tmp_path / "data", env={**DURABLE_ENV, "S3_DATABASE_URL": pg.url}).start()
+    try:
+        s3 = serve.client()
+        bucket = f"pr-{uuid.uuid4().hex[:16]}"
+        s3.create_bucket(Bucket=bucket)
+        acked: dict[str, bytes] = {}
+        codes: list[int] = []
+        stop = threading.Event()
+
+        def writer(t: int) -> None:
+            c = serve.client()
+            n = 0
+            while not stop.is_set():
+                key, data = f"w{t}-{n}", uuid.uuid4().bytes * 100
+                try:
+                    c.put_object(Bucket=bucket, Key=key, Body=data)
+                    acked[key] = data
+                    codes.append(200)
+                except ClientError as e:
+                    codes.append(e.response["ResponseMetadata"]["HTTPStatusCode"])
+                    assert e.response["Error"]["Code"] == "ServiceUnavailable", e.response
+                n += 1
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(3)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(acked) >= 20, timeout=20)
+        pg.stop()
+        ledger.faults_injected += 1
+        before = len(codes)
+        wait_for(lambda: codes[before:].count(503) >= 3, timeout=20)
+        pg.start()
+        mark = len(codes)
+        wait_for(lambda: codes[mark:].count(200) >= 20, timeout=30, step=0.2)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert set(codes) <= {200, 503}
+        ledger.writes_attempted += len(codes)
+        ledger.writes_acknowledged += len(acked)
+        for key, data in acked.items():
+            got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            if got != data:
+                ledger.bytes_lost += len(data)
+            assert got == data
+        ledger.writes_verified += len(acked)
+        listed = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            listed |= {o["Key"] for o in page.get("Contents", [])}
+        assert set(acked) <= listed
+    finally:
+        serve.stop()
+        pg.destroy()

@@ -17,7 +17,7 @@ from tests.unit.test_storage_node import start_nodes
 
 pytestmark = pytest.mark.slow
 
-OBJECTS = 300
+OBJECTS = 1000
 
 
 def body(i: int) -> bytes:
