@@ -46,6 +46,7 @@ class ServeProcess:
                              "S3_ADMIN_API_KEY": ADMIN_API})
         self.env.update(env or {})
         self.proc: subprocess.Popen | None = None
+        self.node_procs: list[subprocess.Popen] = []     # nodes a test restarted; stopped with us
         self.lines: list[str] = []
         self.printed: dict[str, str] = {}
 
@@ -91,6 +92,15 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for p in self.node_procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.node_procs = []
         self.log.close()
         if self.proc.stdout:
             self.proc.stdout.close()
@@ -117,6 +127,7 @@ class ServeProcess:
         """Restart a killed node with the command serve used (same id, dir and port)."""
         node = self.state["nodes"][i]
         proc = subprocess.Popen(node["cmd"], stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        self.node_procs.append(proc)
         deadline = time.monotonic() + 30
         import urllib.request
         while time.monotonic() < deadline:
