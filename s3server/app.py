@@ -11,7 +11,7 @@ import falcon
 
 from s3server.api import errors as api_errors
 from s3server.api.metrics import MeteredBlobs, Metrics, MetricsResource
-from s3server.api.middleware import ClientAddress, RequestContext, choose_dialect
+from s3server.api.middleware import ClientAddress, RequestContext, choose_dialect, is_sigv4
 from s3server.api.rest.buckets import RestApi
 from s3server.api.s3 import buckets as s3_buckets
 from s3server.api.s3 import copy as s3_copy
@@ -127,6 +127,28 @@ class Dispatch:
         return self.s3(req, resp)
 
 
+class OpsRoute:
+    """``/health``, ``/ready``, ``/metrics``: the operations endpoint answers unsigned GET and HEAD.
+    Anything else (a signed request, another method) is S3, where these names are reserved bucket
+    names, so it gets S3's own answer (e.g. InvalidBucketName) instead of a bare 405."""
+
+    def __init__(self, resource, dispatch: Dispatch):
+        self.resource = resource
+        self.dispatch = dispatch
+
+    def on_get(self, req, resp):
+        if is_sigv4(req) or (req.get_header("Authorization") or "")[:7].lower() == "bearer ":
+            return self.dispatch(req, resp)
+        return self.resource.on_get(req, resp)
+
+    on_head = on_get
+
+    def on_other(self, req, resp):
+        return self.dispatch(req, resp)
+
+    on_put = on_post = on_delete = on_patch = on_options = on_other
+
+
 def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow,
                services: Services | None = None) -> falcon.App:
     metrics = Metrics(settings.run_dir)
@@ -141,12 +163,13 @@ def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[]
     app.add_error_handler(Exception, api_errors.handle_unexpected)
     app.add_error_handler(falcon.HTTPError, api_errors.handle_http_error)
     app.add_error_handler(S3Error, api_errors.handle_s3_error)
-    app.add_route("/health", Health())
-    app.add_route("/ready", Ready(services, settings))
-    app.add_route("/metrics", MetricsResource(metrics, services.blobs))
     s3 = S3Api(services, authenticator, S3_HANDLERS, domain=settings.domain)
     rest = RestApi(services, authenticator)
-    app.add_sink(Dispatch(s3, rest), prefix="/")
+    dispatch = Dispatch(s3, rest)
+    app.add_route("/health", OpsRoute(Health(), dispatch))
+    app.add_route("/ready", OpsRoute(Ready(services, settings), dispatch))
+    app.add_route("/metrics", OpsRoute(MetricsResource(metrics, services.blobs), dispatch))
+    app.add_sink(dispatch, prefix="/")
     return app
 
 

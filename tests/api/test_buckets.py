@@ -54,7 +54,7 @@ def test_create_existing_bucket_is_owned_by_you(s3, bucket):
 
 
 @pytest.mark.parametrize("name", ["UpperCase", "a..b", "x" * 64, "ab", "192.168.1.1", "-abc", "abc-",
-                                  "xn--abc", "buckets", "has_underscore"])
+                                  "xn--abc", "buckets", "health", "ready", "metrics", "has_underscore"])
 def test_invalid_bucket_names(s3, name):
     with pytest.raises(ClientError) as e:
         s3.create_bucket(Bucket=name)
