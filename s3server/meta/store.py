@@ -117,6 +117,15 @@ def _joined_user(row: sa.Row) -> User:
                 disabled=bool(row.disabled), created_at=row.user_created_at)
 
 
+# The hot-path lookups, built once: constructing a statement per call (operator overloading,
+# coercion, cache-key generation) costs more than executing it against an index.
+_Q_CREDENTIAL = _with_user(s.credentials).where(s.credentials.c.access_key == sa.bindparam("access_key"))
+_Q_API_KEY = _with_user(s.api_keys).where(s.api_keys.c.key_hash == sa.bindparam("key_hash"))
+_Q_BUCKET = sa.select(s.buckets).where(s.buckets.c.name == sa.bindparam("name"))
+_Q_OBJECT = sa.select(s.objects).where(s.objects.c.bucket == sa.bindparam("bucket"),
+                                       s.objects.c.key == sa.bindparam("key"))
+
+
 class MetadataStore:
     """The metadata database. Thread-safe (one pooled connection per unit of work)."""
 
@@ -321,9 +330,7 @@ class MetadataStore:
             raise AlreadyExists(f"access key {access_key!r} already exists") from e
 
     def get_credential(self, access_key: str) -> tuple[Credential, User] | None:
-        c = s.credentials
-        q = _with_user(c).where(c.c.access_key == access_key)
-        row = self._run(lambda conn: conn.execute(q).first())
+        row = self._run(lambda conn: conn.execute(_Q_CREDENTIAL, {"access_key": access_key}).first())
         if row is None:
             return None
         return credential_from_row(row), _joined_user(row)
@@ -365,9 +372,7 @@ class MetadataStore:
             raise AlreadyExists("API key hash already exists") from e
 
     def get_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None:
-        k = s.api_keys
-        q = _with_user(k).where(k.c.key_hash == key_hash)
-        row = self._run(lambda conn: conn.execute(q).first())
+        row = self._run(lambda conn: conn.execute(_Q_API_KEY, {"key_hash": key_hash}).first())
         if row is None:
             return None
         return api_key_from_row(row), _joined_user(row)
@@ -408,8 +413,7 @@ class MetadataStore:
         return self._run(_do, write=True)
 
     def get_bucket(self, name: str) -> Bucket | None:
-        row = self._run(lambda conn: conn.execute(
-            sa.select(s.buckets).where(s.buckets.c.name == name)).first())
+        row = self._run(lambda conn: conn.execute(_Q_BUCKET, {"name": name}).first())
         return bucket_from_row(row) if row else None
 
     def list_buckets(self, owner_id: int | None = None) -> list[Bucket]:
@@ -443,13 +447,11 @@ class MetadataStore:
 
     def get_bucket_and_object(self, bucket: str, key: str) -> tuple[Bucket | None, ObjectMeta | None]:
         """The bucket and one of its objects in one round trip (the hot path of GET/HEAD)."""
-        b, o = s.buckets, s.objects
-
         def _do(conn: sa.Connection):
-            brow = conn.execute(sa.select(b).where(b.c.name == bucket)).first()
+            brow = conn.execute(_Q_BUCKET, {"name": bucket}).first()
             if brow is None:
                 return None, None
-            orow = conn.execute(sa.select(o).where(o.c.bucket == bucket, o.c.key == key)).first()
+            orow = conn.execute(_Q_OBJECT, {"bucket": bucket, "key": key}).first()
             return bucket_from_row(brow), (object_from_row(orow) if orow else None)
 
         return self._run(_do)
