@@ -22,15 +22,14 @@ serialization failures are retried a couple of times first.
 from __future__ import annotations
 
 import itertools
-import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, TypeVar
+from datetime import datetime
+from typing import Any, Callable, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from s3server.meta import schema as s
+from s3server.meta.common import joined_user, strip_etag, utc, utcnow, with_user
 from s3server.meta.engine import for_write, insert_for, make_engine
 from s3server.meta.errors import (
     AlreadyExists,
@@ -48,6 +47,7 @@ from s3server.meta.listing import (
     seek_listing,
     start_cursor,
 )
+from s3server.meta.repairs import BlobUse, RepairLock, RepairQueries  # noqa: F401 (re-exported)
 from s3server.meta.rows import (
     LIST_COLUMNS,
     api_key_from_row,
@@ -56,21 +56,16 @@ from s3server.meta.rows import (
     credential_from_row,
     object_from_row,
     object_values,
-    part_from_row,
-    part_values,
-    upload_from_row,
-    upload_values,
     user_from_row,
 )
+from s3server.meta.uploads import UploadQueries
 from s3server.models import (
     ApiKey,
     BlobRef,
     Bucket,
     Credential,
     ListPage,
-    MultipartUpload,
     ObjectMeta,
-    UploadPart,
     User,
 )
 
@@ -79,57 +74,21 @@ T = TypeVar("T")
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}   # serialization_failure, deadlock_detected
 _ATTEMPTS = 3
 _PG_SCHEMA_LOCK = 0x53335356                # pg_advisory_xact_lock key for create_schema
-_BLOB_PAGE = 1000
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _utc(dt: datetime) -> datetime:
-    if dt.tzinfo is None:
-        raise ValueError("naive datetime: the metadata store wants timezone-aware UTC")
-    return dt.astimezone(timezone.utc)
-
-
-def _strip_etag(etag: str) -> str:
-    return etag.strip().strip('"')
-
-
-def _as_text(column: sa.ColumnElement) -> sa.ColumnElement:
-    """A JSONText column seen as plain text (so a LIKE pattern is not JSON-encoded)."""
-    return sa.type_coerce(column, sa.Text)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _with_user(table: sa.Table) -> sa.Select:
-    """SELECT a key table's row joined with its user's columns (for ``_joined_user``)."""
-    u = s.users
-    return (sa.select(table, u.c.name, u.c.is_admin, u.c.disabled, u.c.created_at.label("user_created_at"))
-            .join(u, u.c.id == table.c.user_id))
-
-
-def _joined_user(row: sa.Row) -> User:
-    return User(id=row.user_id, name=row.name, is_admin=bool(row.is_admin),
-                disabled=bool(row.disabled), created_at=row.user_created_at)
 
 
 # The hot-path lookups, built once: constructing a statement per call (operator overloading,
 # coercion, cache-key generation) costs more than executing it against an index.
-_Q_CREDENTIAL = _with_user(s.credentials).where(s.credentials.c.access_key == sa.bindparam("access_key"))
-_Q_API_KEY = _with_user(s.api_keys).where(s.api_keys.c.key_hash == sa.bindparam("key_hash"))
+_Q_CREDENTIAL = with_user(s.credentials).where(s.credentials.c.access_key == sa.bindparam("access_key"))
+_Q_API_KEY = with_user(s.api_keys).where(s.api_keys.c.key_hash == sa.bindparam("key_hash"))
 _Q_BUCKET = sa.select(s.buckets).where(s.buckets.c.name == sa.bindparam("name"))
 _Q_OBJECT = sa.select(s.objects).where(s.objects.c.bucket == sa.bindparam("bucket"),
                                        s.objects.c.key == sa.bindparam("key"))
 
 
-class MetadataStore:
+class MetadataStore(UploadQueries, RepairQueries):
     """The metadata database. Thread-safe (one pooled connection per unit of work)."""
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = _utcnow):
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utcnow):
         self._engine = engine
         self._write_engine = for_write(engine)
         # Read-only units of work on PostgreSQL run in autocommit: no BEGIN/COMMIT round trips
@@ -142,7 +101,7 @@ class MetadataStore:
 
     @classmethod
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
-        clock = engine_kw.pop("clock", _utcnow)
+        clock = engine_kw.pop("clock", utcnow)
         return cls(make_engine(url, **engine_kw), clock=clock)
 
     @property
@@ -235,7 +194,7 @@ class MetadataStore:
         """Create missing tables and indexes and record the schema version. Idempotent;
         concurrent callers serialise on an advisory lock (PostgreSQL) or the write lock
         (SQLite, BEGIN IMMEDIATE), and DDL is transactional on both."""
-        now = _utc(self._clock())
+        now = utc(self._clock())
 
         def _create(conn: sa.Connection) -> None:
             if conn.dialect.name == "postgresql":
@@ -273,7 +232,7 @@ class MetadataStore:
     # -- users -------------------------------------------------------------------------
 
     def create_user(self, name: str, *, is_admin: bool = False) -> User:
-        now = _utc(self._clock())
+        now = utc(self._clock())
 
         def _do(conn: sa.Connection) -> User:
             res = conn.execute(s.users.insert().values(
@@ -313,7 +272,7 @@ class MetadataStore:
     # -- S3 key pairs ------------------------------------------------------------------
 
     def add_credential(self, user_id: int, access_key: str, secret_key: str) -> Credential:
-        now = _utc(self._clock())
+        now = utc(self._clock())
 
         def _do(conn: sa.Connection) -> Credential:
             if conn.execute(sa.select(s.users.c.id).where(s.users.c.id == user_id)).first() is None:
@@ -333,7 +292,7 @@ class MetadataStore:
         row = self._run(lambda conn: conn.execute(_Q_CREDENTIAL, {"access_key": access_key}).first())
         if row is None:
             return None
-        return credential_from_row(row), _joined_user(row)
+        return credential_from_row(row), joined_user(row)
 
     def list_credentials(self, user_id: int) -> list[Credential]:
         c = s.credentials
@@ -355,7 +314,7 @@ class MetadataStore:
     # -- REST API keys -----------------------------------------------------------------
 
     def add_api_key(self, user_id: int, key_hash: str, prefix: str) -> ApiKey:
-        now = _utc(self._clock())
+        now = utc(self._clock())
 
         def _do(conn: sa.Connection) -> ApiKey:
             if conn.execute(sa.select(s.users.c.id).where(s.users.c.id == user_id)).first() is None:
@@ -375,7 +334,7 @@ class MetadataStore:
         row = self._run(lambda conn: conn.execute(_Q_API_KEY, {"key_hash": key_hash}).first())
         if row is None:
             return None
-        return api_key_from_row(row), _joined_user(row)
+        return api_key_from_row(row), joined_user(row)
 
     def list_api_keys(self, user_id: int) -> list[ApiKey]:
         k = s.api_keys
@@ -396,7 +355,7 @@ class MetadataStore:
     # -- buckets -----------------------------------------------------------------------
 
     def create_bucket(self, name: str, owner_id: int, region: str) -> Bucket:
-        now = _utc(self._clock())
+        now = utc(self._clock())
         b = s.buckets
 
         def _do(conn: sa.Connection) -> Bucket:
@@ -470,10 +429,10 @@ class MetadataStore:
             if if_match is not None:
                 if old is None:
                     raise PreconditionFailed(f"{meta.key!r} does not exist (If-Match)")
-                if _strip_etag(if_match) != "*" and _strip_etag(if_match) != _strip_etag(old.etag):
+                if strip_etag(if_match) != "*" and strip_etag(if_match) != strip_etag(old.etag):
                     raise PreconditionFailed(f"{meta.key!r} ETag differs (If-Match)")
 
-        values = object_values(meta, _utc(self._clock()))
+        values = object_values(meta, utc(self._clock()))
         old = self._replace_row(conn, s.objects, values, check)
         return object_from_row(old) if old is not None else None
 
@@ -540,394 +499,3 @@ class MetadataStore:
                 is_truncated=truncated, next_marker=marker)
 
         return self._run(_do)
-
-    # -- multipart ---------------------------------------------------------------------
-
-    def create_upload(self, upload: MultipartUpload) -> None:
-        """NotFound if the bucket is missing; AlreadyExists on a duplicate upload id."""
-        def _do(conn: sa.Connection) -> None:
-            self._lock_bucket(conn, upload.bucket)
-            conn.execute(s.multipart_uploads.insert().values(upload_values(upload)))
-
-        try:
-            self._run(_do, write=True)
-        except sa_exc.IntegrityError as e:
-            raise AlreadyExists(f"upload {upload.upload_id!r} already exists") from e
-
-    def get_upload(self, upload_id: str) -> MultipartUpload | None:
-        mu = s.multipart_uploads
-        row = self._run(lambda conn: conn.execute(
-            sa.select(mu).where(mu.c.upload_id == upload_id)).first())
-        return upload_from_row(row) if row else None
-
-    @staticmethod
-    def _lock_upload(conn: sa.Connection, upload_id: str, *, exclusive: bool) -> sa.Row:
-        mu = s.multipart_uploads
-        q = sa.select(mu).where(mu.c.upload_id == upload_id)
-        q = q.with_for_update() if exclusive else q.with_for_update(read=True, key_share=True)
-        row = conn.execute(q).first()
-        if row is None:
-            raise NotFound(f"upload {upload_id!r} does not exist", what="upload")
-        return row
-
-    def put_part(self, part: UploadPart) -> UploadPart | None:
-        """Store (or replace) one part; returns the part it replaced. NotFound if the
-        upload is gone (completed or aborted)."""
-        values = part_values(part)
-
-        def _do(conn: sa.Connection) -> UploadPart | None:
-            self._lock_upload(conn, part.upload_id, exclusive=False)
-            old = self._replace_row(conn, s.upload_parts, values)
-            return part_from_row(old) if old is not None else None
-
-        try:
-            return self._run(_do, write=True)
-        except sa_exc.IntegrityError as e:
-            raise NotFound(f"upload {part.upload_id!r} does not exist", what="upload") from e
-
-    def list_parts(self, upload_id: str, *, part_number_marker: int = 0,
-                   max_parts: int = 1000) -> tuple[list[UploadPart], bool]:
-        """Parts numbered above the marker, ascending, and whether more follow.
-        NotFound if the upload does not exist."""
-        p = s.upload_parts
-
-        def _do(conn: sa.Connection) -> tuple[list[UploadPart], bool]:
-            self._get_upload_row(conn, upload_id)
-            if max_parts <= 0:
-                return [], False
-            rows = conn.execute(
-                sa.select(p).where(p.c.upload_id == upload_id,
-                                   p.c.part_number > part_number_marker)
-                .order_by(p.c.part_number).limit(max_parts + 1)).all()
-            return [part_from_row(r) for r in rows[:max_parts]], len(rows) > max_parts
-
-        return self._run(_do)
-
-    @staticmethod
-    def _get_upload_row(conn: sa.Connection, upload_id: str) -> sa.Row:
-        mu = s.multipart_uploads
-        row = conn.execute(sa.select(mu).where(mu.c.upload_id == upload_id)).first()
-        if row is None:
-            raise NotFound(f"upload {upload_id!r} does not exist", what="upload")
-        return row
-
-    def get_parts(self, upload_id: str) -> dict[int, UploadPart]:
-        """Every part of the upload by number. NotFound if the upload does not exist."""
-        p = s.upload_parts
-
-        def _do(conn: sa.Connection) -> dict[int, UploadPart]:
-            self._get_upload_row(conn, upload_id)
-            rows = conn.execute(sa.select(p).where(p.c.upload_id == upload_id)
-                                .order_by(p.c.part_number)).all()
-            return {r.part_number: part_from_row(r) for r in rows}
-
-        return self._run(_do)
-
-    @staticmethod
-    def _delete_parts(conn: sa.Connection, upload_id: str) -> list[tuple[int, BlobRef]]:
-        p = s.upload_parts
-        rows = conn.execute(p.delete().where(p.c.upload_id == upload_id)
-                            .returning(p.c.part_number, p.c.blob)).all()
-        return [(r.part_number, blob_from_json(r.blob)) for r in rows]
-
-    def complete_upload(self, upload_id: str, meta: ObjectMeta, used_parts: list[int], *,
-                        if_none_match: bool = False, if_match: str | None = None,
-                        ) -> tuple[ObjectMeta | None, list[BlobRef]]:
-        """In one transaction: write the object row, drop the upload and its parts.
-        Returns (replaced object or None, blobs of the parts not used). NotFound if the
-        upload (or its bucket) is gone; Conflict if ``meta`` names another bucket/key, or if a
-        part's blob is no longer the one ``meta`` lists (re-uploaded meanwhile)."""
-        mu = s.multipart_uploads
-        used = set(used_parts)
-
-        def _do(conn: sa.Connection) -> tuple[ObjectMeta | None, list[BlobRef]]:
-            self._lock_bucket(conn, meta.bucket)
-            up = self._lock_upload(conn, upload_id, exclusive=True)
-            if (up.bucket, up.key) != (meta.bucket, meta.key):
-                raise Conflict(f"upload {upload_id!r} is for {up.bucket}/{up.key}")
-            parts = self._delete_parts(conn, upload_id)
-            current = {number: blob.blob_id for number, blob in parts}
-            for seg in meta.segments:
-                # a part re-uploaded after the caller read the parts: its old blob is garbage now
-                if seg.part_number is not None and current.get(seg.part_number) != seg.blob.blob_id:
-                    raise Conflict(f"part {seg.part_number} of upload {upload_id!r} changed during completion")
-            replaced = self._write_object(conn, meta, if_none_match, if_match)
-            conn.execute(mu.delete().where(mu.c.upload_id == upload_id))
-            return replaced, [blob for number, blob in parts if number not in used]
-
-        try:
-            return self._run(_do, write=True)
-        except NotFound as e:
-            if e.what == "bucket":   # no bucket, no upload: report the upload
-                raise NotFound(f"upload {upload_id!r} does not exist", what="upload") from e
-            raise
-
-    def abort_upload(self, upload_id: str) -> list[BlobRef]:
-        """Drop the upload; returns its part blobs. NotFound if it does not exist."""
-        mu = s.multipart_uploads
-
-        def _do(conn: sa.Connection) -> list[BlobRef]:
-            self._lock_upload(conn, upload_id, exclusive=True)
-            parts = self._delete_parts(conn, upload_id)
-            conn.execute(mu.delete().where(mu.c.upload_id == upload_id))
-            return [blob for _, blob in parts]
-
-        return self._run(_do, write=True)
-
-    def list_uploads(self, bucket: str, *, prefix: str = "", delimiter: str = "",
-                     key_marker: str = "", upload_id_marker: str = "",
-                     max_uploads: int = 1000) -> tuple[list[MultipartUpload], list[str], bool]:
-        """ListMultipartUploads: in-progress uploads ordered by (key, initiated,
-        upload_id), rolled up by delimiter like list_objects. Returns (uploads, common
-        prefixes, is_truncated); the next markers are the last upload's key and id, or
-        the last common prefix, whichever sorts last. An ``upload_id_marker`` that no
-        longer exists falls back to "keys after key_marker"."""
-        if max_uploads <= 0:
-            return [], [], False
-        mu = s.multipart_uploads
-        order = (mu.c.key, mu.c.initiated, mu.c.upload_id)
-        base = sa.select(mu).where(mu.c.bucket == bucket, *prefix_range(mu.c.key, prefix))
-
-        def _do(conn: sa.Connection) -> tuple[list[MultipartUpload], list[str], bool]:
-            cursor = start_cursor(prefix, delimiter, key_marker)
-            if key_marker and upload_id_marker:
-                marker_row = conn.execute(sa.select(*order).where(
-                    mu.c.bucket == bucket, mu.c.key == key_marker,
-                    mu.c.upload_id == upload_id_marker)).first()
-                if marker_row is not None:
-                    cursor = ("row", marker_row)
-            if cursor is EMPTY:
-                return [], [], False
-
-            def fetch(cur: Cursor | None, limit: int) -> list[tuple[str, sa.Row]]:
-                q = base
-                if cur is not None and cur[0] == "row":
-                    row = cur[1]
-                    q = q.where(sa.tuple_(*order) > sa.tuple_(
-                        *(sa.literal(getattr(row, c.name), c.type) for c in order)))
-                elif cur is not None:
-                    q = q.where(key_seek(mu.c.key, cur))
-                rows = conn.execute(q.order_by(*order).limit(limit)).all()
-                return [(r.key, r) for r in rows]
-
-            entries, truncated = seek_listing(fetch, prefix=prefix, delimiter=delimiter,
-                                               cursor=cursor, max_entries=max_uploads)
-            return ([upload_from_row(e) for e in entries if not isinstance(e, str)],
-                    [e for e in entries if isinstance(e, str)], truncated)
-
-        return self._run(_do)
-
-    # -- repair / GC -------------------------------------------------------------------
-
-    def iter_blob_ids(self, *, page_size: int = _BLOB_PAGE) -> Iterator[str]:
-        """Every blob id referenced by an object or an upload part, streamed in pages
-        (one short transaction per page, seeking on the primary keys). Not a snapshot:
-        rows written meanwhile may be missed, so GC must keep a grace period and
-        re-check with ``blob_referenced`` before deleting."""
-        o, p = s.objects, s.upload_parts
-        cursor: tuple[Any, ...] | None = None
-        while True:
-            q = sa.select(o.c.bucket, o.c.key, o.c.segments)
-            if cursor is not None:
-                q = q.where(sa.tuple_(o.c.bucket, o.c.key) > sa.tuple_(
-                    sa.literal(cursor[0], s.BUCKET), sa.literal(cursor[1], s.KEY)))
-            rows = self._run(lambda conn: conn.execute(
-                q.order_by(o.c.bucket, o.c.key).limit(page_size)).all())
-            for r in rows:
-                for seg in r.segments:
-                    yield seg["blob_id"]
-            if len(rows) < page_size:
-                break
-            cursor = (rows[-1].bucket, rows[-1].key)
-        cursor = None
-        while True:
-            q = sa.select(p.c.upload_id, p.c.part_number, p.c.blob)
-            if cursor is not None:
-                q = q.where(sa.tuple_(p.c.upload_id, p.c.part_number) > sa.tuple_(
-                    sa.literal(cursor[0], p.c.upload_id.type),
-                    sa.literal(cursor[1], p.c.part_number.type)))
-            rows = self._run(lambda conn: conn.execute(
-                q.order_by(p.c.upload_id, p.c.part_number).limit(page_size)).all())
-            for r in rows:
-                yield r.blob["blob_id"]
-            if len(rows) < page_size:
-                break
-            cursor = (rows[-1].upload_id, rows[-1].part_number)
-
-    def blob_referenced(self, blob_id: str) -> bool:
-        """Whether any object or part references ``blob_id``. A scan of the JSON text
-        (blob ids are not indexed): meant for re-checking a handful of GC candidates,
-        not for bulk use -- use ``iter_blob_ids`` for that."""
-        needle = "%" + _like_escape('"blob_id":' + json.dumps(blob_id, ensure_ascii=False)) + "%"
-        o, p = s.objects, s.upload_parts
-
-        def _do(conn: sa.Connection) -> bool:
-            if conn.execute(sa.select(o.c.key).where(_as_text(o.c.segments).like(needle, escape="\\"))
-                            .limit(1)).first():
-                return True
-            return conn.execute(sa.select(p.c.upload_id).where(_as_text(p.c.blob).like(needle, escape="\\"))
-                                .limit(1)).first() is not None
-
-        return self._run(_do)
-
-
-    # -- repair: where blobs are used, node lists, batch reference checks ----------------
-
-    def iter_blob_uses(self, *, page_size: int = _BLOB_PAGE) -> Iterator["BlobUse"]:
-        """Every (row, blob) pair: one per object segment and one per upload part,
-        streamed in pages like ``iter_blob_ids`` (not a snapshot, see there)."""
-        o, p = s.objects, s.upload_parts
-        cursor: tuple[Any, ...] | None = None
-        while True:
-            q = sa.select(o.c.bucket, o.c.key, o.c.segments)
-            if cursor is not None:
-                q = q.where(sa.tuple_(o.c.bucket, o.c.key) > sa.tuple_(
-                    sa.literal(cursor[0], s.BUCKET), sa.literal(cursor[1], s.KEY)))
-            rows = self._run(lambda conn: conn.execute(
-                q.order_by(o.c.bucket, o.c.key).limit(page_size)).all())
-            for r in rows:
-                for seg in r.segments:
-                    yield BlobUse("objects", (r.bucket, r.key), blob_from_json(seg))
-            if len(rows) < page_size:
-                break
-            cursor = (rows[-1].bucket, rows[-1].key)
-        cursor = None
-        while True:
-            q = sa.select(p.c.upload_id, p.c.part_number, p.c.blob)
-            if cursor is not None:
-                q = q.where(sa.tuple_(p.c.upload_id, p.c.part_number) > sa.tuple_(
-                    sa.literal(cursor[0], p.c.upload_id.type),
-                    sa.literal(cursor[1], p.c.part_number.type)))
-            rows = self._run(lambda conn: conn.execute(
-                q.order_by(p.c.upload_id, p.c.part_number).limit(page_size)).all())
-            for r in rows:
-                yield BlobUse("upload_parts", (r.upload_id, r.part_number), blob_from_json(r.blob))
-            if len(rows) < page_size:
-                break
-            cursor = (rows[-1].upload_id, rows[-1].part_number)
-
-    def update_blob_nodes(self, use: "BlobUse", *, add: tuple[str, ...] = (),
-                          remove: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-        """In one transaction, with the row locked: in the row named by ``use``, change
-        the node list of blob ``use.blob.blob_id`` -- drop ``remove``, then append the
-        nodes of ``add`` not already listed. Returns the new node list, or None when the
-        row is gone or no longer references that blob (it was overwritten or deleted
-        meanwhile; nothing is changed). Add/remove (not "set") so concurrent repairs
-        compose."""
-        blob_id = use.blob.blob_id
-
-        def edit(doc: dict[str, Any]) -> tuple[str, ...]:
-            nodes = [n for n in doc["nodes"] if n not in remove]
-            nodes += [n for n in dict.fromkeys(add) if n not in nodes]
-            doc["nodes"] = nodes
-            return tuple(nodes)
-
-        def _do(conn: sa.Connection) -> tuple[str, ...] | None:
-            if use.table == "objects":
-                o = s.objects
-                where = sa.and_(o.c.bucket == use.row[0], o.c.key == use.row[1])
-                row = conn.execute(sa.select(o.c.segments).where(where).with_for_update()).first()
-                if row is None:
-                    return None
-                segments = list(row.segments)
-                hits = [seg for seg in segments if seg["blob_id"] == blob_id]
-                if not hits:
-                    return None
-                new = [edit(seg) for seg in hits][0]
-                conn.execute(o.update().where(where).values(
-                    segments=segments, updated_at=_utc(self._clock())))
-                return new
-            p = s.upload_parts
-            where = sa.and_(p.c.upload_id == use.row[0], p.c.part_number == use.row[1])
-            row = conn.execute(sa.select(p.c.blob).where(where).with_for_update()).first()
-            if row is None or row.blob["blob_id"] != blob_id:
-                return None
-            doc = dict(row.blob)
-            new = edit(doc)
-            conn.execute(p.update().where(where).values(blob=doc))
-            return new
-
-        return self._run(_do, write=True)
-
-    def referenced_blob_ids(self, blob_ids: list[str]) -> set[str]:
-        """Which of ``blob_ids`` any object or upload part references, decided by ONE
-        SQL statement (a UNION over both tables), so it sees one snapshot even under
-        READ COMMITTED: a multipart Complete moving a blob from a part row to an object
-        row cannot slip between two checks. Scans the JSON text; keep batches to a few
-        hundred ids (GC re-checks its candidates with it right before deleting)."""
-        ids = sorted(set(blob_ids))
-        if not ids:
-            return set()
-        o, p = s.objects, s.upload_parts
-
-        def likes(col: sa.ColumnElement) -> sa.ColumnElement:
-            text = _as_text(col)
-            return sa.or_(*(text.like("%" + _like_escape('"blob_id":' + json.dumps(i)) + "%",
-                                      escape="\\") for i in ids))
-
-        q = sa.union_all(
-            sa.select(_as_text(o.c.segments).label("doc")).where(likes(o.c.segments)),
-            sa.select(_as_text(p.c.blob).label("doc")).where(likes(p.c.blob)))
-        docs = self._run(lambda conn: conn.execute(q).scalars().all())
-        found: set[str] = set()
-        for doc in docs:
-            parsed = json.loads(doc)
-            for d in parsed if isinstance(parsed, list) else [parsed]:
-                found.add(d["blob_id"])
-        return found & set(ids)
-
-    def try_lock_repair(self) -> "RepairLock":
-        """A non-blocking, process-wide "one repair pass at a time" lock: a PostgreSQL
-        session advisory lock held on a dedicated connection (SQLite: always granted,
-        one machine). An optimisation only -- repair is safe without it -- that keeps
-        several gateway pods from scrubbing the same blobs at the same moment."""
-        return RepairLock(self._engine)
-
-
-_PG_REPAIR_LOCK = 0x53335250
-
-
-class RepairLock:
-    """Context manager; ``acquired`` tells whether this process holds the lock."""
-
-    def __init__(self, engine: sa.Engine):
-        self._engine = engine
-        self._conn: sa.Connection | None = None
-        self.acquired = False
-
-    def __enter__(self) -> "RepairLock":
-        if self._engine.dialect.name != "postgresql":
-            self.acquired = True
-            return self
-        try:
-            self._conn = self._engine.connect()
-            self.acquired = bool(self._conn.execute(
-                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_REPAIR_LOCK}).scalar())
-            self._conn.commit()
-        except sa_exc.DBAPIError as e:
-            self._release_conn()
-            raise Unavailable(f"metadata database unavailable: {e.orig}") from e
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._conn is not None and self.acquired:
-            try:
-                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_REPAIR_LOCK})
-                self._conn.commit()
-            except sa_exc.DBAPIError:
-                self._conn.invalidate()   # the session (and its lock) is gone with it
-        self._release_conn()
-
-    def _release_conn(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-@dataclass(frozen=True)
-class BlobUse:
-    """One reference to a blob: the row (``table`` "objects" with ``row`` (bucket, key),
-    or "upload_parts" with (upload_id, part_number)) and the BlobRef it holds."""
-    table: str
-    row: tuple[Any, ...]
-    blob: BlobRef
