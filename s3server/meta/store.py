@@ -21,6 +21,7 @@ serialization failures are retried a couple of times first.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import datetime
 from typing import Any, Callable, TypeVar
@@ -42,10 +43,9 @@ from s3server.meta.errors import (
 from s3server.meta.listing import (
     EMPTY,
     Cursor,
-    key_seek,
-    prefix_range,
     seek_listing,
     start_cursor,
+    successor,
 )
 from s3server.meta.repairs import BlobUse, RepairLock, RepairQueries  # noqa: F401 (re-exported)
 from s3server.meta.rows import (
@@ -83,6 +83,19 @@ _Q_API_KEY = with_user(s.api_keys).where(s.api_keys.c.key_hash == sa.bindparam("
 _Q_BUCKET = sa.select(s.buckets).where(s.buckets.c.name == sa.bindparam("name"))
 _Q_OBJECT = sa.select(s.objects).where(s.objects.c.bucket == sa.bindparam("bucket"),
                                        s.objects.c.key == sa.bindparam("key"))
+
+
+@functools.lru_cache(maxsize=None)
+def _list_page_query(inclusive: bool, bounded: bool) -> sa.Select:
+    """One listing seek, built once per shape: keys of a bucket from ``:lo`` (inclusive or not),
+    below ``:hi`` when the listing has a prefix, in key order, ``:lim`` rows."""
+    o = s.objects
+    key = o.c.key
+    conds = [o.c.bucket == sa.bindparam("bucket"),
+             key >= sa.bindparam("lo") if inclusive else key > sa.bindparam("lo")]
+    if bounded:
+        conds.append(key < sa.bindparam("hi"))
+    return sa.select(*LIST_COLUMNS).where(*conds).order_by(key).limit(sa.bindparam("lim"))
 
 
 class MetadataStore(UploadQueries, RepairQueries):
@@ -476,15 +489,19 @@ class MetadataStore(UploadQueries, RepairQueries):
         cursor = start_cursor(prefix, delimiter, start_after)
         if cursor is EMPTY:
             return empty
-        o = s.objects
-        base = sa.select(*LIST_COLUMNS).where(o.c.bucket == bucket, *prefix_range(o.c.key, prefix))
+        upper = successor(prefix) if prefix else None
 
         def _do(conn: sa.Connection) -> ListPage:
             def fetch(cur: Cursor | None, limit: int) -> list[tuple[str, sa.Row]]:
-                q = base
+                lo, inclusive = prefix, True                 # keys >= prefix ("" = all)
                 if cur is not None:
-                    q = q.where(key_seek(o.c.key, cur))
-                rows = conn.execute(q.order_by(o.c.key).limit(limit)).all()
+                    seek, seek_incl = (cur[1].key, False) if cur[0] == "row" else (cur[1], cur[2])
+                    if seek > prefix or (seek == prefix and not seek_incl):
+                        lo, inclusive = seek, seek_incl
+                params = {"bucket": bucket, "lo": lo, "lim": limit}
+                if upper is not None:
+                    params["hi"] = upper
+                rows = conn.execute(_list_page_query(inclusive, upper is not None), params).all()
                 return [(r.key, r) for r in rows]
 
             entries, truncated = seek_listing(fetch, prefix=prefix, delimiter=delimiter,
