@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from s3server.meta import schema as s
 from s3server.models import User
 
-
 BLOB_PAGE = 1000
 
 

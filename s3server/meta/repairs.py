@@ -10,11 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from s3server.meta import schema as s
+from s3server.meta.common import BLOB_PAGE, as_text, like_escape, utc
 from s3server.meta.errors import Unavailable
 from s3server.meta.rows import blob_from_json
 from s3server.models import BlobRef
-
-from s3server.meta.common import BLOB_PAGE, as_text, like_escape, utc
 
 
 class RepairQueries:
@@ -25,35 +24,8 @@ class RepairQueries:
         (one short transaction per page, seeking on the primary keys). Not a snapshot:
         rows written meanwhile may be missed, so GC must keep a grace period and
         re-check with ``blob_referenced`` before deleting."""
-        o, p = s.objects, s.upload_parts
-        cursor: tuple[Any, ...] | None = None
-        while True:
-            q = sa.select(o.c.bucket, o.c.key, o.c.segments)
-            if cursor is not None:
-                q = q.where(sa.tuple_(o.c.bucket, o.c.key) > sa.tuple_(
-                    sa.literal(cursor[0], s.BUCKET), sa.literal(cursor[1], s.KEY)))
-            rows = self._run(lambda conn: conn.execute(
-                q.order_by(o.c.bucket, o.c.key).limit(page_size)).all())
-            for r in rows:
-                for seg in r.segments:
-                    yield seg["blob_id"]
-            if len(rows) < page_size:
-                break
-            cursor = (rows[-1].bucket, rows[-1].key)
-        cursor = None
-        while True:
-            q = sa.select(p.c.upload_id, p.c.part_number, p.c.blob)
-            if cursor is not None:
-                q = q.where(sa.tuple_(p.c.upload_id, p.c.part_number) > sa.tuple_(
-                    sa.literal(cursor[0], p.c.upload_id.type),
-                    sa.literal(cursor[1], p.c.part_number.type)))
-            rows = self._run(lambda conn: conn.execute(
-                q.order_by(p.c.upload_id, p.c.part_number).limit(page_size)).all())
-            for r in rows:
-                yield r.blob["blob_id"]
-            if len(rows) < page_size:
-                break
-            cursor = (rows[-1].upload_id, rows[-1].part_number)
+        for use in self.iter_blob_uses(page_size=page_size):
+            yield use.blob.blob_id
 
     def blob_referenced(self, blob_id: str) -> bool:
         """Whether any object or part references ``blob_id``. A scan of the JSON text
@@ -70,7 +42,6 @@ class RepairQueries:
                                 .limit(1)).first() is not None
 
         return self._run(_do)
-
 
     # -- repair: where blobs are used, node lists, batch reference checks ----------------
 

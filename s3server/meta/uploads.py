@@ -2,7 +2,6 @@
 (a mixin, split out of store.py for size; it relies on the store's transaction helpers)."""
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -33,7 +32,6 @@ from s3server.models import (
     ObjectMeta,
     UploadPart,
 )
-
 
 
 class UploadQueries:
