@@ -69,7 +69,14 @@ class ServeProcess:
             ready.set()
 
         threading.Thread(target=reader, daemon=True).start()
-        if not ready.wait(timeout) or self.proc.poll() is not None:
+        # ``ready`` is also set when stdout closes (serve exited): only the "Press Ctrl-C" line
+        # means it is up; an exit may not be reaped yet when stdout reaches EOF
+        up = ready.wait(timeout) and any(line.startswith("Press Ctrl-C") for line in self.lines)
+        if not up or self.proc.poll() is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
             self.stop()
             raise RuntimeError(f"serve did not start; output: {self.lines}; see {self.log.name}")
         return self
