@@ -1,7 +1,6 @@
 """create_app(settings) -> falcon.App: every collaborator is built here and passed down."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -171,7 +170,3 @@ def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[]
     app.add_route("/metrics", OpsRoute(MetricsResource(metrics, services.blobs), dispatch))
     app.add_sink(dispatch, prefix="/")
     return app
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, default=str)

@@ -19,6 +19,7 @@ Blob ids are 32 lowercase hex characters; anything else is 400 before any path i
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import time
 from typing import Iterator
@@ -234,6 +235,23 @@ class HealthResource:
                       "blobs_dir": str(self.disk.blobs_dir)}
 
 
+class ReadyResource(HealthResource):
+    """/ready: the node can serve blobs. 503 when its blobs directory cannot be read (a lost or
+    unmounted volume). A full or read-only disk stays ready (reads go on; writes are refused
+    with 507 and go to other nodes), so it reports ``writable`` instead of failing."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        super().on_get(req, resp)
+        try:
+            os.listdir(self.disk.blobs_dir)
+        except OSError as exc:
+            resp.status = falcon.HTTP_503
+            resp.media = {"status": "unavailable", "node_id": self.node_id, "reason": str(exc)}
+            return
+        resp.media = {**resp.media, "status": "ready",
+                      "writable": os.access(self.disk.tmp_dir, os.W_OK) and self.disk.space.free_bytes() > 0}
+
+
 def _bad_blob_path(req: falcon.Request, resp: falcon.Response, **_) -> None:
     """Any /blobs/... path no route matched (``../x``, extra segments): 400."""
     raise falcon.HTTPBadRequest(title="invalid blob id")
@@ -248,8 +266,7 @@ def create_app(settings: NodeSettings, disk: Disk | None = None) -> falcon.App:
     app.add_route("/blobs", InventoryResource(disk))
     app.add_route("/blobs/{blob_id}", BlobResource(disk))
     app.add_route("/blobs/{blob_id}/verify", VerifyResource(disk))
-    health = HealthResource(disk, settings.node_id)
-    app.add_route("/health", health)
-    app.add_route("/ready", health)
+    app.add_route("/health", HealthResource(disk, settings.node_id))
+    app.add_route("/ready", ReadyResource(disk, settings.node_id))
     app.add_sink(_bad_blob_path, prefix=r"^/blobs/")
     return app

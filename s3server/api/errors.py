@@ -11,7 +11,7 @@ import logging
 import falcon
 
 from s3server.api import xml
-from s3server.errors import ERRORS, S3Error
+from s3server.errors import S3Error
 
 log = logging.getLogger("s3server.api")
 
@@ -80,9 +80,3 @@ def handle_unexpected(req, resp, ex: Exception, params):
     rid = getattr(req.context, "request_id", "-")
     log.exception("request %s failed: %s %s", rid, req.method, req.relative_uri)
     handle_s3_error(req, resp, S3Error("InternalError"), params)
-
-
-def check_table() -> None:
-    """Every code has a status and a message (also asserted by a unit test)."""
-    for code, (status, message) in ERRORS.items():
-        assert 300 <= status < 600 and message, code

@@ -5,7 +5,6 @@ import functools
 import re
 from typing import Any
 
-from s3server import blobs as blobs_mod
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
 from s3server.models import Bucket, User
@@ -80,5 +79,3 @@ def owned_bucket(store: GuardedStore, user: User, name: str) -> Bucket:
         raise S3Error("AccessDenied")
     return bucket
 
-
-BlobErrors = blobs_mod.BlobError

@@ -137,7 +137,7 @@ def test_access_log_line(ops):
     s3.delete_bucket(Bucket=name)
     text = log_text(ops)
     line = next(ln for ln in text.splitlines() if f"request_id={meta['RequestId']}" in ln)
-    for field in ("operation=PutObject", f"bucket={name}", "status=200", "bytes_in=5", "method=PUT",
+    for field in ("operation=PutObject", f"bucket={name}", "user=admin", "status=200", "bytes_in=5", "method=PUT",
                   "duration_ms=", "client=127.0.0.1"):
         assert field in line, (field, line)
     signature = re.search(r"(?:Signature|X-Amz-Signature)=([^&]+)", url).group(1)

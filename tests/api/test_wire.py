@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import ADMIN_AK, ADMIN_SK, ServeProcess, backend_env
-from tests.sigv4util import raw_http, sign
+from tests.sigv4util import sign
 
 
 def test_early_error_with_expect_100_continue(system, bucket):

@@ -116,11 +116,27 @@ def raw_request(node, payload: bytes, read: bool = True) -> bytes:
 
 
 def test_health_and_ready(node, http):
-    for path in ("/health", "/ready"):
+    for path, status in (("/health", "ok"), ("/ready", "ready")):
         r = http.request("GET", node.url + path)
         doc = json.loads(r.data)
-        assert r.status == 200 and doc["status"] == "ok" and doc["node_id"] == node.node_id
+        assert r.status == 200 and doc["status"] == status and doc["node_id"] == node.node_id
         assert doc["free_bytes"] > 0 and doc["blobs_dir"].endswith("blobs")
+    assert json.loads(http.request("GET", node.url + "/ready").data)["writable"] is True
+
+
+def test_not_ready_without_its_blobs_dir(tmp_path, http):
+    """A lost volume (the blobs dir is gone) makes /ready 503 while /health stays 200."""
+    n = start_nodes(tmp_path, 1)[0]
+    try:
+        blobs = Path(json.loads(http.request("GET", n.url + "/health").data)["blobs_dir"])
+        blobs.rename(blobs.with_name("blobs-away"))
+        r = http.request("GET", n.url + "/ready")
+        assert r.status == 503 and json.loads(r.data)["status"] == "unavailable"
+        assert http.request("GET", n.url + "/health").status == 200
+        blobs.with_name("blobs-away").rename(blobs)
+        assert http.request("GET", n.url + "/ready").status == 200
+    finally:
+        n.stop()
 
 
 def test_put_get_head_delete(node, http):
