@@ -5,6 +5,9 @@
     HEAD   /blobs/{id}          200 Content-Length = size (404)
     DELETE /blobs/{id}          204 (idempotent)
            ?min_age=S           ... only if published at least S seconds ago, else 412
+    POST   /blobs/delete        {"ids": [id, ...]} (at most 1000) -> 200 {"deleted": [ids it
+                                had], "absent": [ids it did not]}; 400 (nothing deleted) for a
+                                bad document or id
     GET    /blobs?after=&limit= 200 {"blobs": [{"id", "size", "mtime"}], "next": id | null,
                                      "now": node clock (compare mtimes with it, not yours)}
     POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404; a bad copy is quarantined)
@@ -19,6 +22,7 @@ Blob ids are 32 lowercase hex characters; anything else is 400 before any path i
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import time
@@ -33,6 +37,8 @@ from storage_node.settings import NodeSettings
 
 READ_PIECE = 256 * 1024
 MAX_LIMIT = 10000
+MAX_BATCH = 1000
+MAX_BATCH_BODY = 1024 * 1024
 DRAIN_LIMIT = 8 * 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -117,7 +123,9 @@ class BlobResource:
             raise falcon.HTTPError(falcon.HTTP_507, title="insufficient storage",
                                    description=str(exc))
         resp.status = falcon.HTTP_201
-        resp.media = {"id": blob_id, "size": size, "xxh3": digest}
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = b'{"id": "%s", "size": %d, "xxh3": "%s"}' % (blob_id.encode(), size,
+                                                                 digest.encode())
 
     @staticmethod
     def _refuse(body: Iterator[bytes], resp: falcon.Response) -> None:
@@ -187,6 +195,32 @@ class BlobResource:
             return []
         except CorruptBlob as exc:
             raise falcon.HTTPInternalServerError(title="corrupt blob", description=str(exc))
+
+
+class BatchDeleteResource:
+    """/blobs/delete: many unconditional deletes in one request (the gateway's deletes of
+    replaced and removed objects). GC keeps using the per-id DELETE with ``min_age``."""
+
+    def __init__(self, disk: Disk):
+        self.disk = disk
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length
+        if length is None or length > MAX_BATCH_BODY:
+            resp.set_header("Connection", "close")
+            raise falcon.HTTPBadRequest(title="a batch needs a Content-Length up to 1 MiB")
+        try:
+            doc = json.loads(req.bounded_stream.read(length))
+        except ValueError:
+            raise falcon.HTTPBadRequest(title="bad JSON")
+        ids = doc.get("ids") if isinstance(doc, dict) else None
+        if (not isinstance(ids, list) or len(ids) > MAX_BATCH
+                or not all(isinstance(b, str) and valid_id(b) for b in ids)):
+            raise falcon.HTTPBadRequest(title=f"need {{\"ids\": [up to {MAX_BATCH} blob ids]}}")
+        deleted, absent = [], []
+        for blob_id in ids:
+            (deleted if self.disk.delete(blob_id) else absent).append(blob_id)
+        resp.media = {"deleted": deleted, "absent": absent}
 
 
 class VerifyResource:
@@ -265,6 +299,7 @@ def create_app(settings: NodeSettings, disk: Disk | None = None) -> falcon.App:
     app = falcon.App()
     app.add_route("/blobs", InventoryResource(disk))
     app.add_route("/blobs/{blob_id}", BlobResource(disk))
+    app.add_route("/blobs/delete", BatchDeleteResource(disk))
     app.add_route("/blobs/{blob_id}/verify", VerifyResource(disk))
     app.add_route("/health", HealthResource(disk, settings.node_id))
     app.add_route("/ready", ReadyResource(disk, settings.node_id))

@@ -11,7 +11,9 @@ so a blob is either wholly visible under its name or not at all.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
+import itertools
 import os
 import re
 import shutil
@@ -26,6 +28,8 @@ from storage_node.blobfile import BlockHasher, CorruptBlob, Layout, read_layout,
 from storage_node.settings import NodeSettings
 
 BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
+WRITE_GATHER = 1024 * 1024
+GATHER_PIECES = 256           # well under IOV_MAX (1024)
 
 
 class NoSpace(Exception):
@@ -45,7 +49,18 @@ def valid_id(blob_id: str) -> bool:
     return bool(BLOB_ID.match(blob_id))
 
 
-def fsync_dir(path: Path) -> None:
+def _writev_all(fd: int, pieces: list[bytes]) -> None:
+    """Write every piece at the file's position (one writev unless the kernel writes less)."""
+    left = sum(len(p) for p in pieces)
+    while left:
+        n = os.writev(fd, pieces)
+        left -= n
+        if left:
+            data = b"".join(pieces)
+            pieces = [data[len(data) - left:]]
+
+
+def fsync_dir(path: Path | str) -> None:
     """Make a rename/creation inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -130,6 +145,11 @@ class Disk:
         # Serialises publishing a blob with a conditional delete of the same name, so a
         # "delete if older than N seconds" can never remove a copy published meanwhile.
         self._names = threading.Lock()
+        self._tmp = str(self.tmp_dir)
+        # temp names: unique per process and write without asking the kernel for randomness
+        self._tmp_tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._tmp_seq = itertools.count()
+        self._dirs: set[str] = set()          # fan-out directories known to exist
 
     # -- start-up ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -175,52 +195,76 @@ class Disk:
 
         ``expected`` (if known) is reserved up front; ``declared`` must equal the received
         length or SizeMismatch is raised. On any error nothing is left under the real name
-        and the temp file is removed."""
+        and the temp file is removed.
+
+        Pieces are gathered up to WRITE_GATHER bytes and written with one writev (a small
+        blob and its footer go out in a single system call)."""
         final = self.path_for(blob_id)
-        tmp = self.tmp_dir / f"{blob_id}.{uuid.uuid4().hex}.tmp"
-        reserved = 0
-        stored = replaced = 0
+        tmp = os.path.join(self._tmp, f"{blob_id}.{self._tmp_tag}.{next(self._tmp_seq)}.tmp")
+        reserved = stored = replaced = 0
+        published = False
         try:
             if expected:
                 self.space.reserve(expected)
                 reserved = expected
             hasher = BlockHasher(self.settings.block_size)
-            with open(tmp, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                gathered, size = [], 0
                 for piece in pieces:
                     if hasher.size + len(piece) > reserved:
                         need = hasher.size + len(piece) - reserved
                         self.space.reserve(need)
                         reserved += need
-                    f.write(piece)
                     hasher.update(piece)
+                    gathered.append(piece)
+                    size += len(piece)
+                    if size >= WRITE_GATHER or len(gathered) >= GATHER_PIECES:
+                        _writev_all(fd, gathered)
+                        gathered, size = [], 0
                 if declared is not None and hasher.size != declared:
                     raise SizeMismatch(f"declared {declared} bytes, received {hasher.size}")
-                f.write(hasher.finish())
-                f.flush()
+                footer = hasher.finish()
+                gathered.append(footer)
+                _writev_all(fd, gathered)
                 if self.settings.fsync:
-                    os.fsync(f.fileno())
-                stored = f.tell()
-            replaced = self._publish(tmp, final)
+                    os.fsync(fd)
+                stored = hasher.size + len(footer)
+            finally:
+                os.close(fd)
+            replaced = self._publish(tmp, str(final))
+            published = True
             return hasher.size, hasher.hexdigest()
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise NoSpace("file system full") from exc
             raise
         finally:
-            self.space.settle(reserved, stored if not tmp.exists() else 0, replaced)
-            tmp.unlink(missing_ok=True)
+            self.space.settle(reserved, stored if published else 0, replaced)
+            if not published:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
-    def _publish(self, tmp: Path, final: Path) -> int:
+    def _publish(self, tmp: str, final: str) -> int:
         """Rename ``tmp`` to ``final`` durably; return the size of the file it replaced."""
-        final.parent.mkdir(parents=True, exist_ok=True)
+        parent = os.path.dirname(final)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
         with self._names:
             try:
-                replaced = final.stat().st_size
+                replaced = os.stat(final).st_size
             except FileNotFoundError:
                 replaced = 0
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:       # the fan-out directory went away meanwhile
+                if not os.path.exists(tmp):
+                    raise
+                os.makedirs(parent, exist_ok=True)
+                os.replace(tmp, final)
         if self.settings.fsync:
-            fsync_dir(final.parent)
+            fsync_dir(parent)
         return replaced
 
     # -- read -------------------------------------------------------------------------

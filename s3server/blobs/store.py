@@ -7,6 +7,7 @@ Works with real threads and under gevent monkey-patching (threads become greenle
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 import uuid
@@ -14,12 +15,15 @@ from typing import Callable, Iterable, Iterator
 
 import xxhash
 
-from s3server.blobs.client import NodeClient
+from s3server.blobs.client import Call, NodeClient
+from s3server.blobs.deleter import BatchDeleter
 from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, NodeFull, QuorumError
 from s3server.blobs.health import NodeHealth
 from s3server.blobs.placement import nodes_for
 from s3server.blobs.writer import NodeUpload
 from s3server.models import BlobRef
+
+SMALL_BODY = 256 * 1024      # bodies up to this size are written without upload threads
 
 
 class _QuorumLost(Exception):
@@ -37,7 +41,8 @@ class BlobStore:
     def __init__(self, nodes: dict[str, str], *, replicas: int = 3, write_quorum: int = 2,
                  timeout: float = 10.0, down_seconds: float = 5.0,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 clock: Callable[[], float] = time.monotonic, queue_depth: int = 8):
+                 clock: Callable[[], float] = time.monotonic, queue_depth: int = 8,
+                 small_body: int = SMALL_BODY):
         if not nodes:
             raise ValueError("BlobStore needs at least one node")
         if not 1 <= write_quorum <= replicas:
@@ -49,6 +54,8 @@ class BlobStore:
         self._health = NodeHealth(down_seconds, clock)
         self._new_id = new_id
         self._queue_depth = queue_depth
+        self._small_body = small_body
+        self._deleter = BatchDeleter(self._clients)
 
     @property
     def node_ids(self) -> list[str]:
@@ -59,7 +66,9 @@ class BlobStore:
         return self._clients[node_id]
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Finish the queued background deletes (waiting at most the timeout), then close
+        every pooled connection."""
+        self._deleter.stop(self.timeout)
         for c in self._clients.values():
             c.close()
 
@@ -79,7 +88,72 @@ class BlobStore:
         """Stream ``chunks`` once to the target nodes concurrently; return the BlobRef of
         the confirmed copies (placement order). QuorumError (copies deleted) if fewer than
         ``write_quorum`` confirm. If iterating ``chunks`` raises, every upload is broken
-        off, completed copies deleted, and that same exception re-raised."""
+        off, completed copies deleted, and that same exception re-raised.
+
+        A body that turns out to end within ``small_body`` bytes is read whole first and
+        sent to every node from this thread (``_write_small``); a bigger one (or one whose
+        declared ``size`` is bigger) streams through one NodeUpload per node."""
+        if size is None or size <= self._small_body:
+            it = iter(chunks)
+            head, total = [], 0
+            for chunk in it:
+                if chunk:
+                    head.append(chunk)
+                    total += len(chunk)
+                    if total > self._small_body:
+                        break
+            else:
+                return self._write_small(b"".join(head), size)
+            chunks = itertools.chain(head, it)
+        return self._write_streamed(chunks, size)
+
+    def _write_small(self, data: bytes, size: int | None) -> BlobRef:
+        """Write an in-memory body: send a Content-Length PUT to every target node, then
+        read their answers (each bounded by the client timeout, so a stalled node delays
+        the write by at most that and never loses the other nodes' answers)."""
+        if size is not None and len(data) != size:
+            raise BlobError(f"expected {size} bytes, the stream gave {len(data)}")
+        digest = xxhash.xxh3_128_hexdigest(data)
+        blob_id = self._new_id()
+        targets = self.write_targets(blob_id)
+        calls: dict[str, Call] = {}
+        errors: dict[str, BlobError] = {}
+        confirmed: list[str] = []
+        try:
+            for n in targets:
+                try:
+                    calls[n] = self._clients[n].begin_put(blob_id, data)
+                except BlobError as exc:
+                    errors[n] = exc
+            for n in targets:
+                call = calls.pop(n, None)
+                if call is None:
+                    continue
+                try:
+                    result = self._clients[n].end_put(call)
+                except BlobError as exc:
+                    errors[n] = exc
+                    continue
+                if (result.get("size"), result.get("xxh3")) == (len(data), digest):
+                    confirmed.append(n)
+                    self._health.mark_up(n)
+                else:  # the node stored something else: never count it
+                    self._delete_copies(blob_id, [n])
+        except BaseException:
+            for call in calls.values():
+                call.abandon()
+            self._delete_copies(blob_id, confirmed)
+            raise
+        for n, exc in errors.items():
+            self._mark_failed(n, exc)
+        if len(confirmed) < self.write_quorum:
+            self._delete_copies(blob_id, confirmed)
+            raise QuorumError(len(confirmed), self.write_quorum,
+                              "; ".join(f"{n}: {e!r}" for n, e in errors.items()))
+        return BlobRef(blob_id, len(data), tuple(confirmed))
+
+    def _write_streamed(self, chunks: Iterable[bytes], size: int | None) -> BlobRef:
+        """The streaming write: one NodeUpload (thread/greenlet, bounded queue) per node."""
         blob_id = self._new_id()
         uploads = [NodeUpload(self._clients[n], blob_id, size, depth=self._queue_depth,
                               timeout=self.timeout) for n in self.write_targets(blob_id)]
@@ -130,15 +204,15 @@ class BlobStore:
             elif ok:  # the node stored something else: never count it
                 self._delete_copies(u.blob_id, [u.node_id])
             else:
-                self._mark_failed(u)
+                self._mark_failed(u.node_id, u.error)
         return confirmed
 
-    def _mark_failed(self, u: NodeUpload) -> None:
+    def _mark_failed(self, node_id: str, error: BaseException | None) -> None:
         """A node whose upload failed: full (507) or down, for the back-off period."""
-        if isinstance(u.error, NodeFull):
-            self._health.mark_full(u.node_id)
+        if isinstance(error, NodeFull):
+            self._health.mark_full(node_id)
         else:
-            self._health.mark_down(u.node_id)
+            self._health.mark_down(node_id)
 
     def _abort(self, uploads: list[NodeUpload], blob_id: str) -> None:
         """Break off every upload and remove any copy that completed anyway."""
@@ -150,7 +224,7 @@ class BlobStore:
     def _note_failures(self, uploads: list[NodeUpload]) -> None:
         for u in uploads:
             if u.error is not None:
-                self._mark_failed(u)
+                self._mark_failed(u.node_id, u.error)
 
     def _delete_copies(self, blob_id: str, node_ids: Iterable[str]) -> None:
         for n in node_ids:
@@ -250,11 +324,10 @@ class BlobStore:
         self._delete_copies(ref.blob_id, [n for n in ref.nodes if n in self._clients])
 
     def delete_later(self, refs: Iterable[BlobRef]) -> None:
-        """``delete`` each ref in a background thread/greenlet; returns at once."""
-        refs = list(refs)
-        if refs:
-            threading.Thread(target=lambda: [self.delete(r) for r in refs],
-                             daemon=True, name="blob-delete").start()
+        """Delete every copy of each ref in the background (one long-lived thread/greenlet,
+        one batch request per node for whatever is queued); returns at once. Best effort:
+        what fails or is lost in a crash is left to repair's garbage collection."""
+        self._deleter.submit(refs)
 
     # -- health -------------------------------------------------------------------------
     def node_health(self, timeout: float = 2.0) -> dict[str, bool]:

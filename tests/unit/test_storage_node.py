@@ -25,10 +25,10 @@ def free_port() -> int:
 class NodeProcess:
     """One storage node process on a free port with its own data dir."""
 
-    def __init__(self, data_dir: Path, node_id: str, *extra: str):
+    def __init__(self, data_dir: Path, node_id: str, *extra: str, port: int | None = None):
         self.data_dir = Path(data_dir)
         self.node_id = node_id
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(self.data_dir.parent / f"{node_id}.log", "wb")
         self.proc = subprocess.Popen(
@@ -364,3 +364,22 @@ def test_inventory_reports_node_clock_and_health_reports_space(node, http):
     assert before - 1 <= doc["now"] <= time.time() + 1
     health = json.loads(http.request("GET", f"{node.url}/health").data)
     assert health["capacity_bytes"] is None and health["used_bytes"] >= 0
+
+
+def test_batch_delete(node, http):
+    ids = [blob_id(50 + i) for i in range(3)]
+    for bid in ids[:2]:
+        assert put(http, node, bid, b"b").status == 201
+    r = http.request("POST", f"{node.url}/blobs/delete", body=json.dumps({"ids": ids}),
+                     headers={"Content-Type": "application/json"})
+    assert r.status == 200
+    assert json.loads(r.data) == {"deleted": ids[:2], "absent": ids[2:]}
+    assert not any(node.blob_path(bid).exists() for bid in ids)
+    # a bad document or id deletes nothing
+    assert put(http, node, blob_id(60), b"k").status == 201
+    for doc in ({"ids": [blob_id(60), "../x"]}, {"ids": blob_id(60)}, [blob_id(60)],
+                {"ids": [blob_id(60)] * 1001}):
+        r = http.request("POST", f"{node.url}/blobs/delete", body=json.dumps(doc))
+        assert r.status == 400, doc
+    assert http.request("POST", f"{node.url}/blobs/delete", body=b"{not json").status == 400
+    assert node.blob_path(blob_id(60)).exists()
