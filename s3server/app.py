@@ -63,7 +63,8 @@ class Services:
 
 def build_services(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow,
                    metrics: Metrics | None = None) -> Services:
-    raw_store = store or MetadataStore.from_url(settings.db_url, pool_size=settings.db_pool_size)
+    raw_store = store or MetadataStore.from_url(settings.db_url, pool_size=settings.db_pool_size,
+                                                cache=True)
     guarded = GuardedStore(raw_store)
     blob_store = blobs or BlobStore(settings.node_urls, replicas=settings.replicas,
                                     write_quorum=settings.write_quorum, timeout=settings.node_timeout,

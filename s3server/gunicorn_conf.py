@@ -94,3 +94,58 @@ def _stop_repair_loop():
             _repair_proc.wait(10)
         except Exception:
             _repair_proc.kill()
+
+
+def post_worker_init(worker):
+    """In each gevent worker, once gevent has patched it: let psycopg wait for PostgreSQL on the
+    gevent hub's own I/O watchers. psycopg detects gevent and falls back to ``select.poll``, which
+    gevent emulates in Python (watcher objects built on every wait, several per query); waiting
+    on the hub directly costs ~0.1 ms less CPU per metadata query (measured on 4 KiB HEADs)."""
+    try:
+        import psycopg.waiting
+    except ImportError:         # SQLite-only install
+        return
+    psycopg.waiting.wait = _hub_wait()
+
+
+def _hub_wait():
+    """A psycopg ``WaitFunc`` (the contract of psycopg.waiting.wait_poll): drive ``gen``, sending
+    it which of read/write became ready, or READY_NONE every ``interval`` seconds; raise
+    ``_WaitTimeout`` after ``timeout``."""
+    from time import monotonic
+
+    from gevent.socket import wait_read, wait_readwrite, wait_write
+    from psycopg import errors
+    from psycopg.waiting import READY_NONE, READY_R, READY_RW, READY_W, Wait
+
+    class Expired(Exception):
+        pass
+
+    expired = Expired()
+    wait_r, wait_w = Wait.R, Wait.W
+
+    def wait(gen, fileno, interval=0.0, timeout=None):
+        deadline = monotonic() + timeout if timeout is not None else None
+        try:
+            s = next(gen)
+            while True:
+                t = interval if deadline is None else max(0.0, min(interval, deadline - monotonic()))
+                try:
+                    if s == wait_r:
+                        wait_read(fileno, t, expired)
+                        ready = READY_R
+                    elif s == wait_w:
+                        wait_write(fileno, t, expired)
+                        ready = READY_W
+                    else:                       # a spurious "ready" is harmless: libpq
+                        wait_readwrite(fileno, t, expired)   # reads/flushes non-blocking
+                        ready = READY_RW
+                except Expired:
+                    ready = READY_NONE
+                s = gen.send(ready)
+                if ready == READY_NONE and deadline is not None and monotonic() >= deadline:
+                    raise errors._WaitTimeout("wait timeout expired")
+        except StopIteration as stop:
+            return stop.value
+
+    return wait

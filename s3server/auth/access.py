@@ -12,8 +12,9 @@ from s3server.service.identity import IdentityService, hash_api_key
 
 
 class Authenticator:
-    """Checks credentials on every request (no cache: a disabled user or a revoked key stops
-    working at once), then applies the per-key rate limit."""
+    """Checks credentials on every request, then applies the per-key rate limit. The
+    lookups are cached by the metadata store only while its change feed reports no change
+    (meta/changes.py), so a disabled user or a revoked key still stops working at once."""
 
     def __init__(self, identity: IdentityService, *, clock: Callable[[], datetime], region: str,
                  limiter: RateLimiter | None = None):

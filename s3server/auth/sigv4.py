@@ -97,12 +97,18 @@ def parse_query(raw_query: str, *, plus_is_space: bool = True) -> list[tuple[byt
     return pairs
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(raw_query: str) -> tuple[tuple[bytes, bytes], ...]:
+    """``parse_query`` once per request: authentication reads the query three times."""
+    return tuple(parse_query(raw_query))
+
+
 def canonical_query_string(raw_query: str, *, exclude: Iterable[str] = ()) -> str:
     """Each name and value decoded then re-encoded by AWS rules, sorted by name then value."""
     skip = {name.encode() for name in exclude}
     encoded = sorted(
         (uri_encode(name), uri_encode(value))
-        for name, value in parse_query(raw_query)
+        for name, value in _parsed(raw_query)
         if name not in skip
     )
     return "&".join(f"{name}={value}" for name, value in encoded)
@@ -191,7 +197,7 @@ def authenticate(req: SignedRequest, secret_for: Callable[[str], str | None], no
     credential scope. ``vhost_bucket`` is the bucket taken from the Host header
     on virtual-host requests (SigV2 signs ``/bucket/key``).
     """
-    query_names = {name.decode("utf-8", "replace") for name, _ in parse_query(req.raw_query)}
+    query_names = {name.decode("utf-8", "replace") for name, _ in _parsed(req.raw_query)}
     authorization = req.headers.get("authorization")
     presigned_v4 = any(p in query_names for p in _PRESIGN_PARAMS)
     presigned_v2 = "AWSAccessKeyId" in query_names or "Signature" in query_names
@@ -345,7 +351,7 @@ def _authenticate_header(req: SignedRequest, authorization: str, secret_for: Cal
 def _authenticate_presigned(req: SignedRequest, secret_for: Callable[[str], str | None], now: datetime,
                             max_skew: int, region: str | None) -> AuthResult:
     params: dict[str, str] = {}
-    for name, value in parse_query(req.raw_query):
+    for name, value in _parsed(req.raw_query):
         params.setdefault(name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
     if not all(params.get(p) for p in _PRESIGN_REQUIRED):
         raise S3Error("AuthorizationQueryParametersError",

@@ -79,11 +79,16 @@ def make_engine(
     max_overflow: int = 5,
     pool_timeout: float = 10.0,
     echo: bool = False,
+    autocommit: bool = False,
 ) -> sa.Engine:
-    """An engine for ``url`` configured as described in the module docstring."""
+    """An engine for ``url`` configured as described in the module docstring.
+    ``autocommit`` (PostgreSQL): every connection of its pool stays in autocommit, for
+    units of work that are single statements (no per-checkout isolation switching)."""
     u = normalise_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
+        if autocommit:
+            raise ValueError("autocommit engines are for PostgreSQL")
         return _sqlite_engine(u, pool_size=pool_size, max_overflow=max_overflow,
                               pool_timeout=pool_timeout, echo=echo)
     if backend == "postgresql":
@@ -96,6 +101,7 @@ def make_engine(
             pool_recycle=3600,
             pool_use_lifo=True,   # idle surplus connections age out instead of rotating
             echo=echo,
+            **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
             connect_args={
                 "connect_timeout": PG_CONNECT_TIMEOUT_S,
                 "application_name": "s3server",

@@ -10,7 +10,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from s3server.meta import schema as s
 from s3server.models import (
     ApiKey,
     BlobRef,
@@ -49,11 +48,6 @@ def segments_from_json(data: list[dict[str, Any]]) -> tuple[Segment, ...]:
 
 CONTENT_HEADERS = ("content_type", "content_encoding", "content_disposition",
                     "content_language", "cache_control", "expires")
-
-# Listing rows leave out ``segments``: a 10,000-part object carries ~1 MB of it and a
-# listing never needs it. Listed ObjectMeta therefore have ``segments == ()``.
-LIST_COLUMNS = [c for c in s.objects.c if c.name != "segments"]
-
 
 def object_values(meta: ObjectMeta, updated_at: datetime) -> dict[str, Any]:
     return {

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from s3server.meta import schema as s
+from s3server.meta.changes import LookupCache, feed_for
 from s3server.meta.common import joined_user, strip_etag, utc, utcnow, with_user
 from s3server.meta.engine import for_write, insert_for, make_engine
 from s3server.meta.errors import (
@@ -43,13 +44,16 @@ from s3server.meta.errors import (
 from s3server.meta.listing import (
     EMPTY,
     Cursor,
+    listed_object,
+    range_statement,
     seek_listing,
+    skip_params,
+    skip_statement,
     start_cursor,
     successor,
 )
 from s3server.meta.repairs import BlobUse, RepairLock, RepairQueries  # noqa: F401 (re-exported)
 from s3server.meta.rows import (
-    LIST_COLUMNS,
     api_key_from_row,
     blob_from_json,
     bucket_from_row,
@@ -83,50 +87,88 @@ _Q_API_KEY = with_user(s.api_keys).where(s.api_keys.c.key_hash == sa.bindparam("
 _Q_BUCKET = sa.select(s.buckets).where(s.buckets.c.name == sa.bindparam("name"))
 _Q_OBJECT = sa.select(s.objects).where(s.objects.c.bucket == sa.bindparam("bucket"),
                                        s.objects.c.key == sa.bindparam("key"))
+_Q_DELETE_OBJECT = (s.objects.delete()
+                    .where(s.objects.c.bucket == sa.bindparam("bucket"),
+                           s.objects.c.key == sa.bindparam("key"))
+                    .returning(*s.objects.c))
 
 
 @functools.lru_cache(maxsize=None)
-def _list_page_query(inclusive: bool, bounded: bool) -> sa.Select:
-    """One listing seek, built once per shape: keys of a bucket from ``:lo`` (inclusive or not),
-    below ``:hi`` when the listing has a prefix, in key order, ``:lim`` rows."""
+def _pg_replace_object() -> sa.TextClause:
+    """PostgreSQL: create or overwrite an object row in ONE statement (one round trip in
+    autocommit; the statement is its own transaction). ``old`` reads the row it replaces
+    under ``FOR UPDATE``; the upsert overwrites a conflicting row only if ``old`` found one,
+    so a row a concurrent writer inserted after our snapshot is never overwritten unseen:
+    ``written`` is then 0 and the caller runs the statement again (now ``old`` sees it).
+    The bucket row is held by the foreign key check (``FOR KEY SHARE``), as in
+    ``_lock_bucket``."""
     o = s.objects
-    key = o.c.key
-    conds = [o.c.bucket == sa.bindparam("bucket"),
-             key >= sa.bindparam("lo") if inclusive else key > sa.bindparam("lo")]
-    if bounded:
-        conds.append(key < sa.bindparam("hi"))
-    return sa.select(*LIST_COLUMNS).where(*conds).order_by(key).limit(sa.bindparam("lim"))
+    names = [c.name for c in o.columns]
+    cols = ", ".join(f'"{n}"' for n in names)
+    sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in ("bucket", "key"))
+    sql = (f'WITH old AS (SELECT {cols} FROM objects WHERE "bucket" = :bucket AND "key" = :key '
+           f'FOR UPDATE), '
+           f'up AS (INSERT INTO objects ({cols}) VALUES ({", ".join(":" + n for n in names)}) '
+           f'ON CONFLICT ("bucket", "key") DO UPDATE SET {sets} '
+           f'WHERE EXISTS (SELECT 1 FROM old) RETURNING 1) '
+           f'SELECT (SELECT count(*) FROM up) AS written, '
+           f'{", ".join("old." + chr(34) + n + chr(34) for n in names)} '
+           f'FROM (SELECT 1) AS one LEFT JOIN old ON true')
+    return (sa.text(sql)
+            .bindparams(*(sa.bindparam(c.name, type_=c.type) for c in o.columns))
+            .columns(sa.column("written", sa.Integer), *(sa.column(c.name, c.type) for c in o.columns)))
 
 
 class MetadataStore(UploadQueries, RepairQueries):
     """The metadata database. Thread-safe (one pooled connection per unit of work)."""
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utcnow,
+                 cache: bool = False, autocommit_engine: sa.Engine | None = None):
         self._engine = engine
+        # Writers of users, keys and buckets announce their change on the feed; with
+        # ``cache`` (the gateway) the lookups of those rows are answered from memory while
+        # the feed says nothing changed (see meta/changes.py).
+        self._feed = feed_for(engine)
+        self._cache = LookupCache(self._feed) if cache else None
         self._write_engine = for_write(engine)
         # Read-only units of work on PostgreSQL run in autocommit: no BEGIN/COMMIT round trips
         # around a lookup. Each statement still sees one consistent snapshot; no read unit needs
         # two of its statements to share one (they are seeks, or checks the writer repeats).
-        self._read_engine = (engine.execution_options(isolation_level="AUTOCOMMIT")
-                             if engine.dialect.name == "postgresql" else engine)
+        # Single-statement writes run there too (``_run(single=True)``). ``from_url`` gives
+        # them a pool of their own whose connections stay in autocommit.
+        self._read_engine = autocommit_engine or (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql" else engine)
         self._insert = insert_for(engine)
+        self._pg = engine.dialect.name == "postgresql"
         self._clock = clock
 
     @classmethod
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
         clock = engine_kw.pop("clock", utcnow)
-        return cls(make_engine(url, **engine_kw), clock=clock)
+        cache = engine_kw.pop("cache", False)
+        engine = make_engine(url, **engine_kw)
+        twin = make_engine(url, **engine_kw, autocommit=True) if engine.dialect.name == "postgresql" else None
+        return cls(engine, clock=clock, cache=cache, autocommit_engine=twin)
 
     @property
     def engine(self) -> sa.Engine:
         return self._engine
 
+    @property
+    def read_engine(self) -> sa.Engine:
+        """Where reads and single-statement writes run (on PostgreSQL a pool in autocommit)."""
+        return self._read_engine
+
     # -- transactions ----------------------------------------------------------------
 
-    def _run(self, fn: Callable[[sa.Connection], T], *, write: bool = False) -> T:
+    def _run(self, fn: Callable[[sa.Connection], T], *, write: bool = False,
+             single: bool = False) -> T:
         """Run ``fn`` in one transaction; translate connection trouble to Unavailable.
-        IntegrityError propagates (callers know what it means for them)."""
-        engine = self._write_engine if write else self._read_engine
+        IntegrityError propagates (callers know what it means for them). ``single``: ``fn``
+        writes with exactly one statement, which PostgreSQL runs in autocommit (its own
+        transaction: no BEGIN/COMMIT round trips)."""
+        engine = self._write_engine if write and not (single and self._pg) else self._read_engine
         for attempt in itertools.count(1):
             try:
                 with engine.begin() as conn:
@@ -153,6 +195,24 @@ class MetadataStore(UploadQueries, RepairQueries):
             except (sa_exc.TimeoutError, sa_exc.DisconnectionError) as e:
                 raise Unavailable(f"metadata database unavailable: {e}") from e
         raise AssertionError("unreachable")
+
+    def _run_change(self, fn: Callable[[sa.Connection], T]) -> T:
+        """A write unit of work that changes users, keys or buckets: announced on the
+        change feed (in the transaction on PostgreSQL, after the commit on SQLite)."""
+        def _do(conn: sa.Connection) -> T:
+            result = fn(conn)
+            self._feed.announce(conn)
+            return result
+
+        try:
+            return self._run(_do, write=True)
+        finally:
+            if self._cache is not None:
+                self._cache.clear()
+            self._feed.announced()
+
+    def _cached(self, key: tuple, load: Callable[[], T]) -> T:
+        return load() if self._cache is None else self._cache.get(key, load)
 
     def _upsert(self, table: sa.Table, values: dict[str, Any]) -> sa.Insert:
         pk = [c.name for c in table.primary_key.columns]
@@ -234,13 +294,16 @@ class MetadataStore(UploadQueries, RepairQueries):
             return False
 
     def close(self) -> None:
+        self._feed.close()
         self._engine.dispose()
+        self._read_engine.dispose()
 
     def after_fork(self) -> None:
         """Call in a forked child (gunicorn ``post_fork``) when the store was built in
         the parent: drop the inherited pooled connections without closing the parent's
         sockets (SQLAlchemy's documented fork recipe)."""
         self._engine.dispose(close=False)
+        self._read_engine.dispose(close=False)
 
     # -- users -------------------------------------------------------------------------
 
@@ -254,7 +317,7 @@ class MetadataStore(UploadQueries, RepairQueries):
                         disabled=False, created_at=now)
 
         try:
-            return self._run(_do, write=True)
+            return self._run_change(_do)
         except sa_exc.IntegrityError as e:
             raise AlreadyExists(f"user {name!r} already exists") from e
 
@@ -280,7 +343,7 @@ class MetadataStore(UploadQueries, RepairQueries):
             if res.rowcount == 0:
                 raise NotFound(f"user {user_id} does not exist", what="user")
 
-        self._run(_do, write=True)
+        self._run_change(_do)
 
     # -- S3 key pairs ------------------------------------------------------------------
 
@@ -297,15 +360,18 @@ class MetadataStore(UploadQueries, RepairQueries):
                               created_at=now, revoked=False)
 
         try:
-            return self._run(_do, write=True)
+            return self._run_change(_do)
         except sa_exc.IntegrityError as e:
             raise AlreadyExists(f"access key {access_key!r} already exists") from e
 
     def get_credential(self, access_key: str) -> tuple[Credential, User] | None:
-        row = self._run(lambda conn: conn.execute(_Q_CREDENTIAL, {"access_key": access_key}).first())
-        if row is None:
-            return None
-        return credential_from_row(row), joined_user(row)
+        def load() -> tuple[Credential, User] | None:
+            row = self._run(lambda conn: conn.execute(_Q_CREDENTIAL, {"access_key": access_key}).first())
+            if row is None:
+                return None
+            return credential_from_row(row), joined_user(row)
+
+        return self._cached(("credential", access_key), load)
 
     def list_credentials(self, user_id: int) -> list[Credential]:
         c = s.credentials
@@ -322,7 +388,7 @@ class MetadataStore(UploadQueries, RepairQueries):
             if res.rowcount == 0:
                 raise NotFound(f"access key {access_key!r} does not exist", what="credential")
 
-        self._run(_do, write=True)
+        self._run_change(_do)
 
     # -- REST API keys -----------------------------------------------------------------
 
@@ -339,15 +405,18 @@ class MetadataStore(UploadQueries, RepairQueries):
                           prefix=prefix, created_at=now, revoked=False)
 
         try:
-            return self._run(_do, write=True)
+            return self._run_change(_do)
         except sa_exc.IntegrityError as e:
             raise AlreadyExists("API key hash already exists") from e
 
     def get_api_key(self, key_hash: str) -> tuple[ApiKey, User] | None:
-        row = self._run(lambda conn: conn.execute(_Q_API_KEY, {"key_hash": key_hash}).first())
-        if row is None:
-            return None
-        return api_key_from_row(row), joined_user(row)
+        def load() -> tuple[ApiKey, User] | None:
+            row = self._run(lambda conn: conn.execute(_Q_API_KEY, {"key_hash": key_hash}).first())
+            if row is None:
+                return None
+            return api_key_from_row(row), joined_user(row)
+
+        return self._cached(("api_key", key_hash), load)
 
     def list_api_keys(self, user_id: int) -> list[ApiKey]:
         k = s.api_keys
@@ -363,7 +432,7 @@ class MetadataStore(UploadQueries, RepairQueries):
             if res.rowcount == 0:
                 raise NotFound(f"API key {key_id} does not exist", what="api_key")
 
-        self._run(_do, write=True)
+        self._run_change(_do)
 
     # -- buckets -----------------------------------------------------------------------
 
@@ -382,9 +451,12 @@ class MetadataStore(UploadQueries, RepairQueries):
             owner = conn.execute(sa.select(b.c.owner_id).where(b.c.name == name)).scalar()
             raise AlreadyExists(f"bucket {name!r} already exists", owner_id=owner)
 
-        return self._run(_do, write=True)
+        return self._run_change(_do)
 
     def get_bucket(self, name: str) -> Bucket | None:
+        return self._cached(("bucket", name), lambda: self._uncached_bucket(name))
+
+    def _uncached_bucket(self, name: str) -> Bucket | None:
         row = self._run(lambda conn: conn.execute(_Q_BUCKET, {"name": name}).first())
         return bucket_from_row(row) if row else None
 
@@ -413,12 +485,22 @@ class MetadataStore(UploadQueries, RepairQueries):
             conn.execute(b.delete().where(b.c.name == name))
             return [blob_from_json(x) for x in blobs]
 
-        return self._run(_do, write=True)
+        return self._run_change(_do)
 
     # -- objects -----------------------------------------------------------------------
 
     def get_bucket_and_object(self, bucket: str, key: str) -> tuple[Bucket | None, ObjectMeta | None]:
-        """The bucket and one of its objects in one round trip (the hot path of GET/HEAD)."""
+        """The bucket and one of its objects in one round trip (the hot path of GET/HEAD);
+        with the lookup cache, the bucket usually comes from memory."""
+        if self._cache is not None:
+            found = self.get_bucket(bucket)
+            if found is None:
+                return None, None
+            orow = self._run(lambda conn: conn.execute(_Q_OBJECT, {"bucket": bucket, "key": key}).first())
+            if orow is None:    # the miss path: make sure the bucket was not deleted meanwhile
+                found = self._uncached_bucket(bucket)
+            return found, (object_from_row(orow) if orow else None)
+
         def _do(conn: sa.Connection):
             brow = conn.execute(_Q_BUCKET, {"name": bucket}).first()
             if brow is None:
@@ -458,20 +540,27 @@ class MetadataStore(UploadQueries, RepairQueries):
             self._lock_bucket(conn, meta.bucket)
             return self._write_object(conn, meta, if_none_match, if_match)
 
+        def _one_statement(conn: sa.Connection) -> ObjectMeta | None:
+            values = object_values(meta, utc(self._clock()))
+            for _ in range(_ATTEMPTS):
+                row = conn.execute(_pg_replace_object(), values).one()
+                if row.written:
+                    return object_from_row(row) if row.key is not None else None
+            raise Unavailable("objects row kept changing under concurrent writers")
+
         try:
+            if self._pg and not if_none_match and if_match is None:
+                return self._run(_one_statement, write=True, single=True)
             return self._run(_do, write=True)
         except sa_exc.IntegrityError as e:   # FK: bucket vanished under us
             raise NotFound(f"bucket {meta.bucket!r} does not exist", what="bucket") from e
 
     def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:
-        o = s.objects
-
         def _do(conn: sa.Connection) -> ObjectMeta | None:
-            row = conn.execute(o.delete().where(o.c.bucket == bucket, o.c.key == key)
-                               .returning(*o.c)).first()
+            row = conn.execute(_Q_DELETE_OBJECT, {"bucket": bucket, "key": key}).first()
             return object_from_row(row) if row else None
 
-        return self._run(_do, write=True)
+        return self._run(_do, write=True, single=True)
 
     def count_objects(self, bucket: str) -> int:
         o = s.objects
@@ -481,8 +570,9 @@ class MetadataStore(UploadQueries, RepairQueries):
     def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
                      start_after: str = "", max_keys: int = 1000) -> ListPage:
         """One ListObjectsV2 page: keys after ``start_after`` under ``prefix`` in UTF-8
-        byte order, rolled up by ``delimiter`` (see ``seek_listing`` for the cost).
-        Listed objects carry no ``segments`` (GET reads them with get_object)."""
+        byte order, rolled up by ``delimiter`` (see ``seek_listing`` for the cost: range
+        scans, and a skip scan over common prefixes). Listed objects carry the listing's
+        fields only (see ``listed_object``)."""
         empty = ListPage(objects=(), common_prefixes=(), is_truncated=False, next_marker=None)
         if max_keys <= 0:
             return empty
@@ -490,28 +580,40 @@ class MetadataStore(UploadQueries, RepairQueries):
         if cursor is EMPTY:
             return empty
         upper = successor(prefix) if prefix else None
+        skip_args = skip_params(prefix, delimiter) if delimiter else None
 
         def _do(conn: sa.Connection) -> ListPage:
-            def fetch(cur: Cursor | None, limit: int) -> list[tuple[str, sa.Row]]:
+            def seek(cur: Cursor | None, limit: int) -> tuple[bool, dict[str, Any]]:
                 lo, inclusive = prefix, True                 # keys >= prefix ("" = all)
                 if cur is not None:
-                    seek, seek_incl = (cur[1].key, False) if cur[0] == "row" else (cur[1], cur[2])
-                    if seek > prefix or (seek == prefix and not seek_incl):
-                        lo, inclusive = seek, seek_incl
+                    key, key_incl = (cur[1].key, False) if cur[0] == "row" else (cur[1], cur[2])
+                    if key > prefix or (key == prefix and not key_incl):
+                        lo, inclusive = key, key_incl
                 params = {"bucket": bucket, "lo": lo, "lim": limit}
                 if upper is not None:
                     params["hi"] = upper
-                rows = conn.execute(_list_page_query(inclusive, upper is not None), params).all()
+                return inclusive, params
+
+            def fetch(cur: Cursor | None, limit: int) -> list[tuple[str, sa.Row]]:
+                inclusive, params = seek(cur, limit)
+                rows = conn.execute(range_statement(inclusive, upper is not None), params).all()
+                return [(r.key, r) for r in rows]
+
+            def skip(cur: Cursor | None, limit: int) -> list[tuple[str, sa.Row]]:
+                inclusive, params = seek(cur, limit)
+                stmt = skip_statement(conn.dialect.name, inclusive, upper is not None)
+                rows = conn.execute(stmt, {**params, **skip_args}).all()
                 return [(r.key, r) for r in rows]
 
             entries, truncated = seek_listing(fetch, prefix=prefix, delimiter=delimiter,
-                                               cursor=cursor, max_entries=max_keys)
+                                               cursor=cursor, max_entries=max_keys,
+                                               skip=skip if skip_args else None)
             marker = None
             if truncated:
                 last = entries[-1]
                 marker = last if isinstance(last, str) else last.key
             return ListPage(
-                objects=tuple(object_from_row(e) for e in entries if not isinstance(e, str)),
+                objects=tuple(listed_object(bucket, e) for e in entries if not isinstance(e, str)),
                 common_prefixes=tuple(e for e in entries if isinstance(e, str)),
                 is_truncated=truncated, next_marker=marker)
 

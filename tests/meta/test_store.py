@@ -466,17 +466,17 @@ class StatementCounter:
 def test_delimiter_listing_seeks_past_common_prefixes(store, bucket):
     keys = [f"{p}/{i:05d}" for p in ("p0", "p1", "p2") for i in range(1667)]   # 5,001 keys
     bulk_insert_keys(store, bucket, keys)
-    with StatementCounter(store.engine) as c:
+    with StatementCounter(store.read_engine) as c:
         page = store.list_objects(bucket, delimiter="/")
     assert page.common_prefixes == ("p0/", "p1/", "p2/") and not page.is_truncated
     assert c.count <= 4, c.count                     # one seek per prefix + end, not 5,001 rows
 
-    with StatementCounter(store.engine) as c:      # one page per prefix, one query each
+    with StatementCounter(store.read_engine) as c:      # one page per prefix, one query each
         got, pages = walk(store, bucket, delimiter="/", max_keys=1)
     assert [e[1] for e in got] == ["p0/", "p1/", "p2/"] and pages == 3
     assert c.count <= 2 * pages, c.count
 
-    with StatementCounter(store.engine) as c:      # no delimiter: one query per page
+    with StatementCounter(store.read_engine) as c:      # no delimiter: one query per page
         got, pages = walk(store, bucket, max_keys=1000)
     assert len(got) == len(keys) and pages == 6
     assert c.count == pages, c.count

@@ -33,7 +33,7 @@ def list_objects_v2(ctx: S3Context) -> None:
                       continuation_token=token)
     page = ctx.services.listing.list_objects(ctx.user, req)
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
-    _xml(ctx, xml.list_objects_v2(
+    _xml(ctx, xml.list_objects_v2_body(
         bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter, max_keys=req.max_keys, page=page,
         encode=encode, continuation_token=token,
         next_token=encode_token(page.next_marker) if page.is_truncated and page.next_marker else None,
@@ -46,9 +46,9 @@ def list_objects(ctx: S3Context) -> None:
     req = ListRequest(bucket=ctx.bucket, prefix=q.get("prefix", ""), delimiter=q.get("delimiter", ""),
                       max_keys=parse_max_keys(q.get("max-keys")), start_after=q.get("marker", ""))
     page = ctx.services.listing.list_objects(ctx.user, req)
-    _xml(ctx, xml.list_objects_v1(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
-                                  max_keys=req.max_keys, page=page, encode=encode, marker=req.start_after,
-                                  owner=owner_of(ctx)))
+    _xml(ctx, xml.list_objects_v1_body(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
+                                   max_keys=req.max_keys, page=page, encode=encode, marker=req.start_after,
+                                   owner=owner_of(ctx)))
 
 
 def list_object_versions(ctx: S3Context) -> None:
