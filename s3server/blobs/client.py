@@ -452,23 +452,45 @@ class NodeClient:
         if isinstance(chunks, bytes):
             return self.end_put(self.begin_put(blob_id, chunks))
         path = f"/blobs/{blob_id}"
-        headers = {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"}
-        if size is not None:
+        headers = {"Content-Type": "application/octet-stream"}
+        if size is None:
+            headers["Transfer-Encoding"] = "chunked"
+        else:
+            # A known size goes out with a Content-Length: the node then reads the body in
+            # large pieces (its chunked decoder copies every byte several times). A body that
+            # ends early or runs long breaks the connection: the node keeps nothing.
             headers["X-Blob-Size"] = str(size)
         conn = self._get_conn()
         sock = conn.sock
-        pending = self._head("PUT", path, headers, None)
+        pending = self._head("PUT", path, headers, size)
         it = iter(chunks)
+        sent = 0
         try:
             while True:
                 try:
                     chunk = next(it)
                 except StopIteration:
                     break
-                if chunk:
+                if not chunk:
+                    continue
+                if size is None:
                     sock.sendall(pending + b"%x\r\n%b\r\n" % (len(chunk), chunk))
-                    pending = b""
-            sock.sendall(pending + b"0\r\n\r\n")
+                else:
+                    sent += len(chunk)
+                    if sent > size:
+                        raise BlobError(f"node {self.node_id}: PUT {path}: body longer than "
+                                        f"its declared {size} bytes", node_id=self.node_id)
+                    if pending:
+                        sock.sendall(pending)
+                    sock.sendall(chunk)
+                pending = b""
+            if size is None:
+                sock.sendall(pending + b"0\r\n\r\n")
+            elif sent < size:
+                raise BlobError(f"node {self.node_id}: PUT {path}: body ended after {sent} of "
+                                f"{size} bytes", node_id=self.node_id)
+            elif pending:
+                sock.sendall(pending)
         except OSError as exc:
             # The node may have answered (507, 400) and closed while we were sending.
             if isinstance(exc, TimeoutError):

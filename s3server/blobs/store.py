@@ -41,7 +41,7 @@ class BlobStore:
     def __init__(self, nodes: dict[str, str], *, replicas: int = 3, write_quorum: int = 2,
                  timeout: float = 10.0, down_seconds: float = 5.0,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 clock: Callable[[], float] = time.monotonic, queue_depth: int = 8,
+                 clock: Callable[[], float] = time.monotonic, queue_depth: int = 4,
                  small_body: int = SMALL_BODY):
         if not nodes:
             raise ValueError("BlobStore needs at least one node")

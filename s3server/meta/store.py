@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 from s3server.meta import schema as s
 from s3server.meta.changes import LookupCache, feed_for
 from s3server.meta.common import joined_user, strip_etag, utc, utcnow, with_user
-from s3server.meta.engine import for_write, insert_for, make_engine
+from s3server.meta.engine import for_write, insert_for, make_engine, normalise_url
 from s3server.meta.errors import (
     AlreadyExists,
     Conflict,
@@ -147,8 +147,14 @@ class MetadataStore(UploadQueries, RepairQueries):
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
         clock = engine_kw.pop("clock", utcnow)
         cache = engine_kw.pop("cache", False)
-        engine = make_engine(url, **engine_kw)
-        twin = make_engine(url, **engine_kw, autocommit=True) if engine.dialect.name == "postgresql" else None
+        if normalise_url(url).get_backend_name() != "postgresql":
+            return cls(make_engine(url, **engine_kw), clock=clock, cache=cache)
+        # Two pools: reads and single-statement writes (the hot path: GET, HEAD, PUT, DELETE,
+        # listings) on ``pool_size`` connections in autocommit; multi-statement transactions
+        # (multipart, bucket changes, conditional writes) on half as many.
+        size = engine_kw.pop("pool_size", 10)
+        twin = make_engine(url, pool_size=size, autocommit=True, **engine_kw)
+        engine = make_engine(url, pool_size=max(2, size // 2), **engine_kw)
         return cls(engine, clock=clock, cache=cache, autocommit_engine=twin)
 
     @property

@@ -454,3 +454,17 @@ def test_the_image_installs_every_package_the_code_imports():
                     if not provided & allowed:
                         missing.setdefault(top, set()).add(str(path.relative_to(m.ROOT)))
     assert not missing, f"imported but not in setup.cfg install_requires: {missing}"
+
+
+def test_postgresql_admits_every_gateway_connection_at_the_hpa_maximum(objs):
+    """The HPA may run maxReplicas gateway pods; each worker opens up to 1.5 x S3_DB_POOL_SIZE
+    + 11 connections (two pools with 5 overflow each, one LISTEN). PostgreSQL must admit them."""
+    hpa = m.one(objs, "HorizontalPodAutoscaler", "api-gateway")
+    cfg = m.by_kind(objs, "ConfigMap")[0]["data"]
+    pg = next(w for w in m.workloads(objs) if "postgres" in w["metadata"]["name"])
+    args = m.pod_template(pg)["spec"]["containers"][0].get("args", [])
+    max_conn = int(next(a.split("=", 1)[1] for a in args if a.startswith("max_connections=")))
+    pool = int(cfg["S3_DB_POOL_SIZE"])
+    per_worker = pool + 5 + max(2, pool // 2) + 5 + 1
+    need = hpa["spec"]["maxReplicas"] * int(cfg["S3_WORKERS"]) * per_worker
+    assert max_conn >= need + 10, (max_conn, need)

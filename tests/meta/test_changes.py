@@ -113,9 +113,8 @@ def test_a_failed_change_is_not_cached_as_made(stores):
     assert reader.get_bucket("erin-b").owner_id == user.id
 
 
-def test_postgresql_feed_lost_means_no_cache_until_it_is_back(db_url):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the LISTEN connection is PostgreSQL's")
+def test_postgresql_feed_lost_means_no_cache_until_it_is_back(pg_database):
+    db_url = pg_database.url
     writer = MetadataStore.from_url(db_url, pool_size=2)
     writer.create_schema()
     reader = MetadataStore.from_url(db_url, pool_size=2, cache=True)

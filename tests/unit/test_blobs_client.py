@@ -331,3 +331,28 @@ def test_get_closed_early_drops_its_connection_only(nodes, stores):
     unstarted = client.get(ref.blob_id)
     unstarted.close()
     assert client.head(ref.blob_id) == len(data)
+
+
+@pytest.mark.parametrize("pieces, size, stored", [
+    ([b"a" * 300_000, b"b" * 300_000], 600_000, True),        # Content-Length framed, exact
+    ([b"a" * 300_000, b"b" * 300_000], None, True),           # unknown size: chunked
+    ([b"a" * 300_000], 600_000, False),                        # ends early
+    ([b"a" * 300_000, b"b" * 300_001], 600_000, False),        # runs long
+])
+def test_streamed_put_with_a_declared_size_is_exact_or_nothing(nodes, pieces, size, stored):
+    client = NodeClient(nodes[0].node_id, nodes[0].url, timeout=5.0)
+    blob_id = "c" * 32
+    try:
+        if stored:
+            got = client.put(blob_id, iter(pieces), size)
+            assert got["size"] == sum(map(len, pieces))
+            assert b"".join(client.get(blob_id)) == b"".join(pieces)
+        else:
+            with pytest.raises(BlobError):
+                client.put(blob_id, iter(pieces), size)
+            time.sleep(0.2)
+            assert blob_id not in {b["id"] for b in client.inventory()["blobs"]}
+            # the connection it broke is gone; the next request works
+            assert client.put("d" * 32, iter([b"x" * 10]), 10)["size"] == 10
+    finally:
+        client.close()

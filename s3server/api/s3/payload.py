@@ -15,7 +15,7 @@ from s3server.errors import S3Error
 from s3server.service import checksums
 from s3server.service.objects import Payload
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 1024 * 1024    # gunicorn reads ahead up to 1 MiB per recv: smaller reads copy its buffer
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 STREAMING_MODES = (
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
