@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -91,6 +91,23 @@ _Q_DELETE_OBJECT = (s.objects.delete()
                     .where(s.objects.c.bucket == sa.bindparam("bucket"),
                            s.objects.c.key == sa.bindparam("key"))
                     .returning(*s.objects.c))
+# DeleteObjects: many keys of one bucket per statement. PostgreSQL takes the keys as ONE array
+# parameter (the SQL text is the same for any number of keys, so psycopg can prepare it);
+# elsewhere an expanding IN list (one parameter per key: see _DELETE_CHUNK).
+_Q_DELETE_OBJECTS_PG = (s.objects.delete()
+                        .where(s.objects.c.bucket == sa.bindparam("bucket"),
+                               s.objects.c.key == sa.any_(sa.bindparam("keys", type_=sa.ARRAY(sa.Text))))
+                        .returning(*s.objects.c))
+_Q_DELETE_OBJECTS = (s.objects.delete()
+                     .where(s.objects.c.bucket == sa.bindparam("bucket"),
+                            s.objects.c.key.in_(sa.bindparam("keys", expanding=True)))
+                     .returning(*s.objects.c))
+_Q_OBJECTS_IN = sa.select(s.objects).where(s.objects.c.bucket == sa.bindparam("bucket"),
+                                           s.objects.c.key.in_(sa.bindparam("keys", expanding=True)))
+_Q_DELETE_OBJECTS_IN = s.objects.delete().where(
+    s.objects.c.bucket == sa.bindparam("bucket"),
+    s.objects.c.key.in_(sa.bindparam("keys", expanding=True)))
+_DELETE_CHUNK = 500     # keys per statement: under SQLite's oldest parameter limit (999)
 
 
 @functools.lru_cache(maxsize=None)
@@ -567,6 +584,39 @@ class MetadataStore(UploadQueries, RepairQueries):
             return object_from_row(row) if row else None
 
         return self._run(_do, write=True, single=True)
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> dict[str, ObjectMeta | None]:
+        """Delete many keys of one bucket (DeleteObjects): ``{key: removed object or None}``
+        for every distinct key, in the order given (a missing key is simply None; duplicates
+        are fine). One ``DELETE ... RETURNING`` per ``_DELETE_CHUNK`` keys: up to that many
+        keys it is one statement (on PostgreSQL in autocommit, like ``delete_object``),
+        beyond it the chunks share one transaction, so the call deletes all of the rows or
+        none of them. Each key's row goes atomically with the blobs it returns. Keys are
+        chunked in sorted order, so concurrent batches lock rows in one order (a deadlock
+        that still happens is retried by ``_run``). SQLite before 3.35 (no RETURNING):
+        read the rows, then delete them, in the same write transaction."""
+        result: dict[str, ObjectMeta | None] = dict.fromkeys(keys)
+        if not result:
+            return result
+        ordered = sorted(result)
+        chunks = [ordered[i:i + _DELETE_CHUNK] for i in range(0, len(ordered), _DELETE_CHUNK)]
+
+        def _do(conn: sa.Connection) -> list[sa.Row]:
+            rows: list[sa.Row] = []
+            for chunk in chunks:
+                params = {"bucket": bucket, "keys": chunk}
+                if self._pg:
+                    rows.extend(conn.execute(_Q_DELETE_OBJECTS_PG, params))
+                elif conn.dialect.delete_returning:
+                    rows.extend(conn.execute(_Q_DELETE_OBJECTS, params))
+                else:
+                    rows.extend(conn.execute(_Q_OBJECTS_IN, params))
+                    conn.execute(_Q_DELETE_OBJECTS_IN, params)
+            return rows
+
+        for row in self._run(_do, write=True, single=len(chunks) == 1):
+            result[row.key] = object_from_row(row)
+        return result
 
     def count_objects(self, bucket: str) -> int:
         o = s.objects

@@ -1,7 +1,10 @@
 """DeleteService: DeleteObjects (multi-object delete). HTTP-free.
 
-Metadata first, key by key (each delete is its own atomic step, as on S3); the freed blobs
-are deleted in the background once every row is gone. A missing key counts as deleted.
+Metadata first, in one batch: every key is validated, then the valid ones are deleted with
+``MetadataStore.delete_objects`` (one statement per 500 keys; each key's delete is atomic, as
+on S3, and a missing key counts as deleted); the freed blobs are deleted in the background
+once the rows are gone. A metadata outage fails the batch as a whole: each of its keys gets
+the per-key error the store's ServiceUnavailable carries (as when keys were deleted one by one).
 """
 from __future__ import annotations
 
@@ -36,24 +39,33 @@ class DeleteService:
         if not targets or len(targets) > MAX_KEYS:
             raise S3Error("MalformedXML")
         owned_bucket(self.store, user, bucket)
+        errors: list[tuple[int, tuple[str, str, str]]] = []     # (position, error)
+        valid: list[tuple[int, str]] = []
+        for i, t in enumerate(targets):
+            if t.version_id not in (None, "", "null"):
+                errors.append((i, (t.key, "NoSuchVersion", "The specified version does not exist.")))
+                continue
+            try:
+                validate_key(t.key)
+            except S3Error as exc:
+                errors.append((i, (t.key, exc.code, exc.message)))
+                continue
+            valid.append((i, t.key))
         deleted: list[str] = []
-        errors: list[tuple[str, str, str]] = []
         garbage = []
         try:
-            for t in targets:
-                if t.version_id not in (None, "", "null"):
-                    errors.append((t.key, "NoSuchVersion", "The specified version does not exist."))
-                    continue
+            if valid:
                 try:
-                    validate_key(t.key)
-                    removed = self.store.delete_object(bucket, t.key)
-                except S3Error as exc:
-                    errors.append((t.key, exc.code, exc.message))
-                    continue
-                if removed is not None:
-                    garbage.extend(removed.blobs)
-                deleted.append(t.key)
+                    removed = self.store.delete_objects(bucket, [key for _, key in valid])
+                except S3Error as exc:          # GuardedStore: the metadata store is unavailable
+                    errors.extend((i, (key, exc.code, exc.message)) for i, key in valid)
+                    errors.sort(key=lambda e: e[0])
+                else:
+                    for meta in removed.values():
+                        if meta is not None:
+                            garbage.extend(meta.blobs)
+                    deleted = [key for _, key in valid]
         finally:
             if garbage:
                 self.blobs.delete_later(garbage)
-        return DeleteOutcome(deleted, errors)
+        return DeleteOutcome(deleted, [e for _, e in errors])

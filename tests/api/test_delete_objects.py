@@ -87,3 +87,73 @@ def test_per_key_errors(s3, bucket):
     out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k" * 1100}, {"Key": "fine"}]})
     assert [d["Key"] for d in out["Deleted"]] == ["fine"]
     assert [(e["Key"][:3], e["Code"]) for e in out["Errors"]] == [("kkk", "KeyTooLongError")]
+
+
+def test_mixed_batch_keeps_per_key_order(system, s3, bucket):
+    before = _all_blobs(system)
+    for k in ("a", "b", "c", "ü %_+"):
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode() * 50)
+    ours = _all_blobs(system) - before
+    objects = [{"Key": "a"}, {"Key": "k" * 1100}, {"Key": "b", "VersionId": "v1"}, {"Key": "a"},
+               {"Key": "missing"}, {"Key": "ü %_+"}, {"Key": "c", "VersionId": "null"}]
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+    assert [d["Key"] for d in out["Deleted"]] == ["a", "a", "missing", "ü %_+", "c"]
+    assert [(e["Key"][:3], e["Code"]) for e in out["Errors"]] == [
+        ("kkk", "KeyTooLongError"), ("b", "NoSuchVersion")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["b"]
+    deadline = time.monotonic() + 10
+    while len(_all_blobs(system) & ours) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_all_blobs(system) & ours) == 1          # only b's blob is left
+
+
+def test_a_full_batch_spans_several_statements(s3, bucket):
+    present = [f"p/{i:03d}" for i in range(0, 1000, 37)]       # spread over both chunks
+    for k in present:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    s3.put_object(Bucket=bucket, Key="zz-survivor", Body=b"s")
+    keys = [f"p/{i:03d}" for i in range(1000)]
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert [d["Key"] for d in out["Deleted"]] == keys
+    assert out.get("Errors", []) == []
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["zz-survivor"]
+
+
+def test_metadata_outage_is_a_per_key_error_in_request_order():
+    """No server: the service over a store whose database is gone (GuardedStore maps
+    Unavailable to ServiceUnavailable, which each key of the failed batch reports)."""
+    from datetime import datetime, timezone
+
+    from s3server.meta.errors import Unavailable
+    from s3server.models import Bucket, User
+    from s3server.service.common import GuardedStore
+    from s3server.service.delete import DeleteService, DeleteTarget
+
+    now = datetime.now(timezone.utc)
+
+    class DownStore:
+        calls: list = []
+
+        def get_bucket(self, name):
+            return Bucket(name, 1, "us-east-1", now)
+
+        def delete_objects(self, bucket, keys):
+            self.calls.append(list(keys))
+            raise Unavailable("connection refused")
+
+    class Blobs:
+        def delete_later(self, refs):
+            raise AssertionError("nothing was deleted")
+
+    store = DownStore()
+    service = DeleteService(GuardedStore(store), Blobs())
+    user = User(1, "owner", False, False, now)
+    targets = [DeleteTarget("a"), DeleteTarget("b", "v1"), DeleteTarget("c"), DeleteTarget("k" * 1100),
+               DeleteTarget("a")]
+    out = service.delete_objects(user, "bkt", targets)
+    assert store.calls == [["a", "c", "a"]]                  # one batch of the valid keys
+    assert out.deleted == []
+    assert [(k[:3], code) for k, code, _ in out.errors] == [
+        ("a", "ServiceUnavailable"), ("b", "NoSuchVersion"), ("c", "ServiceUnavailable"),
+        ("kkk", "KeyTooLongError"), ("a", "ServiceUnavailable")]
+    assert out.errors[0][2] == "The metadata store is unavailable. Please retry."

@@ -251,6 +251,79 @@ def test_object_round_trip_overwrite_delete(store, bucket):
     assert store.count_objects(bucket) == 0
 
 
+SPECIAL_KEYS = ["dir/ünïcødé 😀 %_+?#.txt", "a'b\"c;--", "ümlaut", "日本語/キー", "x" * 1024,
+                "  lead and trail  ", "back\\slash", "tab\tnew\nline", "%", "_", "*", "[a-z]"]
+
+
+def test_delete_objects_existing_missing_duplicate_and_special_keys(store, bucket):
+    user = store.get_user_by_name("owner")
+    store.create_bucket("other", user.id, "us-east-1")
+    for i, key in enumerate(SPECIAL_KEYS):
+        store.put_object(obj(bucket, key, f"s{i}"))
+    multi = obj(bucket, "multi", "m1", segments=(Segment(blob=blob("m1"), part_number=1),
+                                                 Segment(blob=blob("m2"), part_number=2)))
+    store.put_object(multi)
+    store.put_object(obj(bucket, "survivor", "keep"))
+    store.put_object(obj("other", "multi", "o"))        # same key, other bucket: untouched
+    keys = ["multi", "missing", *SPECIAL_KEYS, "multi", "%", "missing"]
+
+    removed = store.delete_objects(bucket, keys)
+
+    assert list(removed) == ["multi", "missing", *SPECIAL_KEYS]   # distinct keys, given order
+    assert removed["missing"] is None
+    assert removed["multi"] == multi
+    assert [b.blob_id for b in removed["multi"].blobs] == ["blob-m1", "blob-m2"]
+    for i, key in enumerate(SPECIAL_KEYS):
+        assert removed[key] == obj(bucket, key, f"s{i}")
+        assert [b.blob_id for b in removed[key].blobs] == [f"blob-s{i}"]
+    assert [o.key for o in store.list_objects(bucket).objects] == ["survivor"]
+    assert store.get_object("other", "multi") == obj("other", "multi", "o")
+    # Again: every key is missing now (and counts as deleted); an empty batch is a no-op.
+    assert store.delete_objects(bucket, keys) == dict.fromkeys(keys)
+    assert store.delete_objects(bucket, []) == {}
+    assert store.delete_objects("no-such-bucket", ["survivor"]) == {"survivor": None}
+    assert store.get_object(bucket, "survivor") is not None
+
+
+def test_delete_objects_in_chunks(store, bucket):
+    from s3server.meta.store import _DELETE_CHUNK
+    n = 1200
+    assert n > 2 * _DELETE_CHUNK
+    keys = [f"k{i:05d}" for i in range(n)]
+    bulk_insert_keys(store, bucket, keys[3:])
+    for i in range(3):                                  # rows with blobs in the mix
+        store.put_object(obj(bucket, keys[i], i))
+    store.put_object(obj(bucket, "zz-survivor"))
+    asked = list(reversed(keys)) + ["missing-1", "k00001", "missing-2"]
+
+    removed = store.delete_objects(bucket, asked)
+
+    assert list(removed) == list(reversed(keys)) + ["missing-1", "missing-2"]
+    assert all(removed[k] is not None and removed[k].key == k for k in keys)
+    assert removed["missing-1"] is None and removed["missing-2"] is None
+    assert [b.blob_id for k in keys[:3] for b in removed[k].blobs] == ["blob-0", "blob-1", "blob-2"]
+    assert store.count_objects(bucket) == 1
+    assert store.get_object(bucket, "zz-survivor") is not None
+
+
+def test_delete_objects_without_delete_returning(store, bucket, monkeypatch):
+    """SQLite before 3.35 has no DELETE ... RETURNING: select, then delete, in one transaction."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("the fallback is SQLite's")
+    store.ping()                                        # the dialect learns the server version
+    monkeypatch.setattr(store.engine.dialect, "delete_returning", False)
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cur, stmt, *a: statements.append(stmt))
+    store.put_object(obj(bucket, "a", "a"))
+    store.put_object(obj(bucket, "b", "b"))
+    statements.clear()
+    removed = store.delete_objects(bucket, ["a", "nope", "a"])
+    assert removed == {"a": obj(bucket, "a", "a"), "nope": None}
+    assert not any("RETURNING" in st for st in statements)
+    assert [o.key for o in store.list_objects(bucket).objects] == ["b"]
+
+
 def test_put_object_into_missing_bucket(store):
     with pytest.raises(NotFound):
         store.put_object(obj("nope", "k"))
