@@ -1,25 +1,23 @@
-"""``python -m storage_node --data-dir D --port P``: run one storage node under gunicorn.
+"""``python -m storage_node --data-dir D --port P``: run one storage node.
 
-gthread worker (file I/O and fsync block; threads release the GIL), one worker process.
+One process: the WSGI app of ``storage_node.app`` under the small threaded HTTP/1.1 server of
+``storage_node.server`` (one thread per connection; file I/O and fsync release the GIL).
 Prints ``storage node <id> listening on http://host:port`` once the socket is bound.
-SIGTERM (graceful) and SIGINT (quick) stop it with exit status 0.
+SIGTERM stops it gracefully (requests in progress get up to 10 s), SIGINT quickly; both exit
+with status 0.
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
-import os
+import logging
 import signal
 import socket
 import sys
 from pathlib import Path
 
-from gunicorn.app.base import BaseApplication
-
 from storage_node.settings import NodeSettings
 
-_PR_SET_PDEATHSIG = 1
+GRACE_SECONDS = 10.0
 
 
 def parse_args(argv: list[str] | None) -> NodeSettings:
@@ -31,73 +29,44 @@ def parse_args(argv: list[str] | None) -> NodeSettings:
     p.add_argument("--node-id", default=None, help="default: <hostname>:<port>")
     p.add_argument("--capacity-bytes", type=int, default=None)
     p.add_argument("--no-fsync", action="store_true")
-    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--max-connections", type=int, default=1024,
+                   help="connections served at once, one thread each (default 1024)")
     a = p.parse_args(argv)
     return NodeSettings(
         data_dir=a.data_dir, node_id=a.node_id or f"{socket.gethostname()}:{a.port}",
         port=a.port, bind=a.bind, capacity_bytes=a.capacity_bytes,
-        fsync=not a.no_fsync, threads=a.threads)
-
-
-def _die_with_arbiter(server, worker) -> None:
-    """In the worker: ask Linux to SIGKILL us when the arbiter dies (e.g. it is killed
-    with SIGKILL or by the OOM killer), so an orphaned worker never keeps serving on the
-    node's port. A no-op where prctl is unavailable."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != worker.ppid:  # the arbiter died before prctl took effect
-        os._exit(1)
-
-
-class NodeServer(BaseApplication):
-    """gunicorn, configured in code, serving ``create_app(settings)``."""
-
-    def __init__(self, settings: NodeSettings):
-        self.settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        s = self.settings
-        options = {
-            "bind": f"{s.bind}:{s.port}",
-            "workers": 1,
-            "worker_class": "gthread",
-            "threads": s.threads,
-            "timeout": 60,
-            "graceful_timeout": 10,
-            "keepalive": 30,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "warning",
-            "control_socket_disable": True,
-            "proc_name": f"storage_node:{s.node_id}",
-            "when_ready": self._when_ready,
-            "post_fork": _die_with_arbiter,
-        }
-        for key, value in options.items():
-            if key in self.cfg.settings:
-                self.cfg.set(key, value)
-
-    def _when_ready(self, _server) -> None:
-        s = self.settings
-        print(f"storage node {s.node_id} listening on http://{s.bind}:{s.port}", flush=True)
-
-    def load(self):
-        from storage_node.app import create_app
-        return create_app(self.settings)
+        fsync=not a.no_fsync, max_connections=a.max_connections)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a node until SIGTERM/SIGINT; return the exit status."""
+    from storage_node.app import create_app
+    from storage_node.server import Server
+
     settings = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    server = Server(app, settings.bind, settings.port, max_connections=settings.max_connections)
     try:
-        NodeServer(settings).run()
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        server.start()
+    except OSError as exc:
+        print(f"storage node {settings.node_id}: cannot listen on {settings.bind}:{settings.port}: {exc}",
+              file=sys.stderr, flush=True)
+        return 1
+    grace = {"seconds": GRACE_SECONDS}
+
+    def on_signal(signum, _frame) -> None:
+        if signum == signal.SIGINT:
+            grace["seconds"] = 0.5
+        server.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"storage node {settings.node_id} listening on http://{settings.bind}:{server.port}", flush=True)
+    server.serve()
+    server.wait(grace["seconds"])
     return 0
 
 

@@ -24,6 +24,6 @@ class NodeSettings:
     bind: str = "127.0.0.1"
     capacity_bytes: int | None = None
     fsync: bool = True
-    threads: int = 16
+    max_connections: int = 1024
     block_size: int = BLOCK_SIZE
     temp_max_age: float = 3600.0
