@@ -6,7 +6,7 @@ Dict and list fields travel as JSON text (schema.JSONText); segments are stored 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 
@@ -67,8 +67,10 @@ def object_values(meta: ObjectMeta, updated_at: datetime) -> dict[str, Any]:
     }
 
 
-def object_from_row(row: sa.Row) -> ObjectMeta:
-    m = row._mapping
+def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
+    """An ObjectMeta from a Row of the objects table, or from a mapping of its columns (the
+    direct statements of meta/direct.py)."""
+    m = getattr(row, "_mapping", row)
     return ObjectMeta(
         bucket=m["bucket"],
         key=m["key"],

@@ -32,6 +32,7 @@ from sqlalchemy import exc as sa_exc
 from s3server.meta import schema as s
 from s3server.meta.changes import LookupCache, feed_for
 from s3server.meta.common import joined_user, strip_etag, utc, utcnow, with_user
+from s3server.meta.direct import DirectStatement, run_direct
 from s3server.meta.engine import for_write, insert_for, make_engine, normalise_url
 from s3server.meta.errors import (
     AlreadyExists,
@@ -159,6 +160,17 @@ class MetadataStore(UploadQueries, RepairQueries):
         self._insert = insert_for(engine)
         self._pg = engine.dialect.name == "postgresql"
         self._clock = clock
+        # The statements of every GET/HEAD, PUT and DELETE skip SQLAlchemy's per-call layer
+        # on PostgreSQL (see meta/direct.py); SQLite keeps the Connection route.
+        self._direct: dict[str, DirectStatement] = {}
+        if self._pg and self._read_engine.dialect.paramstyle == "pyformat":
+            cols = list(s.objects.columns)
+            written = sa.Column("written", sa.Integer)
+            self._direct = {
+                "object": DirectStatement(_Q_OBJECT, self._read_engine, cols),
+                "delete": DirectStatement(_Q_DELETE_OBJECT, self._read_engine, cols),
+                "replace": DirectStatement(_pg_replace_object(), self._read_engine, [written, *cols]),
+            }
 
     @classmethod
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
@@ -519,7 +531,12 @@ class MetadataStore(UploadQueries, RepairQueries):
             found = self.get_bucket(bucket)
             if found is None:
                 return None, None
-            orow = self._run(lambda conn: conn.execute(_Q_OBJECT, {"bucket": bucket, "key": key}).first())
+            params = {"bucket": bucket, "key": key}
+            if self._direct:
+                rows = run_direct(self._read_engine, self._direct["object"], params, write=False)
+                orow = rows[0] if rows else None
+            else:
+                orow = self._run(lambda conn: conn.execute(_Q_OBJECT, params).first())
             if orow is None:    # the miss path: make sure the bucket was not deleted meanwhile
                 found = self._uncached_bucket(bucket)
             return found, (object_from_row(orow) if orow else None)
@@ -571,14 +588,29 @@ class MetadataStore(UploadQueries, RepairQueries):
                     return object_from_row(row) if row.key is not None else None
             raise Unavailable("objects row kept changing under concurrent writers")
 
+        def _direct() -> ObjectMeta | None:
+            values = object_values(meta, utc(self._clock()))
+            for _ in range(_ATTEMPTS):
+                row = run_direct(self._read_engine, self._direct["replace"], values, write=True)[0]
+                if row["written"]:
+                    return object_from_row(row) if row["key"] is not None else None
+            raise Unavailable("objects row kept changing under concurrent writers")
+
         try:
             if self._pg and not if_none_match and if_match is None:
+                if self._direct:
+                    return _direct()
                 return self._run(_one_statement, write=True, single=True)
             return self._run(_do, write=True)
         except sa_exc.IntegrityError as e:   # FK: bucket vanished under us
             raise NotFound(f"bucket {meta.bucket!r} does not exist", what="bucket") from e
 
     def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:
+        if self._direct:
+            rows = run_direct(self._read_engine, self._direct["delete"], {"bucket": bucket, "key": key},
+                              write=True)
+            return object_from_row(rows[0]) if rows else None
+
         def _do(conn: sa.Connection) -> ObjectMeta | None:
             row = conn.execute(_Q_DELETE_OBJECT, {"bucket": bucket, "key": key}).first()
             return object_from_row(row) if row else None
