@@ -262,7 +262,10 @@ def _check_scope(cred: _Credential, amz_date: str, region: str | None, error: Ca
         raise error(f'incorrect terminal "{cred.terminator}". This endpoint uses "{TERMINATOR}".')
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_amz_date(value: str) -> datetime | None:
+    """X-Amz-Date -> aware UTC datetime (None if malformed). Cached: requests arriving in the
+    same second carry the same string, and strptime was ~15% of verifying a signature."""
     try:
         return datetime.strptime(value, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
