@@ -25,6 +25,12 @@ forwarded_allow_ips = os.environ.get("S3_TRUSTED_PROXIES", "127.0.0.1")
 if os.environ.get("S3_CERTFILE") and os.environ.get("S3_KEYFILE"):
     certfile = os.environ["S3_CERTFILE"]
     keyfile = os.environ["S3_KEYFILE"]
+# gunicorn writes its own ``Server: gunicorn`` on every response (before the app's headers, which
+# then duplicate it); answer as s3server instead, once.
+import gunicorn.http.wsgi as _gunicorn_wsgi  # noqa: E402
+
+_gunicorn_wsgi.SERVER = "s3server"
+
 # gunicorn >= 24 opens a control socket at one fixed path per user; several gateways on
 # one machine (tests, side-by-side serves) would fight over it. We do not use it.
 control_socket_disable = True

@@ -123,3 +123,30 @@ def test_virtual_hosted_style(vhost_system):
     assert r.status_code == 204
     r = _vhost_request(vhost_system, "DELETE", name, "/")
     assert r.status_code == 204
+
+
+def test_one_server_header_naming_s3server(system, bucket):
+    """Every answer, S3 or REST, success or error, carries exactly one ``Server: s3server``
+    (gunicorn's own ``Server: gunicorn`` is replaced, not duplicated)."""
+    import socket
+    host = system.endpoint.split("/")[2]
+    url = f"{system.endpoint}/{bucket}/nothing-here"
+    signed = sign("GET", url, b"", {})
+    requests_raw = [
+        "GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host,
+        "GET /no-such-bucket-here HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host,
+        f"GET /{bucket}/nothing-here HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in signed.items() if k.lower() != "host") + "\r\n",
+    ]
+    for raw in requests_raw:
+        with socket.create_connection(("127.0.0.1", int(host.split(":")[1])), timeout=10) as sock:
+            sock.sendall(raw.encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        servers = [h.split(":", 1)[1].strip() for h in head[1:] if h.lower().startswith("server:")]
+        assert servers == ["s3server"], (head[0], servers)
