@@ -263,6 +263,19 @@ def test_crc32_composite_checksum_and_list_parts(s3, bucket):
     assert out["ChecksumCRC32"] == want and out["ChecksumType"] == "COMPOSITE"
 
 
+def test_upload_part_answers_checksums_without_a_type(system, bucket):
+    """UploadPart's response carries the part's checksum header, not x-amz-checksum-type
+    (AWS documents the type for CreateMultipartUpload and CompleteMultipartUpload only)."""
+    s3 = system.client()
+    up = s3.create_multipart_upload(Bucket=bucket, Key="pt", ChecksumAlgorithm="CRC32")["UploadId"]
+    out = s3.upload_part(Bucket=bucket, Key="pt", UploadId=up, PartNumber=1, Body=PARTS[3],
+                         ChecksumAlgorithm="CRC32")
+    headers = out["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amz-checksum-crc32"] == _b64(_crc32(PARTS[3]))
+    assert "x-amz-checksum-type" not in headers
+    s3.abort_multipart_upload(Bucket=bucket, Key="pt", UploadId=up)
+
+
 def test_crc32_full_object_checksum(s3, bucket):
     parts = [PARTS[2], PARTS[3]]
     up, done = _upload(s3, bucket, "crcf", parts, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")

@@ -46,11 +46,11 @@ def _upload_id(ctx: S3Context) -> str:
     return ctx.query.get("uploadId", "")
 
 
-def _checksum_headers(ctx: S3Context, sums: dict[str, str], upload: MultipartUpload) -> None:
+def _checksum_headers(ctx: S3Context, sums: dict[str, str]) -> None:
+    """A part's checksum headers. No x-amz-checksum-type: UploadPart's response has none
+    (the type belongs to the upload: CreateMultipartUpload and CompleteMultipartUpload say it)."""
     for algo, value in sums.items():
         ctx.resp.set_header(checksums.header_name(algo), value)
-    if upload.checksum_algorithm and upload.checksum_type:
-        ctx.resp.set_header("x-amz-checksum-type", upload.checksum_type)
 
 
 def _part_sums(part: UploadPart, upload: MultipartUpload, declared: set[str]) -> dict[str, str]:
@@ -81,7 +81,7 @@ def upload_part(ctx: S3Context) -> None:
     if payload.sdk_algorithm:
         declared.add(payload.sdk_algorithm)
     ctx.resp.set_header("ETag", part.etag)
-    _checksum_headers(ctx, _part_sums(part, upload, declared), upload)
+    _checksum_headers(ctx, _part_sums(part, upload, declared))
     ctx.resp.data = b""
 
 
