@@ -20,6 +20,7 @@ from s3server.blobs.deleter import BatchDeleter
 from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, NodeFull, QuorumError
 from s3server.blobs.health import NodeHealth
 from s3server.blobs.placement import nodes_for
+from s3server.blobs.readrepair import ReadRepairer
 from s3server.blobs.writer import NodeUpload
 from s3server.models import BlobRef
 
@@ -56,6 +57,7 @@ class BlobStore:
         self._queue_depth = queue_depth
         self._small_body = small_body
         self._deleter = BatchDeleter(self._clients)
+        self.read_repair = ReadRepairer(self)
 
     @property
     def node_ids(self) -> list[str]:
@@ -242,7 +244,7 @@ class BlobStore:
         return self._read(ref, start, end)
 
     def _read(self, ref: BlobRef, start: int, end: int) -> Iterator[bytes]:
-        pos, not_found, errors = start, 0, []
+        pos, not_found, errors, failed = start, 0, [], []
         if pos == end:
             return
         order = self._health.up_first(list(ref.nodes))
@@ -259,12 +261,16 @@ class BlobStore:
             except BlobNotFound as exc:
                 not_found += 1
                 errors.append(str(exc))
+                failed.append(node)
                 continue
             except BlobError as exc:
                 self._health.mark_down(node)
                 errors.append(str(exc))
+                failed.append(node)
                 continue
             self._health.mark_up(node)
+            for bad in failed:         # its copy may be gone or quarantined: put it back
+                self.read_repair.submit(ref, bad, (node,))
             return
         if not_found == len(order) and pos == start:
             raise BlobNotFound(f"blob {ref.blob_id}: no replica has it")

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import pytest
+import urllib3
 
 from s3server.blobs import BlobError, BlobNotFound, BlobStore, QuorumError
 from s3server.blobs.placement import nodes_for
@@ -151,6 +153,47 @@ def test_mid_stream_failover_from_corrupt_replica(cluster, make_store):
     assert any(p.name.startswith(ref.blob_id) for p in (first.data_dir / "quarantine").iterdir())
     # later reads skip the quarantined copy (404) and still succeed
     assert b"".join(store.open(ref, MiB, 2 * MiB)) == data[MiB:2 * MiB]
+
+
+def _verified_copy(node, blob_id: str) -> bool:
+    r = urllib3.PoolManager(retries=False, timeout=10.0).request(
+        "POST", f"{node.url}/blobs/{blob_id}/verify")
+    return r.status == 200 and json.loads(r.data)["ok"] is True
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_read_repair_puts_back_the_copy_a_read_failed_on(cluster, make_store, damage):
+    """A read that fails over from a bad copy (a corrupt block mid-stream, or no file) has
+    the gateway copy the blob back to that node in the background: same node, so the
+    metadata's node list stays true."""
+    store = make_store(cluster)
+    data = rand_bytes(2 * MiB + 1000, 21 if damage == "corrupt" else 22)
+    ref = store.write(chunked(data))
+    first = next(n for n in cluster if n.node_id == ref.nodes[0])
+    if damage == "corrupt":
+        corrupt(first.blob_path(ref.blob_id), MiB + 5)
+    else:
+        first.blob_path(ref.blob_id).unlink()
+    assert b"".join(store.open(ref)) == data
+    eventually(lambda: store.read_repair.repaired == 1, timeout=10)
+    assert _verified_copy(first, ref.blob_id)
+    assert sorted(holders(store, ref.blob_id)) == sorted(ref.nodes)
+
+
+def test_read_repair_leaves_good_copies_and_silent_nodes_alone(fresh_cluster, make_store):
+    store = make_store(fresh_cluster)
+    data = rand_bytes(300_000, 23)
+    ref = store.write(chunked(data))
+    by_id = {n.node_id: n for n in fresh_cluster}
+    mtime = by_id[ref.nodes[0]].blob_path(ref.blob_id).stat().st_mtime_ns
+    # the copy is fine (the failed read was a passing hiccup): nothing is rewritten
+    assert store.read_repair.repair(ref, ref.nodes[0], (ref.nodes[1],)) is False
+    assert by_id[ref.nodes[0]].blob_path(ref.blob_id).stat().st_mtime_ns == mtime
+    # a node that does not answer is left to the repair pass
+    by_id[ref.nodes[2]].proc.kill()
+    by_id[ref.nodes[2]].proc.wait()
+    assert store.read_repair.repair(ref, ref.nodes[2], (ref.nodes[1],)) is False
+    assert store.read_repair.repaired == 0
 
 
 def test_delete_and_delete_later(cluster, make_store):
