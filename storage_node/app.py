@@ -12,7 +12,8 @@
                                      "now": node clock (compare mtimes with it, not yours)}
     POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404; a bad copy is quarantined)
     GET    /health, /ready      200 {"status": "ok", "node_id", "free_bytes", "used_bytes",
-                                     "capacity_bytes", "blobs_dir"}
+                                     "used_bytes_counted" (false while the start-up count of
+                                     stored bytes runs), "capacity_bytes", "blobs_dir"}
 
 A PUT that would exceed ``--capacity-bytes`` (or the file system's free space) is 507
 Insufficient Storage with a description saying so; reads and deletes go on as usual.
@@ -265,6 +266,7 @@ class HealthResource:
         space = self.disk.space
         resp.media = {"status": "ok", "node_id": self.node_id,
                       "free_bytes": space.free_bytes(), "used_bytes": space.used_bytes(),
+                      "used_bytes_counted": space.counted,
                       "capacity_bytes": space.capacity,
                       "blobs_dir": str(self.disk.blobs_dir)}
 

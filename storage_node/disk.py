@@ -72,12 +72,26 @@ def fsync_dir(path: Path | str) -> None:
 class Space:
     """Thread-safe accounting of stored and in-flight bytes against capacity and free disk."""
 
-    def __init__(self, root: Path, capacity: int | None, used: int):
+    def __init__(self, root: Path, capacity: int | None, used: int, *, counted: bool = True):
         self._root = root
         self._capacity = capacity
         self._used = used
         self._inflight = 0
         self._lock = threading.Lock()
+        self._counted = counted
+
+    def add_counted(self, n: int) -> None:
+        """The start-up count of stored bytes is done: it found ``n`` bytes (of files older
+        than the count's start; newer ones were accounted by ``settle`` as they came)."""
+        with self._lock:
+            self._used += n
+            self._counted = True
+
+    @property
+    def counted(self) -> bool:
+        """False while the start-up count of stored bytes is still running (``used_bytes``
+        is then too low, and so is the capacity check)."""
+        return self._counted
 
     def reserve(self, n: int) -> None:
         """Claim ``n`` more bytes for an upload in progress, or raise NoSpace."""
@@ -153,11 +167,26 @@ class Disk:
 
     # -- start-up ---------------------------------------------------------------------
     def prepare(self) -> None:
-        """Create the directories, drop stale temp files, count the bytes stored."""
+        """Create the directories, drop stale temp files, start counting the bytes stored.
+
+        The count runs in a background thread: it stats every blob file, which takes a minute
+        at a few million blobs, and a node must answer (health probes, reads, writes) long
+        before that. Files published after the count started are accounted as they are
+        written, so the count skips them."""
         for d in (self.blobs_dir, self.tmp_dir, self.quarantine_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.clean_temp(self.settings.temp_max_age)
-        self.space = Space(self.root, self.settings.capacity_bytes, self._bytes_stored())
+        self.space = Space(self.root, self.settings.capacity_bytes, 0, counted=False)
+        started = time.time()
+        threading.Thread(target=self._count_stored, args=(self.space, started), daemon=True,
+                         name="count-stored").start()
+
+    def _count_stored(self, space: Space, started: float) -> None:
+        try:
+            total = self._bytes_stored(before=started)
+        except OSError:
+            total = 0
+        space.add_counted(total)
 
     def clean_temp(self, max_age: float) -> int:
         """Delete temp files older than ``max_age`` seconds; return how many."""
@@ -171,14 +200,25 @@ class Disk:
                 pass
         return removed
 
-    def _bytes_stored(self) -> int:
+    def _bytes_stored(self, before: float) -> int:
+        """Bytes of blob files last modified before ``before`` (blobs/ab/cd/<id>)."""
         total = 0
-        for dirpath, _, files in os.walk(self.blobs_dir):
-            for name in files:
+        stack = [str(self.blobs_dir)]
+        while stack:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
                 try:
-                    total += os.stat(os.path.join(dirpath, name)).st_size
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                        continue
+                    st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
-                    pass
+                    continue
+                if st.st_mtime < before:
+                    total += st.st_size
         return total
 
     # -- paths ------------------------------------------------------------------------
