@@ -67,6 +67,18 @@ def canonical_resource(raw_path: str, raw_query: str, vhost_bucket: str | None =
     return resource
 
 
+def resource_candidates(raw_path: str, raw_query: str, vhost_bucket: str | None = None) -> list[str]:
+    """The canonical resource, and for a path-style bucket request (``/bucket``, no key) also
+    ``/bucket/``: botocore's SigV2 signer puts the slash there (it signs the bucket as the
+    virtual-hosted form would, ``/bucket`` + path ``/``), so its presigned bucket URLs, the
+    default presigner for us-east-1 (a ListObjectsV2 URL, say), name ``/bucket/``."""
+    first = canonical_resource(raw_path, raw_query, vhost_bucket)
+    path = raw_path or "/"
+    if vhost_bucket or path.count("/") != 1 or path == "/":
+        return [first]
+    return [first, canonical_resource(path + "/", raw_query)]
+
+
 def canonical_amz_headers(amz: Mapping[str, str]) -> str:
     return "".join(f"{name}:{amz[name].strip()}\n" for name in sorted(amz))
 
@@ -113,11 +125,12 @@ def authenticate_header(req: _Request, secret_for: Callable[[str], str | None], 
     amz = {n: v for n, v in headers.items() if n.startswith("x-amz-")}
     parts = (req.method, headers.get("content-md5", "").strip(), headers.get("content-type", "").strip())
     amz_lines = canonical_amz_headers(amz)
-    resource = canonical_resource(req.raw_path, req.raw_query, vhost_bucket)
+    resources = resource_candidates(req.raw_path, req.raw_query, vhost_bucket)
     # With x-amz-date the Date line is empty (AWS docs); some clients keep Date there anyway.
     dates = [""] if "x-amz-date" in headers else []
     dates.append(headers.get("date", "").strip())
-    candidates = list(dict.fromkeys(string_to_sign(*parts, d, amz_lines, resource) for d in dates))
+    candidates = list(dict.fromkeys(string_to_sign(*parts, d, amz_lines, resource)
+                                    for resource in resources for d in dates))
     _verify(access_key, provided, candidates, secret_for)
     return V2Auth(access_key, provided, request_time)
 
@@ -143,7 +156,8 @@ def authenticate_query(req: _Request, secret_for: Callable[[str], str | None], n
     amz.update({n: v for n, v in headers.items() if n.startswith("x-amz-")})
     content_md5 = headers.get("content-md5", params.get("content-md5", "")).strip()
     content_type = headers.get("content-type", params.get("content-type", "")).strip()
-    to_sign = string_to_sign(req.method, content_md5, content_type, raw_expires, canonical_amz_headers(amz),
-                             canonical_resource(req.raw_path, req.raw_query, vhost_bucket))
-    _verify(access_key, provided, [to_sign], secret_for)
+    amz_lines = canonical_amz_headers(amz)
+    candidates = [string_to_sign(req.method, content_md5, content_type, raw_expires, amz_lines, resource)
+                  for resource in resource_candidates(req.raw_path, req.raw_query, vhost_bucket)]
+    _verify(access_key, provided, candidates, secret_for)
     return V2Auth(access_key, provided, expires)

@@ -71,6 +71,27 @@ def test_sigv2_header_auth(system, bucket):
     assert v2.get_object(Bucket=bucket, Key="h")["Body"].read() == b"v2 header"
 
 
+def test_sigv2_bucket_level_requests(system, s3, bucket):
+    """Bucket-level SigV2: botocore signs ``/bucket/`` for path-style ``/bucket`` (a
+    ListObjectsV2 presigned URL from boto3's default us-east-1 presigner, a header-signed
+    ListObjects, HeadBucket)."""
+    s3.put_object(Bucket=bucket, Key="listed", Body=b"x")
+    v2 = boto3.client("s3", endpoint_url=system.endpoint, aws_access_key_id=ADMIN_AK,
+                      aws_secret_access_key=ADMIN_SK, region_name="us-east-1", config=Config(signature_version="s3"))
+    url = v2.generate_presigned_url("list_objects_v2", Params={"Bucket": bucket, "MaxKeys": 5}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url
+    r = requests.get(url)
+    assert r.status_code == 200, r.text
+    assert b"<Key>listed</Key>" in r.content
+    assert requests.get(url.replace("Signature=", "Signature=A")).status_code == 403
+    assert [o["Key"] for o in v2.list_objects(Bucket=bucket)["Contents"]] == ["listed"]
+    assert [o["Key"] for o in v2.list_objects_v2(Bucket=bucket)["Contents"]] == ["listed"]
+    v2.head_bucket(Bucket=bucket)
+    # the slash is only tolerated for the bucket itself: an object key keeps its exact path
+    obj = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "listed"}, ExpiresIn=60)
+    assert requests.get(obj.replace(f"/{bucket}/listed", f"/{bucket}/listed/")).status_code in (403, 404)
+
+
 @pytest.mark.parametrize("key", ["a b/c+d", "per%cent", "ünï/😀", "x//y/./z/../w", "(paren)@!$&'*,;=:"])
 def test_raw_path_signing(system, s3, bucket, key):
     """Keys whose wire form differs from their decoded form: SigV4 must use the raw path."""
