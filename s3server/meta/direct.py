@@ -36,7 +36,7 @@ class DirectStatement:
     """One statement compiled for ``engine``'s dialect, with the bind processors of its
     parameters and the result processors of the columns it returns."""
 
-    __slots__ = ("sql", "_binds", "_results")
+    __slots__ = ("sql", "_binds", "_results", "_names", "_procs")
 
     def __init__(self, stmt: sa.Executable, engine: sa.Engine, columns: Iterable[sa.Column]):
         dialect = engine.dialect
@@ -53,6 +53,8 @@ class DirectStatement:
         for col in columns:
             proc = col.type.result_processor(dialect, None)
             self._results[col.name] = proc
+        self._names: list[str] | None = None
+        self._procs: list = []
 
     def params(self, values: dict[str, Any]) -> dict[str, Any]:
         if not self._binds:
@@ -63,11 +65,18 @@ class DirectStatement:
                 out[name] = proc(out[name])
         return out
 
-    def rows(self, description, raw_rows: list[tuple]) -> list[dict[str, Any]]:
-        names = [d.name for d in description]
-        procs = [self._results.get(n) for n in names]
+    def rows(self, cursor) -> list[dict[str, Any]]:
+        """The executed ``cursor``'s rows as dicts, through the column processors."""
+        # The SQL names its columns, so the result's shape never changes: read the names off
+        # the first description only (psycopg builds a Column object per column per call).
+        names = self._names
+        if names is None:
+            names = [d.name for d in cursor.description]
+            self._procs = [self._results.get(n) for n in names]
+            self._names = names
+        procs = self._procs
         out = []
-        for raw in raw_rows:
+        for raw in cursor.fetchall():
             out.append({n: (p(v) if p is not None else v) for n, p, v in zip(names, procs, raw)})
         return out
 
@@ -90,8 +99,7 @@ def run_direct(engine: sa.Engine, stmt: DirectStatement, values: dict[str, Any],
         try:
             cursor = raw.cursor()
             cursor.execute(stmt.sql, params)
-            description = cursor.description
-            rows = stmt.rows(description, cursor.fetchall()) if description else []
+            rows = stmt.rows(cursor)
             cursor.close()
             raw.close()                       # back to the pool (its reset is a no-op here)
             return rows
