@@ -7,7 +7,8 @@ Layout under ``data_dir``::
     quarantine/<id>.<ns>      blobs that failed a checksum: moved aside, never deleted
 
 A write goes temp file -> fsync -> rename to the final name -> fsync the directory,
-so a blob is either wholly visible under its name or not at all.
+so a blob is either wholly visible under its name or not at all. A fan-out directory made
+for it has its own entry fsynced in its parent first (once per directory).
 """
 from __future__ import annotations
 
@@ -289,7 +290,7 @@ class Disk:
         """Rename ``tmp`` to ``final`` durably; return the size of the file it replaced."""
         parent = os.path.dirname(final)
         if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
+            self._make_dirs(parent)
             self._dirs.add(parent)
         with self._names:
             try:
@@ -301,11 +302,26 @@ class Disk:
             except FileNotFoundError:       # the fan-out directory went away meanwhile
                 if not os.path.exists(tmp):
                     raise
-                os.makedirs(parent, exist_ok=True)
+                self._make_dirs(parent)
                 os.replace(tmp, final)
         if self.settings.fsync:
             fsync_dir(parent)
         return replaced
+
+    def _make_dirs(self, parent: str) -> None:
+        """Create the fan-out directories up to ``parent`` (blobs/ab/cd). A new directory's
+        name is an entry of *its* parent, so each parent of a directory made here is fsynced
+        too: otherwise a crash could lose ``cd`` (and the blob in it) even though the blob's
+        own rename was made durable. Happens once per fan-out directory."""
+        created = []
+        d = parent
+        while not os.path.isdir(d) and d != os.path.dirname(d):
+            created.append(d)
+            d = os.path.dirname(d)
+        os.makedirs(parent, exist_ok=True)
+        if self.settings.fsync:
+            for made in reversed(created):          # blobs/ab's entry in blobs, then cd's in ab
+                fsync_dir(os.path.dirname(made))
 
     # -- read -------------------------------------------------------------------------
     def open(self, blob_id: str) -> OpenBlob:

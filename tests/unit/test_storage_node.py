@@ -411,3 +411,27 @@ def test_batch_delete(node, http):
         assert r.status == 400, doc
     assert http.request("POST", f"{node.url}/blobs/delete", body=b"{not json").status == 400
     assert node.blob_path(blob_id(60)).exists()
+
+
+def test_new_fan_out_directories_are_made_durable(tmp_path, monkeypatch):
+    """A blob in a fan-out directory that did not exist: the new directories' entries (ab in
+    blobs/, cd in ab/) are fsynced as well as the blob's own rename; later blobs in the same
+    directory fsync only that directory. (Disk in-process, every fsync of a directory logged.)"""
+    import storage_node.disk as disk_mod
+    from storage_node.settings import NodeSettings
+
+    synced: list[str] = []
+    real = disk_mod.fsync_dir
+    monkeypatch.setattr(disk_mod, "fsync_dir", lambda p: (synced.append(str(p)), real(p)))
+    d = disk_mod.Disk(NodeSettings(data_dir=tmp_path / "n", node_id="n", fsync=True))
+    d.prepare()
+    blobs = str(d.blobs_dir)
+    first = "ab" + "cd" + "0" * 28
+    d.write(first, [b"one"])
+    assert synced == [blobs, f"{blobs}/ab", f"{blobs}/ab/cd"]
+    synced.clear()
+    d.write("abcd" + "1" * 28, [b"two"])
+    assert synced == [f"{blobs}/ab/cd"]
+    synced.clear()
+    d.write("ab" + "ef" + "2" * 28, [b"three"])             # ab exists, ef is new
+    assert synced == [f"{blobs}/ab", f"{blobs}/ab/ef"]
