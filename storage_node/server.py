@@ -79,18 +79,22 @@ class _Body:
         raise NotImplementedError
 
     def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (what has arrived, at least one byte unless the body ended);
-        everything left when ``size`` is negative or None."""
+        """``size`` bytes, fewer only where the body ends (as a file's read; falcon and
+        json.loads(stream.read(n)) rely on it); everything left when ``size`` is negative or
+        None."""
         if size is None or size < 0:
-            parts = []
-            while True:
-                piece = self.read_some(READ_BUFFER * 4)
-                if not piece:
-                    return b"".join(parts)
-                parts.append(piece)
-        return self.read_some(size)
+            size = -1
+        parts, got = [], 0
+        while size < 0 or got < size:
+            piece = self.read_some(READ_BUFFER * 4 if size < 0 else size - got)
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_some(self, size: int) -> bytes:
+        """Up to ``size`` bytes, at least one unless the body ended (b"")."""
         raise NotImplementedError
 
     def readline(self, size: int = -1) -> bytes:     # WSGI requires it; nodes never call it
@@ -139,16 +143,12 @@ class _LengthBody(_Body):
             return b""
         self._before_read()
         want = min(size, self.left)
-        piece = self._rfile.read(want) if want <= READ_BUFFER else self._read_big(want)
+        # read1: what has arrived (one recv at most when the buffer is empty); read() loops
+        piece = self._rfile.read1(want)
         if not piece:
             raise _Closed(f"request body ended {self.left} bytes short")
         self.left -= len(piece)
         return piece
-
-    def _read_big(self, want: int) -> bytes:
-        # BufferedReader.read(n) would loop until n bytes; read1 returns what is there (at
-        # least one byte), so a slow sender streams through instead of stalling us.
-        return self._rfile.read1(want)
 
 
 class _ChunkedBody(_Body):

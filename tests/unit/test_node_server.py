@@ -318,3 +318,35 @@ def test_node_refuses_a_second_listener_on_its_port(tmp_path):
         second.log.close()
     finally:
         first.stop()
+
+
+def test_read_n_returns_n_bytes_even_when_they_arrive_in_parts():
+    """wsgi.input.read(n) returns n bytes unless the body ends (falcon's bounded_stream and
+    json.loads(stream.read(length)) rely on it), Content-Length and chunked bodies alike."""
+    def app(environ, start_response):
+        got = environ["wsgi.input"].read(200_000)
+        rest = environ["wsgi.input"].read()
+        out = b"%d %d" % (len(got), len(rest))
+        start_response("200 OK", [("Content-Length", str(len(out)))])
+        return [out]
+
+    srv = Server(app, "127.0.0.1", 0)
+    srv.start()
+    t = threading.Thread(target=srv.serve, daemon=True)
+    t.start()
+    try:
+        c = Raw(srv.port)
+        c.send(b"PUT /x HTTP/1.1\r\nContent-Length: 250000\r\n\r\n" + b"a" * 70_000)
+        time.sleep(0.2)
+        c.send(b"b" * 180_000)
+        assert c.answer()[2] == b"200000 50000"
+        c.send(b"PUT /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for size in (70_000, 90_000, 90_000):
+            c.send(b"%x\r\n" % size + b"c" * size + b"\r\n")
+            time.sleep(0.05)
+        c.send(b"0\r\n\r\n")
+        assert c.answer()[2] == b"200000 50000"
+        c.close()
+    finally:
+        srv.stop()
+        t.join(5)
