@@ -5,6 +5,7 @@ provoked exactly); keep-alive, 100-continue and shutdown run against a real node
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,15 +53,24 @@ def ignore_body_app(environ, start_response):
     return [b"no"]
 
 
-@pytest.fixture
-def server():
-    srv = Server(echo_app, "127.0.0.1", 0, keepalive=5.0, timeout=5.0)
+@contextlib.contextmanager
+def running(app, **kw):
+    """A Server for ``app`` on a free port, serving from a thread until the block ends."""
+    srv = Server(app, "127.0.0.1", 0, **kw)
     srv.start()
     t = threading.Thread(target=srv.serve, daemon=True)
     t.start()
-    yield srv
-    srv.stop()
-    t.join(5)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        t.join(5)
+
+
+@pytest.fixture
+def server():
+    with running(echo_app, keepalive=5.0, timeout=5.0) as srv:
+        yield srv
     assert srv.wait(5)
 
 
@@ -231,11 +241,7 @@ def test_app_asked_close_is_honoured(server):
 
 
 def test_unread_short_body_is_drained_and_the_connection_kept():
-    srv = Server(ignore_body_app, "127.0.0.1", 0)
-    srv.start()
-    t = threading.Thread(target=srv.serve, daemon=True)
-    t.start()
-    try:
+    with running(ignore_body_app) as srv:
         c = Raw(srv.port)
         status, headers, _ = c.send(b"PUT /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").answer()
         assert status == 404 and headers["connection"] == "keep-alive"
@@ -246,25 +252,15 @@ def test_unread_short_body_is_drained_and_the_connection_kept():
         status, headers, _ = c.answer()
         assert status == 404 and headers["connection"] == "close"
         c.close()
-    finally:
-        srv.stop()
-        t.join(5)
 
 
 def test_idle_connections_time_out():
-    srv = Server(echo_app, "127.0.0.1", 0, keepalive=0.3)
-    srv.start()
-    t = threading.Thread(target=srv.serve, daemon=True)
-    t.start()
-    try:
+    with running(echo_app, keepalive=0.3) as srv:
         c = Raw(srv.port)
         assert c.send(b"GET /x HTTP/1.1\r\n\r\n").answer()[0] == 200
         t0 = time.monotonic()
         assert c.closed_by_peer()
         assert time.monotonic() - t0 < 3
-    finally:
-        srv.stop()
-        t.join(5)
 
 
 def test_node_process_stops_gracefully_finishing_an_upload(tmp_path):
@@ -330,11 +326,7 @@ def test_read_n_returns_n_bytes_even_when_they_arrive_in_parts():
         start_response("200 OK", [("Content-Length", str(len(out)))])
         return [out]
 
-    srv = Server(app, "127.0.0.1", 0)
-    srv.start()
-    t = threading.Thread(target=srv.serve, daemon=True)
-    t.start()
-    try:
+    with running(app) as srv:
         c = Raw(srv.port)
         c.send(b"PUT /x HTTP/1.1\r\nContent-Length: 250000\r\n\r\n" + b"a" * 70_000)
         time.sleep(0.2)
@@ -347,6 +339,3 @@ def test_read_n_returns_n_bytes_even_when_they_arrive_in_parts():
         c.send(b"0\r\n\r\n")
         assert c.answer()[2] == b"200000 50000"
         c.close()
-    finally:
-        srv.stop()
-        t.join(5)
