@@ -29,13 +29,17 @@ def parse_args(argv: list[str] | None) -> NodeSettings:
     p.add_argument("--node-id", default=None, help="default: <hostname>:<port>")
     p.add_argument("--capacity-bytes", type=int, default=None)
     p.add_argument("--no-fsync", action="store_true")
+    p.add_argument("--no-direct-io", action="store_true",
+                   help="write every blob through the page cache, even the copies the "
+                        "gateway asks to write with O_DIRECT")
     p.add_argument("--max-connections", type=int, default=1024,
                    help="connections served at once, one thread each (default 1024)")
     a = p.parse_args(argv)
     return NodeSettings(
         data_dir=a.data_dir, node_id=a.node_id or f"{socket.gethostname()}:{a.port}",
         port=a.port, bind=a.bind, capacity_bytes=a.capacity_bytes,
-        fsync=not a.no_fsync, max_connections=a.max_connections)
+        fsync=not a.no_fsync, direct_io=not a.no_direct_io,
+        max_connections=a.max_connections)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,7 +112,7 @@ class BlobResource:
         try:
             size, digest = self.disk.write(
                 blob_id, body, expected=length if length is not None else declared,
-                declared=declared)
+                declared=declared, cache=req.get_header("X-Blob-Cache") != "none")
         except Truncated as exc:
             resp.set_header("Connection", "close")
             raise falcon.HTTPBadRequest(title="body truncated", description=str(exc))

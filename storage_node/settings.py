@@ -16,7 +16,8 @@ class NodeSettings:
 
     ``capacity_bytes`` caps the bytes of blobs this node accepts (``None``: only the
     file system's free space limits it). ``fsync=False`` skips every fsync (tests,
-    throwaway nodes); durability then rests on the OS page cache.
+    throwaway nodes); durability then rests on the OS page cache. ``direct_io=False``
+    writes every blob through the page cache, even when the gateway asks for O_DIRECT.
     """
     data_dir: Path
     node_id: str
@@ -24,6 +25,7 @@ class NodeSettings:
     bind: str = "127.0.0.1"
     capacity_bytes: int | None = None
     fsync: bool = True
+    direct_io: bool = True
     max_connections: int = 1024
     block_size: int = BLOCK_SIZE
     temp_max_age: float = 3600.0

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from s3server.blobs.errors import BlobError, BlobNotFound, NodeFull
 
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 1024 * 1024
 DELETE_BATCH = 1000            # ids per POST /blobs/delete (the node's limit)
 _MAX_LINE = 8192
 _MAX_HEADERS = 64
@@ -444,15 +444,19 @@ class NodeClient:
         return doc
 
     # -- API ------------------------------------------------------------------------------
-    def put(self, blob_id: str, chunks: Iterable[bytes] | bytes, size: int | None = None) -> dict:
+    def put(self, blob_id: str, chunks: Iterable[bytes] | bytes, size: int | None = None, *,
+            cache: bool = True) -> dict:
         """Store ``chunks`` as the blob; return the node's ``{"id", "size", "xxh3"}``.
         ``bytes`` go out with a Content-Length (see ``begin_put``); an iterable is streamed
         (chunked transfer): if iterating it raises, the connection is closed mid-body (the
-        node keeps nothing) and that exception propagates."""
+        node keeps nothing) and that exception propagates. ``cache=False`` asks the node to
+        keep the streamed copy out of its page cache (O_DIRECT; the node decides, by size)."""
         if isinstance(chunks, bytes):
             return self.end_put(self.begin_put(blob_id, chunks))
         path = f"/blobs/{blob_id}"
         headers = {"Content-Type": "application/octet-stream"}
+        if not cache:
+            headers["X-Blob-Cache"] = "none"
         if size is None:
             headers["Transfer-Encoding"] = "chunked"
         else:

@@ -155,10 +155,13 @@ class BlobStore:
         return BlobRef(blob_id, len(data), tuple(confirmed))
 
     def _write_streamed(self, chunks: Iterable[bytes], size: int | None) -> BlobRef:
-        """The streaming write: one NodeUpload (thread/greenlet, bounded queue) per node."""
+        """The streaming write: one NodeUpload (thread/greenlet, bounded queue) per node.
+        Only the first target, the node reads go to, keeps its copy in its page cache; the
+        others write theirs with O_DIRECT (their copies are read only on failover)."""
         blob_id = self._new_id()
         uploads = [NodeUpload(self._clients[n], blob_id, size, depth=self._queue_depth,
-                              timeout=self.timeout) for n in self.write_targets(blob_id)]
+                              timeout=self.timeout, cache=i == 0)
+                   for i, n in enumerate(self.write_targets(blob_id))]
         for u in uploads:
             u.start()
         try:

@@ -27,8 +27,9 @@ class NodeUpload:
     ``feed()`` each chunk, then ``finish()`` or ``abort()``, then ``wait()``."""
 
     def __init__(self, client: NodeClient, blob_id: str, size: int | None, *,
-                 depth: int = 8, timeout: float = 10.0):
+                 depth: int = 8, timeout: float = 10.0, cache: bool = True):
         self.client = client
+        self.cache = cache
         self.node_id = client.node_id
         self.blob_id = blob_id
         self.size = size
@@ -94,7 +95,8 @@ class NodeUpload:
 
     def _run(self) -> None:
         try:
-            self.result = self.client.put(self.blob_id, self._body(), self.size)
+            self.result = self.client.put(self.blob_id, self._body(), self.size,
+                                          cache=self.cache)
         except Aborted:
             self.aborted = True
         except BaseException as exc:  # recorded; the store decides what it means
