@@ -294,6 +294,19 @@ def cmd_admin(args) -> int:
 
 
 # --------------------------------------------------------------------------- repair
+def _share(text: str) -> tuple[int, int] | str:
+    """``I/N`` -> (I, N) with 0 <= I < N; ``auto`` as is."""
+    if text == "auto":
+        return text
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/7, not {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"need 0 <= I < N, not {text!r}")
+    return index, count
+
+
 def _repair_settings(args) -> Settings:
     """``--data-dir`` of a running serve (its serve.json and meta.db), else S3_* settings."""
     overrides: dict = {}
@@ -320,7 +333,7 @@ def cmd_repair(args) -> int:
     """One repair pass (JSON lines: one per action, then a summary), or ``--loop``."""
     from s3server.blobs import BlobStore
     from s3server.meta.store import MetadataStore
-    from s3server.service.repair import Repairer, run_forever
+    from s3server.service.repair import Repairer, run_forever, scrub_share_at
 
     try:
         settings = _repair_settings(args)
@@ -340,10 +353,18 @@ def cmd_repair(args) -> int:
             sys.stdout.flush()
 
     def make() -> Repairer:
+        share = args.scrub_share
+        if args.loop or share == "auto":   # passes take turns: each scrubs its share of the blobs
+            share = scrub_share_at(time.time(), settings.repair_interval, settings.scrub_days * 86400)
         return Repairer(store, blobs, gc_grace_seconds=settings.gc_grace_seconds, scrub=not args.no_scrub,
                         gc=not args.no_gc, rebalance=not args.no_rebalance, dry_run=args.dry_run,
-                        on_event=emit if not args.loop else None)
+                        on_event=emit if not args.loop else None, scrub_share=share,
+                        scrub_rate=settings.scrub_mb_per_s * 1e6)
 
+    if args.scrub_share == "auto" and settings.repair_interval <= 0:
+        print("error: --scrub-share auto needs the time between passes: --interval (or "
+              "S3_REPAIR_INTERVAL) > 0", file=sys.stderr)
+        return 2
     try:
         if args.loop:
             if settings.repair_interval <= 0:
@@ -405,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gc-grace-seconds", type=float, help="orphan age before GC (S3_GC_GRACE_SECONDS)")
     r.add_argument("--loop", action="store_true", help="repeat every S3_REPAIR_INTERVAL seconds")
     r.add_argument("--interval", type=float, help="loop interval (S3_REPAIR_INTERVAL)")
+    r.add_argument("--scrub-share", type=_share, default=(0, 1), metavar="I/N",
+                   help="scrub only slice I (0-based) of N of the blobs (by id); auto: the "
+                        "slice whose turn it is, for passes --interval seconds apart that re-read "
+                        "every copy once per S3_SCRUB_DAYS (what --loop always does)")
 
     a = sub.add_parser("admin", help="users and keys")
     a.add_argument("--data-dir", help="the serve data dir whose meta.db to use (or S3_DATABASE_URL)")

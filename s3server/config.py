@@ -78,6 +78,8 @@ class Settings:
     keyfile: str = ""
     repair_interval: float = 0.0                  # seconds; 0 = no background repair
     gc_grace_seconds: float = 3600.0
+    scrub_days: float = 7.0                       # background passes re-read every copy about this often
+    scrub_mb_per_s: float = 50.0                  # scrub read rate per pass (MB/s); 0 = unthrottled
     log_level: str = "info"
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -105,6 +107,7 @@ class Settings:
             "node_timeout": float, "node_down_seconds": float, "max_object_size": int,
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
             "repair_interval": float, "gc_grace_seconds": float, "log_level": str,
+            "scrub_days": float, "scrub_mb_per_s": float,
         }
         for f in fields(cls):
             if f.name not in conv:
@@ -118,6 +121,8 @@ class Settings:
         return s
 
     def validate(self) -> None:
+        if self.scrub_days < 0 or self.scrub_mb_per_s < 0:
+            raise ValueError("S3_SCRUB_DAYS and S3_SCRUB_MB_PER_S must be >= 0")
         if not 1 <= self.write_quorum <= self.replicas:
             raise ValueError("S3_WRITE_QUORUM must be between 1 and S3_REPLICAS")
         if self.rate_limit_per_min < 0 or self.rate_limit_burst < 0:

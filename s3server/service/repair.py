@@ -10,7 +10,9 @@ One pass (``Repairer.run``) compares the node inventories with the metadata:
    from an inventory but listed in metadata is confirmed with HEAD, since the blob may
    be newer than the listing). With scrub on, every holder re-checks every block
    (``POST /blobs/{id}/verify``); a bad copy is quarantined by its node and stops being
-   a holder. Then, from a holder (the source node verifies each block as it streams, and
+   a holder. A pass may scrub only a share of the blobs (``scrub_share`` = (i, n): the
+   blobs whose id falls in slice i of n; background passes take turns, see
+   ``scrub_share_at``), and paces its verify reads to ``scrub_rate`` bytes per second. Then, from a holder (the source node verifies each block as it streams, and
    the target's xxh3-128 must equal ours of the bytes sent):
    - **re-replicate**: fewer than ``replicas`` holders -> copy to the blob's placement
      nodes (rendezvous over the configured nodes), then to the next-ranked reachable
@@ -80,6 +82,48 @@ COUNTERS = (
 )
 
 
+def scrub_share_at(now: float, interval: float, cycle: float) -> tuple[int, int]:
+    """The share of blobs a background pass started at ``now`` (wall clock) scrubs, when
+    passes run every ``interval`` seconds and every copy should be re-read about once per
+    ``cycle`` seconds: slice ``floor(now / interval) mod n`` of ``n = cycle / interval``
+    (rounded, at least 1). Consecutive passes take consecutive slices; a pass that comes late
+    (jitter, a restart) may skip one, which then waits for the next cycle."""
+    if cycle <= 0 or interval <= 0:
+        return 0, 1
+    count = max(1, round(cycle / interval))
+    return int(now // interval) % count, count
+
+
+def in_share(blob_id: str, share: tuple[int, int]) -> bool:
+    """Whether ``blob_id`` (random hex) falls in slice ``share[0]`` of ``share[1]``."""
+    index, count = share
+    return count <= 1 or int(blob_id[:8], 16) % count == index
+
+
+class Pace:
+    """Spreads work to ``rate`` units per second over every thread that calls ``take``:
+    each call reserves the next ``n / rate`` seconds and sleeps until its slot starts.
+    ``rate`` 0 never waits."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock()
+        self._lock = threading.Lock()
+
+    def take(self, n: float) -> None:
+        if self.rate <= 0 or n <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(self._next, now)
+            self._next = start + n / self.rate
+        if start > now:
+            self._sleep(start - now)
+
+
 @dataclass
 class Report:
     """What one pass found and did. ``events`` is one dict per action taken."""
@@ -88,10 +132,12 @@ class Report:
     events: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     completed: bool = False
+    scrub_share: str = "all"
 
     def summary(self) -> dict:
         return {"event": "summary", "completed": self.completed, **self.counts,
-                "unreachable_nodes": self.unreachable, "seconds": round(self.seconds, 3)}
+                "unreachable_nodes": self.unreachable, "scrub_share": self.scrub_share,
+                "seconds": round(self.seconds, 3)}
 
 
 class _Inventory:
@@ -109,11 +155,18 @@ class Repairer:
 
     def __init__(self, store, blobs, *, gc_grace_seconds: float, scrub: bool = True,
                  gc: bool = True, rebalance: bool = True, dry_run: bool = False,
-                 on_event: Callable[[dict], None] | None = None, workers: int = WORKERS):
+                 on_event: Callable[[dict], None] | None = None, workers: int = WORKERS,
+                 scrub_share: tuple[int, int] = (0, 1), scrub_rate: float = 0.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        index, count = scrub_share
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"bad scrub share {index}/{count}")
         self.store = store
         self.blobs = blobs
         self.grace = float(gc_grace_seconds)
         self.scrub = scrub
+        self.scrub_share = (index, count)
+        self._pace = Pace(scrub_rate, sleep=sleep)
         self.gc = gc
         self.rebalance = rebalance
         self.dry_run = dry_run
@@ -137,6 +190,11 @@ class Repairer:
         """One full pass. Metadata unavailability propagates (``meta.errors.Unavailable``)
         and the pass stops before GC; node failures are counted and worked around."""
         report = Report()
+        if self.scrub:
+            index, count = self.scrub_share
+            report.scrub_share = "all" if count == 1 else f"{index}/{count}"
+        else:
+            report.scrub_share = "none"
         started = time.monotonic()
         inventory = self._inventory(report)
         referenced: set[str] = set()
@@ -205,7 +263,8 @@ class Repairer:
         except BlobNotFound:
             return False
 
-    def _verified(self, node: str, blob_id: str, report: Report) -> bool:
+    def _verified(self, node: str, blob_id: str, size: int, report: Report) -> bool:
+        self._pace.take(size)      # the node reads the whole copy
         try:
             ok = bool(self.blobs.client(node).verify(blob_id).get("ok"))
         except BlobNotFound:
@@ -230,8 +289,8 @@ class Repairer:
         if missing:
             self._count(report, "copies_missing", len(missing))
         verified: set[str] = set()
-        if self.scrub:
-            good = [n for n in holders if self._verified(n, bid, report)]
+        if self.scrub and in_share(bid, self.scrub_share):
+            good = [n for n in holders if self._verified(n, bid, blob.size, report)]
             verified = set(good)
             holders = good
         self._count(report, "copies_ok", len(holders))
@@ -268,7 +327,7 @@ class Repairer:
         trim: list[str] = []
         if self.rebalance and all(n in holders for n in placement):
             surplus = [n for n in holders if n not in placement]
-            if surplus and all(n in verified or self._verified(n, bid, report)
+            if surplus and all(n in verified or self._verified(n, bid, blob.size, report)
                                for n in placement):
                 trim = surplus
         keep = [n for n in holders if n not in trim]
@@ -355,10 +414,11 @@ def run_forever(make_repairer: Callable[[], Repairer], interval: float,
     """The background loop: a pass every ``interval`` seconds (plus up to 10 % random
     jitter, so pods drift apart) until ``stop`` is set. ``lock()`` returns a context
     manager with ``acquired``: a pass runs only when it is held. A failed pass is
-    logged and retried at the next interval."""
-    repairer = make_repairer()
+    logged and retried at the next interval. ``make_repairer`` is called for every pass (so
+    a pass can take its own scrub share)."""
     while not stop.wait(interval * (1 + 0.1 * jitter())):
         try:
+            repairer = make_repairer()
             if lock is None:
                 emit(repairer.run().summary())
                 continue

@@ -260,7 +260,11 @@ def test_the_manifests_commands_run_as_local_processes(pg_database, tmp_path, pr
         renv[k] = env[k]
     r = subprocess.run(executable(m.container_argv(rc)), env=renv, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert json.loads(r.stdout.strip().splitlines()[-1]), r.stdout
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["event"] == "summary" and summary["completed"], r.stdout
+    # daily passes, S3_SCRUB_DAYS=7: this pass scrubbed the seventh of the blobs whose turn it is
+    index, count = (int(x) for x in summary["scrub_share"].split("/"))
+    assert count == 7 and 0 <= index < 7, summary
 
     # SIGTERM, as on a rolling update or scale-down: everything stops cleanly and in time
     codes = procs.stop_all()

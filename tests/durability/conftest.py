@@ -53,10 +53,11 @@ def start_system(tmp_path: Path, **env) -> ServeProcess:
     return ServeProcess(tmp_path / "data", env={**DURABLE_ENV, **env}).start()
 
 
-def run_repair(serve: ServeProcess, *args: str, timeout: float = 120) -> tuple[int, list[dict]]:
+def run_repair(serve: ServeProcess, *args: str, timeout: float = 120,
+               env: dict[str, str] | None = None) -> tuple[int, list[dict]]:
     """``s3server repair --data-dir`` against the running system: (exit code, JSON lines)."""
     r = subprocess.run([sys.executable, "-m", "s3server", "repair", "--data-dir", str(serve.data_dir), *args],
-                       capture_output=True, text=True, timeout=timeout, env={**serve.env})
+                       capture_output=True, text=True, timeout=timeout, env={**serve.env, **(env or {})})
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert lines and lines[-1]["event"] == "summary", (r.stdout, r.stderr)
     return r.returncode, lines

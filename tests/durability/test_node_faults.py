@@ -237,6 +237,45 @@ def test_bitrot_truncation_and_loss_are_read_around_and_scrubbed(serve, s3, buck
         ledger.writes_verified += 1
 
 
+def test_scrub_in_shares_and_paced(serve, s3, bucket, ledger):
+    """``--scrub-share I/N`` passes together verify every copy once, and a bad copy is found
+    by the pass whose share holds its blob id; S3_SCRUB_MB_PER_S paces the verify reads."""
+    data = body(300, 3 * MiB)
+    s3.put_object(Bucket=bucket, Key="shared", Body=data)
+    ledger.writes_attempted += 1
+    ledger.writes_acknowledged += 1
+    code, lines = run_repair(serve, "--no-gc")                  # a clean, fully scrubbed start
+    assert code == 0 and lines[-1]["scrub_share"] == "all", lines[-3:]
+    full = lines[-1]["copies_verified"]
+    uses = blob_uses(serve)
+    ref = next(u.blob for u in uses if u.row[:2] == (bucket, "shared"))
+    corrupt_byte(blob_path(serve, ref.nodes[-1], ref.blob_id), MiB + 7)
+    ledger.faults_injected += 1
+    home = int(ref.blob_id[:8], 16) % 3
+
+    verified = 0
+    for i in range(3):
+        code, lines = run_repair(serve, "--no-gc", "--scrub-share", f"{i}/3")
+        summary = lines[-1]
+        assert code == 0 and summary["scrub_share"] == f"{i}/3", lines[-3:]
+        verified += summary["copies_verified"]
+        bad = {e["blob"] for e in lines if e["event"] == "bad_copy"}
+        assert bad == ({ref.blob_id} if i == home else set()), (i, home, bad)
+        expected = sum(len(u.blob.nodes) for u in uses if int(u.blob.blob_id[:8], 16) % 3 == i)
+        assert summary["copies_verified"] == expected, i
+    assert verified == full
+    assert_fully_replicated(serve, {(bucket, "shared")})
+
+    # paced: the pass cannot verify faster than the rate (a lower bound, however slow the machine)
+    total = sum(u.blob.size * len(u.blob.nodes) for u in blob_uses(serve))
+    rate = 20.0                                                 # MB/s
+    code, lines = run_repair(serve, "--no-gc", env={"S3_SCRUB_MB_PER_S": str(rate)})
+    assert code == 0, lines[-3:]
+    assert lines[-1]["seconds"] >= 0.95 * (total - 3 * MiB) / (rate * 1e6), (total, lines[-1])
+    assert s3.get_object(Bucket=bucket, Key="shared")["Body"].read() == data
+    ledger.writes_verified += 1
+
+
 def test_full_node_refuses_writes_others_take_them_reads_continue(serve, s3, bucket, ledger):
     old = body(200, 500_000)
     s3.put_object(Bucket=bucket, Key="old", Body=old)
