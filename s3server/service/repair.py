@@ -61,6 +61,8 @@ import logging
 import random
 import threading
 import time
+from array import array
+from bisect import bisect_left
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,6 +75,7 @@ log = logging.getLogger("s3server.repair")
 
 GC_BATCH = 200
 WORKERS = 4
+MAX_EVENTS = 10_000   # kept in a Report (all of them still go to ``on_event``)
 
 COUNTERS = (
     "blobs", "copies_ok", "copies_missing", "copies_bad", "copies_verified",
@@ -133,6 +136,7 @@ class Report:
     seconds: float = 0.0
     completed: bool = False
     scrub_share: str = "all"
+    events_dropped: int = 0       # beyond MAX_EVENTS
 
     def summary(self) -> dict:
         return {"event": "summary", "completed": self.completed, **self.counts,
@@ -140,14 +144,83 @@ class Report:
                 "seconds": round(self.seconds, 3)}
 
 
-class _Inventory:
-    """Per node: {blob_id: (size | None, age seconds)}; None for unreachable nodes."""
+class NodeInventory:
+    """One node's blobs for a pass, compactly: sorted 16-byte ids, sizes (-1: the node could
+    not read the trailer), ages in seconds (float32) and a "referenced" mark per blob. About
+    70 bytes per blob where a dict of hex strings and tuples took ~230: a pass over millions
+    of blobs holds one of these per node. Marking replaces a set of every referenced id."""
+    __slots__ = ("ids", "sizes", "ages", "seen")
 
     def __init__(self) -> None:
-        self.nodes: dict[str, dict[str, tuple[int | None, float]] | None] = {}
+        self.ids: list[bytes] = []
+        self.sizes = array("q")
+        self.ages = array("f")
+        self.seen = bytearray()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, blob_id: str, size: int | None, age: float) -> None:
+        """Append an entry (nodes list in id order; ``finish`` sorts if one did not)."""
+        self.ids.append(bytes.fromhex(blob_id))
+        self.sizes.append(-1 if size is None else size)
+        self.ages.append(age)
+        self.seen.append(0)
+
+    def finish(self) -> NodeInventory:
+        ids = self.ids
+        if any(ids[i] >= ids[i + 1] for i in range(len(ids) - 1)):
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            self.ids = [ids[i] for i in order]
+            self.sizes = array("q", (self.sizes[i] for i in order))
+            self.ages = array("f", (self.ages[i] for i in order))
+            self.seen = bytearray(len(order))
+        return self
+
+    def _find(self, blob_id: str) -> int:
+        try:
+            key = bytes.fromhex(blob_id)
+        except ValueError:
+            return -1
+        i = bisect_left(self.ids, key)
+        return i if i < len(self.ids) and self.ids[i] == key else -1
+
+    def get(self, blob_id: str) -> tuple[int | None, float] | None:
+        """(size or None, age) of the node's copy; None if the node did not list it."""
+        i = self._find(blob_id)
+        if i < 0:
+            return None
+        size = self.sizes[i]
+        return (None if size < 0 else size), self.ages[i]
+
+    def mark(self, blob_id: str) -> None:
+        """Note that the metadata references ``blob_id`` (GC leaves it alone)."""
+        i = self._find(blob_id)
+        if i >= 0:
+            self.seen[i] = 1
+
+    def unreferenced(self) -> Iterator[tuple[str, float]]:
+        """(blob id, age) of every listed copy no reference marked."""
+        seen, ids, ages = self.seen, self.ids, self.ages
+        i = seen.find(0)
+        while i >= 0:
+            yield ids[i].hex(), ages[i]
+            i = seen.find(0, i + 1)
+
+
+class _Inventory:
+    """Per configured node: its NodeInventory, or None if it did not answer."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeInventory | None] = {}
 
     def reachable(self) -> list[str]:
         return [n for n, inv in self.nodes.items() if inv is not None]
+
+    def mark(self, blob_id: str) -> None:
+        for inv in self.nodes.values():
+            if inv is not None:
+                inv.mark(blob_id)
 
 
 class Repairer:
@@ -181,7 +254,10 @@ class Repairer:
 
     def _event(self, report: Report, **event) -> None:
         with self._lock:
-            report.events.append(event)
+            if len(report.events) < MAX_EVENTS:
+                report.events.append(event)
+            else:
+                report.events_dropped += 1
         if self.on_event is not None:
             self.on_event(event)
 
@@ -197,34 +273,33 @@ class Repairer:
             report.scrub_share = "none"
         started = time.monotonic()
         inventory = self._inventory(report)
-        referenced: set[str] = set()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="repair") as pool:
             pending: deque[Future] = deque()
-            for use in self._uses(referenced):
+            for use in self._uses(inventory):
                 pending.append(pool.submit(self._repair_use, use, inventory, report))
                 if len(pending) >= self.workers * 4:
                     pending.popleft().result()   # bounded in flight; re-raises
             while pending:
                 pending.popleft().result()
         if self.gc:
-            self._collect(inventory, referenced, report)
+            self._collect(inventory, report)
         report.completed = True
         report.seconds = time.monotonic() - started
         return report
 
-    def _uses(self, referenced: set[str]) -> Iterator:
+    def _uses(self, inventory: _Inventory) -> Iterator:
         for use in self.store.iter_blob_uses():
-            referenced.add(use.blob.blob_id)
+            inventory.mark(use.blob.blob_id)
             yield use
 
     def _inventory(self, report: Report) -> _Inventory:
         inv = _Inventory()
         for node in self.blobs.node_ids:
             try:
-                entries = {}
+                entries = NodeInventory()
                 for e, now in self.blobs.client(node).iter_inventory():
-                    entries[e["id"]] = (e["size"], now - e["mtime"])
-                inv.nodes[node] = entries
+                    entries.add(e["id"], e["size"], now - e["mtime"])
+                inv.nodes[node] = entries.finish()
             except BlobError as exc:
                 inv.nodes[node] = None
                 report.unreachable.append(node)
@@ -370,14 +445,12 @@ class Repairer:
             self._count(report, "metadata_updates")
 
     # -- garbage collection -------------------------------------------------------------
-    def _collect(self, inventory: _Inventory, referenced: set[str], report: Report) -> None:
+    def _collect(self, inventory: _Inventory, report: Report) -> None:
         for node, entries in inventory.nodes.items():
             if entries is None:
                 continue
             candidates = []
-            for bid, (_, age) in entries.items():
-                if bid in referenced:
-                    continue
+            for bid, age in entries.unreferenced():
                 self._count(report, "orphans_seen")
                 if age < self.grace:
                     self._count(report, "orphans_young")
