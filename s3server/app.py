@@ -68,7 +68,8 @@ def build_services(settings: Settings, *, store=None, blobs=None, clock: Callabl
     guarded = GuardedStore(raw_store)
     blob_store = blobs or BlobStore(settings.node_urls, replicas=settings.replicas,
                                     write_quorum=settings.write_quorum, timeout=settings.node_timeout,
-                                    down_seconds=settings.node_down_seconds)
+                                    down_seconds=settings.node_down_seconds,
+                                    cache_bytes=int(settings.blob_cache_mb * 1024 * 1024))
     if metrics is not None:
         blob_store = MeteredBlobs(blob_store, metrics, replicas=settings.replicas, errors=(BlobError,))
     objects = ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock)

@@ -78,6 +78,7 @@ class Settings:
     keyfile: str = ""
     repair_interval: float = 0.0                  # seconds; 0 = no background repair
     gc_grace_seconds: float = 3600.0
+    blob_cache_mb: float = 32.0                   # per gateway worker: bytes of small blobs kept after a read
     scrub_days: float = 7.0                       # background passes re-read every copy about this often
     scrub_mb_per_s: float = 50.0                  # scrub read rate per pass (MB/s); 0 = unthrottled
     log_level: str = "info"
@@ -107,7 +108,7 @@ class Settings:
             "node_timeout": float, "node_down_seconds": float, "max_object_size": int,
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
             "repair_interval": float, "gc_grace_seconds": float, "log_level": str,
-            "scrub_days": float, "scrub_mb_per_s": float,
+            "scrub_days": float, "scrub_mb_per_s": float, "blob_cache_mb": float,
         }
         for f in fields(cls):
             if f.name not in conv:
@@ -121,6 +122,8 @@ class Settings:
         return s
 
     def validate(self) -> None:
+        if self.blob_cache_mb < 0:
+            raise ValueError("S3_BLOB_CACHE_MB must be >= 0")
         if self.scrub_days < 0 or self.scrub_mb_per_s < 0:
             raise ValueError("S3_SCRUB_DAYS and S3_SCRUB_MB_PER_S must be >= 0")
         if not 1 <= self.write_quorum <= self.replicas:

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import xxhash
 
+from s3server.blobs.cache import BlobCache
 from s3server.blobs.client import Call, NodeClient
 from s3server.blobs.deleter import BatchDeleter
 from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, NodeFull, QuorumError
@@ -43,7 +44,7 @@ class BlobStore:
                  timeout: float = 10.0, down_seconds: float = 5.0,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  clock: Callable[[], float] = time.monotonic, queue_depth: int = 4,
-                 small_body: int = SMALL_BODY):
+                 small_body: int = SMALL_BODY, cache_bytes: int = 0):
         if not nodes:
             raise ValueError("BlobStore needs at least one node")
         if not 1 <= write_quorum <= replicas:
@@ -58,6 +59,8 @@ class BlobStore:
         self._small_body = small_body
         self._deleter = BatchDeleter(self._clients)
         self.read_repair = ReadRepairer(self)
+        # blobs up to ``small_body`` bytes that were read are kept in memory (see cache.py)
+        self.cache = BlobCache(cache_bytes, small_body) if cache_bytes > 0 else None
 
     @property
     def node_ids(self) -> list[str]:
@@ -244,7 +247,21 @@ class BlobStore:
         end = ref.size if end is None else min(end, ref.size)
         if start < 0 or start > end:
             raise ValueError(f"bad range [{start}, {end}) for a {ref.size}-byte blob")
+        cache = self.cache
+        if cache is not None and 0 < ref.size <= cache.max_blob:
+            data = cache.get(ref.blob_id)
+            if data is not None:
+                return iter((data[start:end],) if start < end else ())
+            return self._read_whole(ref, start, end)
         return self._read(ref, start, end)
+
+    def _read_whole(self, ref: BlobRef, start: int, end: int) -> Iterator[bytes]:
+        """A small blob: read all of it (with failover), keep it in the cache, yield the range."""
+        data = b"".join(self._read(ref, 0, ref.size))
+        if len(data) == ref.size:
+            self.cache.put(ref.blob_id, data)
+        if start < end:
+            yield data[start:end]
 
     def _read(self, ref: BlobRef, start: int, end: int) -> Iterator[bytes]:
         pos, not_found, errors, failed = start, 0, [], []
@@ -330,12 +347,18 @@ class BlobStore:
     # -- delete -------------------------------------------------------------------------
     def delete(self, ref: BlobRef) -> None:
         """Delete every copy in ``ref.nodes``; best effort (failures are left to repair)."""
+        if self.cache is not None:
+            self.cache.discard(ref.blob_id)
         self._delete_copies(ref.blob_id, [n for n in ref.nodes if n in self._clients])
 
     def delete_later(self, refs: Iterable[BlobRef]) -> None:
         """Delete every copy of each ref in the background (one long-lived thread/greenlet,
         one batch request per node for whatever is queued); returns at once. Best effort:
         what fails or is lost in a crash is left to repair's garbage collection."""
+        if self.cache is not None:
+            refs = list(refs)
+            for ref in refs:
+                self.cache.discard(ref.blob_id)
         self._deleter.submit(refs)
 
     # -- health -------------------------------------------------------------------------

@@ -73,6 +73,30 @@ def test_overwrite_replaces_object(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second version"
 
 
+def test_repeated_reads_always_see_the_current_object(s3, bucket):
+    """Small objects are served from the gateway workers' blob cache once read: an overwrite,
+    a copy, a range and a delete must all still show the current state."""
+    def read(key, **kw):
+        return s3.get_object(Bucket=bucket, Key=key, **kw)["Body"].read()
+
+    s3.put_object(Bucket=bucket, Key="k", Body=b"first version")
+    for _ in range(4):                                  # every worker reads (and caches) it
+        assert read("k") == b"first version"
+    assert read("k", Range="bytes=6-8") == b"ver"
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k"})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"second")
+    for _ in range(4):
+        assert read("k") == b"second"
+        assert read("copy") == b"first version"
+    assert read("k", Range="bytes=-3") == b"ond"
+    s3.delete_object(Bucket=bucket, Key="k")
+    for _ in range(4):
+        with pytest.raises(ClientError) as e:
+            read("k")
+        assert _code(e) == "NoSuchKey"
+        assert read("copy") == b"first version"
+
+
 def test_default_content_type(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     assert s3.head_object(Bucket=bucket, Key="k")["ContentType"] == "binary/octet-stream"
