@@ -71,6 +71,8 @@ def build_services(settings: Settings, *, store=None, blobs=None, clock: Callabl
                                     down_seconds=settings.node_down_seconds,
                                     cache_bytes=int(settings.blob_cache_mb * 1024 * 1024))
     if metrics is not None:
+        if getattr(blob_store, "cache", None) is not None:
+            blob_store.cache.on_lookup = metrics.observe_cache
         blob_store = MeteredBlobs(blob_store, metrics, replicas=settings.replicas, errors=(BlobError,))
     objects = ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock)
     copies = CopyService(guarded, objects, clock=clock)

@@ -46,6 +46,11 @@ class Metrics:
                                         "fewer copies than S3_REPLICAS (repair completes them).", registry=r)
         self.read_failures = Counter("s3server_blob_read_failures", "Blob reads that no replica could "
                                      "complete.", registry=r)
+        self.cache_lookups = Counter("s3server_blob_cache_lookups", "Reads of small blobs by whether the "
+                                     "worker's blob cache had them (result=hit) or the nodes were read "
+                                     "(result=miss).", ["result"], registry=r)
+        self._cache_hit = self.cache_lookups.labels("hit")
+        self._cache_miss = self.cache_lookups.labels("miss")
 
     def observe_request(self, dialect: str, operation: str, status: str, seconds: float,
                         bytes_in: int, bytes_out: int) -> None:
@@ -55,6 +60,9 @@ class Metrics:
             self.bytes_in.labels(dialect, operation).inc(bytes_in)
         if bytes_out:
             self.bytes_out.labels(dialect, operation).inc(bytes_out)
+
+    def observe_cache(self, hit: bool) -> None:
+        (self._cache_hit if hit else self._cache_miss).inc()
 
     def observe_nodes(self, health: dict[str, bool]) -> None:
         for node, ok in health.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Callable
 
 
 class BlobCache:
@@ -26,6 +27,7 @@ class BlobCache:
         self.misses = 0
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        self.on_lookup: Callable[[bool], None] | None = None   # told hit (True) or miss
 
     def __len__(self) -> int:
         return len(self._items)
@@ -35,10 +37,12 @@ class BlobCache:
             data = self._items.get(blob_id)
             if data is None:
                 self.misses += 1
-                return None
-            self._items.move_to_end(blob_id)
-            self.hits += 1
-            return data
+            else:
+                self._items.move_to_end(blob_id)
+                self.hits += 1
+        if self.on_lookup is not None:
+            self.on_lookup(data is not None)
+        return data
 
     def put(self, blob_id: str, data: bytes) -> None:
         if len(data) > self.max_blob or len(data) > self.budget:

@@ -108,8 +108,10 @@ def test_metrics_bytes_and_operations(ops):
     s3 = ops.client()
     name = f"m-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
+    lookups = {r: value(samples(ops), "s3server_blob_cache_lookups_total", result=r) for r in ("hit", "miss")}
     s3.put_object(Bucket=name, Key="k", Body=b"x" * 1000)
-    s3.get_object(Bucket=name, Key="k")["Body"].read()
+    for _ in range(3):          # one keep-alive connection: one worker, which then has it cached
+        s3.get_object(Bucket=name, Key="k")["Body"].read()
     try:
         s3.get_object(Bucket=name, Key="missing")
     except s3.exceptions.NoSuchKey:
@@ -124,6 +126,8 @@ def test_metrics_bytes_and_operations(ops):
     for node in ("node-0", "node-1", "node-2"):
         assert value(samp, "s3server_storage_node_up", node=node) == 1.0
     assert ("s3server_blob_write_failures_total", ()) in samp
+    assert value(samp, "s3server_blob_cache_lookups_total", result="miss") - lookups["miss"] >= 1
+    assert value(samp, "s3server_blob_cache_lookups_total", result="hit") - lookups["hit"] >= 1
 
 
 def test_access_log_line(ops):
