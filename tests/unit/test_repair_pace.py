@@ -1,11 +1,15 @@
 """Scrub shares and pacing of repair passes (pure functions; a fake clock for Pace)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
 import pytest
 
+from s3server.config import Settings
 from s3server.service.repair import Pace, in_share, scrub_share_at
 
 HOUR, DAY = 3600.0, 86400.0
@@ -88,3 +92,24 @@ def test_pace_is_shared_between_threads():
         th.join()
     # four reservations of 0.5 s from the same instant: waits of 0.5, 1.0 and 1.5 s
     assert sorted(t.slept) == [pytest.approx(0.5), pytest.approx(1.0), pytest.approx(1.5)]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--scrub-share", "3/3"], "need 0 <= I < N"),
+    (["--scrub-share", "1/0"], "need 0 <= I < N"),
+    (["--scrub-share", "half"], "expected I/N"),
+    (["--scrub-share", "auto", "--interval", "0"], "--scrub-share auto needs"),
+])
+def test_bad_scrub_share_is_a_clear_error(tmp_path, args, message):
+    env = {**os.environ, "S3_STORAGE_NODES": "n0=http://127.0.0.1:1", "S3_REPLICAS": "1",
+           "S3_WRITE_QUORUM": "1", "S3_DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    env.pop("S3_REPAIR_INTERVAL", None)
+    r = subprocess.run([sys.executable, "-m", "s3server", "repair", *args], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr, (r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("name", ["S3_SCRUB_DAYS", "S3_SCRUB_MB_PER_S", "S3_BLOB_CACHE_MB"])
+def test_negative_settings_are_refused(name):
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: "-1"})
