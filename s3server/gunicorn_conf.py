@@ -31,6 +31,12 @@ import gunicorn.http.wsgi as _gunicorn_wsgi  # noqa: E402
 
 _gunicorn_wsgi.SERVER = "s3server"
 
+# A small body goes out in the same send() as the head, so a worker killed mid-response never
+# leaves a client a "200 OK" without its body (s3server/gunicorn_http.py).
+from s3server import gunicorn_http  # noqa: E402
+
+gunicorn_http.install()
+
 # gunicorn >= 24 opens a control socket at one fixed path per user; several gateways on
 # one machine (tests, side-by-side serves) would fight over it. We do not use it.
 control_socket_disable = True
