@@ -12,8 +12,9 @@ One pass (``Repairer.run``) compares the node inventories with the metadata:
    (``POST /blobs/{id}/verify``); a bad copy is quarantined by its node and stops being
    a holder. A pass may scrub only a share of the blobs (``scrub_share`` = (i, n): the
    blobs whose id falls in slice i of n; background passes take turns, see
-   ``scrub_share_at``), and paces its verify reads to ``scrub_rate`` bytes per second. Then, from a holder (the source node verifies each block as it streams, and
-   the target's xxh3-128 must equal ours of the bytes sent):
+   ``scrub_share_at``), and paces its verify reads to ``scrub_rate`` bytes per second.
+   Then, from a holder (the source node verifies each block as it streams, and the
+   target's xxh3-128 must equal ours of the bytes sent):
    - **re-replicate**: fewer than ``replicas`` holders -> copy to the blob's placement
      nodes (rendezvous over the configured nodes), then to the next-ranked reachable
      nodes if some placement node is unreachable;
