@@ -74,7 +74,8 @@ def build_services(settings: Settings, *, store=None, blobs=None, clock: Callabl
         if getattr(blob_store, "cache", None) is not None:
             blob_store.cache.on_lookup = metrics.observe_cache
         blob_store = MeteredBlobs(blob_store, metrics, replicas=settings.replicas, errors=(BlobError,))
-    objects = ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock)
+    objects = ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock,
+                            inline_max=settings.inline_max)
     copies = CopyService(guarded, objects, clock=clock)
     return Services(
         store=guarded,

@@ -47,6 +47,9 @@ def _bool(v: str) -> bool:
     return v.strip().lower() in ("1", "true", "yes", "on")
 
 
+MAX_INLINE = 65536        # S3_INLINE_MAX's ceiling: inline bytes are meant for small rows
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the gateway and the tools need. Built once, passed down."""
@@ -79,6 +82,7 @@ class Settings:
     repair_interval: float = 0.0                  # seconds; 0 = no background repair
     gc_grace_seconds: float = 3600.0
     blob_cache_mb: float = 32.0                   # per gateway worker: bytes of small blobs kept after a read
+    inline_max: int = 4096                        # objects up to this size also keep their bytes in their row
     scrub_days: float = 7.0                       # background passes re-read every copy about this often
     scrub_mb_per_s: float = 50.0                  # scrub read rate per pass (MB/s); 0 = unthrottled
     log_level: str = "info"
@@ -109,6 +113,7 @@ class Settings:
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
             "repair_interval": float, "gc_grace_seconds": float, "log_level": str,
             "scrub_days": float, "scrub_mb_per_s": float, "blob_cache_mb": float,
+            "inline_max": int,
         }
         for f in fields(cls):
             if f.name not in conv:
@@ -124,6 +129,8 @@ class Settings:
     def validate(self) -> None:
         if self.blob_cache_mb < 0:
             raise ValueError("S3_BLOB_CACHE_MB must be >= 0")
+        if not 0 <= self.inline_max <= MAX_INLINE:
+            raise ValueError(f"S3_INLINE_MAX must be between 0 and {MAX_INLINE} bytes")
         if self.scrub_days < 0 or self.scrub_mb_per_s < 0:
             raise ValueError("S3_SCRUB_DAYS and S3_SCRUB_MB_PER_S must be >= 0")
         if not 1 <= self.write_quorum <= self.replicas:

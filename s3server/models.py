@@ -84,17 +84,44 @@ class ObjectMeta:
     storage_class: str = "STANDARD"
     segments: tuple[Segment, ...] = ()
     parts_count: int | None = None    # multipart objects only
+    # the bytes of a small object kept in its metadata row (S3_INLINE_MAX); a read copy only
+    inline: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def blobs(self) -> tuple[BlobRef, ...]:
         return tuple(s.blob for s in self.segments)
 
 
+class ListedObject:
+    """An object as a listing shows it: the listing's columns only (no segments, user
+    metadata or content headers other than Content-Type; GET and HEAD read the whole row).
+    A plain slotted class: a page makes a thousand of them, and a frozen dataclass of
+    ObjectMeta's width cost a fifth of a page's CPU."""
+    __slots__ = ("bucket", "key", "size", "etag", "last_modified", "content_type", "checksums",
+                 "checksum_type", "storage_class")
+
+    def __init__(self, bucket: str, key: str, size: int, etag: str, last_modified: datetime,
+                 content_type: str, checksums: dict[str, str], checksum_type: str | None,
+                 storage_class: str):
+        self.bucket = bucket
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.last_modified = last_modified
+        self.content_type = content_type
+        self.checksums = checksums
+        self.checksum_type = checksum_type
+        self.storage_class = storage_class
+
+    def __repr__(self) -> str:
+        return f"ListedObject({self.bucket!r}, {self.key!r}, size={self.size})"
+
+
 @dataclass(frozen=True)
 class ListPage:
     """One page of a key listing. ``next_marker`` is the last key or common prefix
     returned when the page is truncated (the seek point for the next page)."""
-    objects: tuple[ObjectMeta, ...]
+    objects: tuple[ListedObject, ...]
     common_prefixes: tuple[str, ...]
     is_truncated: bool
     next_marker: str | None

@@ -86,6 +86,11 @@ class ServeProcess:
         return self.printed["endpoint"]
 
     @property
+    def db_url(self) -> str:
+        """The metadata database this system uses."""
+        return self.env.get("S3_DATABASE_URL") or f"sqlite:///{self.data_dir / 'meta.db'}"
+
+    @property
     def state(self) -> dict:
         return json.loads((self.data_dir / "serve.json").read_text())
 

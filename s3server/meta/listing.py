@@ -14,7 +14,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from s3server.meta import schema as s
-from s3server.models import ObjectMeta
+from s3server.models import ListedObject
 
 LIST_BATCH_MIN = 32        # first seek batch of a delimiter listing
 
@@ -154,7 +154,7 @@ def seek_listing(
 #
 # Written as SQL text, built once per shape: a page is 1,000 rows, and SQLAlchemy's
 # per-row type processing (JSON decoding, datetime coercion) cost more than the query.
-# Rows come back raw and ``listed_object`` builds the models from the listing columns.
+# Rows come back raw and ``listed_objects`` builds the models from the listing columns.
 
 LISTED_COLUMNS = ("key", "size", "etag", "last_modified", "content_type", "checksums",
                   "checksum_type", "storage_class")
@@ -229,13 +229,12 @@ def _utc(value: datetime | str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def listed_object(bucket: str, row: Any) -> ObjectMeta:
-    """A listing row (``LISTED_COLUMNS``, raw) as a model. Listed objects carry the
-    listing's fields only: no segments, user metadata or content headers other than
-    Content-Type (GET and HEAD read the whole row with get_object)."""
-    key, size, etag, last_modified, content_type, checksums, checksum_type, storage_class = row
-    return ObjectMeta(
-        bucket=bucket, key=key, size=size, etag=etag, last_modified=_utc(last_modified),
-        content_type=content_type,
-        checksums={} if checksums == "{}" else _JSON.raw_decode(checksums)[0],   # written by us
-        checksum_type=checksum_type, storage_class=storage_class)
+def listed_objects(bucket: str, rows) -> tuple[ListedObject, ...]:
+    """Listing rows (``LISTED_COLUMNS``, raw) as models."""
+    decode = _JSON.raw_decode
+    return tuple(
+        ListedObject(bucket, key, size, etag, _utc(last_modified), content_type,
+                     {} if checksums == "{}" else decode(checksums)[0],   # written by us
+                     checksum_type, storage_class)
+        for key, size, etag, last_modified, content_type, checksums, checksum_type, storage_class
+        in rows)

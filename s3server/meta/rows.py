@@ -64,6 +64,7 @@ def object_values(meta: ObjectMeta, updated_at: datetime) -> dict[str, Any]:
         "segments": segments_to_json(meta.segments),
         "parts_count": meta.parts_count,
         "updated_at": updated_at,
+        "inline_data": meta.inline,
     }
 
 
@@ -84,6 +85,7 @@ def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
         storage_class=m["storage_class"],
         segments=segments_from_json(m["segments"]) if "segments" in m else (),
         parts_count=m["parts_count"],
+        inline=bytes(m["inline_data"]) if m.get("inline_data") is not None else None,
     )
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-SCHEMA_VERSION = 1
+# 1: the first schema. 2: objects.inline_data (see ``migrate``).
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData(
     naming_convention={
@@ -148,6 +149,9 @@ objects = sa.Table(
     sa.Column("segments", JSONText, nullable=False),
     sa.Column("parts_count", sa.Integer),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A copy of a small object's bytes (S3_INLINE_MAX), committed with the row, so a GET is
+    # served without a storage node; the node copies stay the durable ones (see Design).
+    sa.Column("inline_data", sa.LargeBinary),
 )
 
 multipart_uploads = sa.Table(
@@ -182,3 +186,18 @@ upload_parts = sa.Table(
     sa.Column("blob", JSONText, nullable=False),        # {"blob_id", "size", "nodes": [...]}
     sa.Column("checksums", JSONText, nullable=False),
 )
+
+
+def migrate(conn: sa.Connection, current: int | None) -> None:
+    """Bring a database at schema version ``current`` (None: its tables were just made by
+    ``create_all``) to ``SCHEMA_VERSION``, inside the caller's transaction. Each step is
+    DDL that takes PostgreSQL's table lock briefly, so it runs only when the recorded
+    version says it is needed, never on every start."""
+    pg = conn.dialect.name == "postgresql"
+    if current == 1:
+        conn.execute(sa.text("ALTER TABLE objects ADD COLUMN inline_data "
+                             + ("BYTEA" if pg else "BLOB")))
+    if pg and (current is None or current < 2):
+        # keep up to a page's worth of inline bytes in the row itself: no TOAST table
+        # insert on PUT and no TOAST lookup on GET (still moved out if a row gets too big)
+        conn.execute(sa.text("ALTER TABLE objects ALTER COLUMN inline_data SET STORAGE MAIN"))

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
@@ -21,6 +24,8 @@ from s3server.meta import errors as meta_errors
 from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
 from s3server.service.common import GuardedStore, can_access, owned_bucket, quorum_error, unavailable, validate_key
+
+log = logging.getLogger(__name__)
 
 MAX_METADATA_BYTES = 2048
 DEFAULT_CHECKSUM = "CRC64NVME"   # what AWS computes when the client sends no checksum
@@ -183,12 +188,54 @@ def user_metadata_size(meta: dict[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
 
 
+class _Kept:
+    """The bytes of a body as it streams past, while it is at most ``limit`` bytes long
+    (an object's inline copy)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.size <= self.limit:
+                self.size += len(chunk)
+                if self.size <= self.limit:
+                    self.parts.append(chunk)
+                else:
+                    self.parts = []
+            yield chunk
+
+    def data(self, size: int) -> bytes | None:
+        """The kept bytes if the whole body (``size`` bytes) fitted, else None."""
+        return b"".join(self.parts) if self.size == size <= self.limit else None
+
+
+def inline_bytes(meta: ObjectMeta) -> bytes | None:
+    """The object's bytes from its metadata row, if it has an inline copy that checks out:
+    the right length and, as every single-part object's ETag is the MD5 of its bytes, the
+    right MD5. A copy that does not (a damaged row, or one a server without inline copies
+    overwrote) is ignored: the object is read from the storage nodes."""
+    data = meta.inline
+    if data is None or meta.parts_count:
+        return None
+    etag = meta.etag.strip('"')
+    if len(data) != meta.size or "-" in etag or hashlib.md5(data).hexdigest() != etag:
+        log.warning("inline copy of %s/%s does not match its ETag; reading the storage nodes",
+                    meta.bucket, meta.key)
+        return None
+    return data
+
+
 class ObjectService:
-    def __init__(self, store: GuardedStore, blobs, *, max_object_size: int, clock: Callable[[], datetime]):
+    def __init__(self, store: GuardedStore, blobs, *, max_object_size: int, clock: Callable[[], datetime],
+                 inline_max: int = 0):
         self.store = store
         self.blobs = blobs
         self.max_object_size = max_object_size
         self.clock = clock
+        self.inline_max = inline_max      # objects up to this size keep a copy in their row
 
     # ------------------------------------------------------------------ writes
     def put_object(self, user: User, bucket: str, key: str, payload: Payload, attrs: dict,
@@ -208,6 +255,10 @@ class ObjectService:
                 raise S3Error("PreconditionFailed", condition="If-Match")
         if if_none_match and self.store.get_object(bucket, key) is not None:
             raise S3Error("PreconditionFailed", condition="If-None-Match")
+        kept = None
+        if self.inline_max and (payload.length is None or payload.length <= self.inline_max):
+            kept = _Kept(self.inline_max)
+            payload = dataclasses.replace(payload, chunks=kept.wrap(payload.chunks))
         blob, digests, algos = self.store_payload(payload)
         meta = ObjectMeta(
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
@@ -215,6 +266,7 @@ class ObjectService:
             checksums={a: digests.checksum(a) for a in algos},
             checksum_type="FULL_OBJECT",
             segments=(Segment(blob),),
+            inline=kept.data(blob.size) if kept is not None else None,
             **attrs,
         )
         return self.commit(meta, if_none_match=if_none_match, if_match=if_match)
@@ -356,8 +408,12 @@ class ObjectService:
         return self._stream(meta, start, end)
 
     def _stream(self, meta: ObjectMeta, start: int, end: int) -> Iterator[bytes]:
-        """Open the first needed segment eagerly (so a total outage is a clean 503 before any
-        header is sent), then stream the rest lazily."""
+        """From the object's inline copy if it has one, else from the nodes: open the first
+        needed segment eagerly (so a total outage is a clean 503 before any header is
+        sent), then stream the rest lazily."""
+        inline = inline_bytes(meta)
+        if inline is not None:
+            return iter((inline[start:end],) if start < end else ())
         pieces = []
         offset = 0
         for seg in meta.segments:

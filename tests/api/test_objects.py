@@ -4,10 +4,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import urllib.error
+import urllib.request
 import zlib
 
 import pytest
+import sqlalchemy as sa
 from botocore.exceptions import ClientError
+
+from s3server.meta.store import MetadataStore
 
 from tests.conftest import node_blob_ids
 from tests.sigv4util import raw_http, sign, signed_request
@@ -73,28 +78,104 @@ def test_overwrite_replaces_object(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second version"
 
 
-def test_repeated_reads_always_see_the_current_object(s3, bucket):
-    """Small objects are served from the gateway workers' blob cache once read: an overwrite,
-    a copy, a range and a delete must all still show the current state."""
+@pytest.mark.parametrize("pad", [0, 8000], ids=["inline", "blob-cache"])
+def test_repeated_reads_always_see_the_current_object(s3, bucket, pad):
+    """Small objects are served from their row's inline copy (up to S3_INLINE_MAX) or from
+    the gateway workers' blob cache once read (bigger ones): an overwrite, a copy, a range
+    and a delete must all still show the current state."""
     def read(key, **kw):
         return s3.get_object(Bucket=bucket, Key=key, **kw)["Body"].read()
 
-    s3.put_object(Bucket=bucket, Key="k", Body=b"first version")
+    first, second = b"x" * pad + b"first version", b"y" * pad + b"second"
+    s3.put_object(Bucket=bucket, Key="k", Body=first)
     for _ in range(4):                                  # every worker reads (and caches) it
-        assert read("k") == b"first version"
-    assert read("k", Range="bytes=6-8") == b"ver"
+        assert read("k") == first
+    assert read("k", Range=f"bytes={pad + 6}-{pad + 8}") == b"ver"
     s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k"})
-    s3.put_object(Bucket=bucket, Key="k", Body=b"second")
+    s3.put_object(Bucket=bucket, Key="k", Body=second)
     for _ in range(4):
-        assert read("k") == b"second"
-        assert read("copy") == b"first version"
+        assert read("k") == second
+        assert read("copy") == first
     assert read("k", Range="bytes=-3") == b"ond"
     s3.delete_object(Bucket=bucket, Key="k")
     for _ in range(4):
         with pytest.raises(ClientError) as e:
             read("k")
         assert _code(e) == "NoSuchKey"
-        assert read("copy") == b"first version"
+        assert read("copy") == first
+
+
+def _rows(system, bucket: str, *keys: str) -> dict:
+    store = MetadataStore.from_url(system.db_url)
+    try:
+        return {k: store.get_object(bucket, k) for k in keys}
+    finally:
+        store.close()
+
+
+def _drop_node_copies(system, meta) -> None:
+    """Delete every node's copy of ``meta``'s blobs through the nodes' own API."""
+    for node in system.state["nodes"]:
+        for ref in meta.blobs:
+            req = urllib.request.Request(f"{node['url']}/blobs/{ref.blob_id}", method="DELETE")
+            try:
+                urllib.request.urlopen(req, timeout=10).read()
+            except urllib.error.HTTPError as e:
+                assert e.code == 404
+
+
+def test_small_objects_are_read_from_their_inline_copy(system, s3, bucket):
+    """Objects up to S3_INLINE_MAX (4096 bytes) keep a copy of their bytes in their metadata
+    row, and a GET is served from it: with every node copy gone, such an object still reads
+    back (whole and in ranges), a 4097-byte one does not. A copy of an inline object gets the
+    copy too; a multipart object never does."""
+    small, big = os.urandom(4096), os.urandom(4097)
+    s3.put_object(Bucket=bucket, Key="small", Body=small)
+    s3.put_object(Bucket=bucket, Key="big", Body=big)
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    s3.copy_object(Bucket=bucket, Key="small-copy", CopySource={"Bucket": bucket, "Key": "small"})
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"tiny")
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    rows = _rows(system, bucket, "small", "big", "empty", "small-copy", "mp")
+    assert rows["small"].inline == small and rows["small-copy"].inline == small
+    assert rows["empty"].inline == b""
+    assert rows["big"].inline is None and rows["mp"].inline is None
+
+    for key in ("small", "big", "small-copy"):
+        _drop_node_copies(system, rows[key])
+    for _ in range(3):
+        assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == small
+        assert s3.get_object(Bucket=bucket, Key="small-copy")["Body"].read() == small
+    got = s3.get_object(Bucket=bucket, Key="small", Range="bytes=100-199")
+    assert got["Body"].read() == small[100:200] and got["ContentRange"] == "bytes 100-199/4096"
+    assert s3.get_object(Bucket=bucket, Key="empty")["Body"].read() == b""
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="big")
+    assert _code(e) == "ServiceUnavailable"
+
+
+def test_a_damaged_inline_copy_is_not_served(system, s3, bucket):
+    """An inline copy is checked against the object's ETag (its MD5) before it is served;
+    one that does not match (a damaged row, or one a server without inline copies
+    overwrote) is ignored and the object is read from the storage nodes."""
+    body = b"the real bytes of the object"
+    s3.put_object(Bucket=bucket, Key="k", Body=body)
+    s3.put_object(Bucket=bucket, Key="stale", Body=b"old contents")
+    store = MetadataStore.from_url(system.db_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE objects SET inline_data = :d WHERE bucket = :b AND key = 'k'"),
+                         {"d": b"the fake bytes of the object", "b": bucket})
+            conn.execute(sa.text("UPDATE objects SET inline_data = :d WHERE bucket = :b AND key = 'stale'"),
+                         {"d": b"old contents!", "b": bucket})
+    finally:
+        store.close()
+    for _ in range(4):
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == body
+        assert s3.get_object(Bucket=bucket, Key="k", Range="bytes=4-7")["Body"].read() == b"real"
+        assert s3.get_object(Bucket=bucket, Key="stale")["Body"].read() == b"old contents"
 
 
 def test_default_content_type(s3, bucket):

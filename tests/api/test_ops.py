@@ -109,7 +109,7 @@ def test_metrics_bytes_and_operations(ops):
     name = f"m-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     lookups = {r: value(samples(ops), "s3server_blob_cache_lookups_total", result=r) for r in ("hit", "miss")}
-    s3.put_object(Bucket=name, Key="k", Body=b"x" * 1000)
+    s3.put_object(Bucket=name, Key="k", Body=b"x" * 8000)   # above S3_INLINE_MAX: read from nodes
     for _ in range(3):          # one keep-alive connection: one worker, which then has it cached
         s3.get_object(Bucket=name, Key="k")["Body"].read()
     try:

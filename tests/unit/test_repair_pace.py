@@ -109,7 +109,14 @@ def test_bad_scrub_share_is_a_clear_error(tmp_path, args, message):
     assert r.returncode == 2 and message in r.stderr, (r.returncode, r.stderr)
 
 
-@pytest.mark.parametrize("name", ["S3_SCRUB_DAYS", "S3_SCRUB_MB_PER_S", "S3_BLOB_CACHE_MB"])
+@pytest.mark.parametrize("name", ["S3_SCRUB_DAYS", "S3_SCRUB_MB_PER_S", "S3_BLOB_CACHE_MB", "S3_INLINE_MAX"])
 def test_negative_settings_are_refused(name):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: "-1"})
+
+
+def test_inline_max_is_bounded():
+    assert Settings.from_env({"S3_INLINE_MAX": "65536"}).inline_max == 65536
+    assert Settings.from_env({"S3_INLINE_MAX": "0"}).inline_max == 0
+    with pytest.raises(ValueError, match="S3_INLINE_MAX"):
+        Settings.from_env({"S3_INLINE_MAX": "65537"})
