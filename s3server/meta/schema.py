@@ -198,6 +198,8 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE objects ADD COLUMN inline_data "
                              + ("BYTEA" if pg else "BLOB")))
     if pg and (current is None or current < 2):
-        # keep up to a page's worth of inline bytes in the row itself: no TOAST table
-        # insert on PUT and no TOAST lookup on GET (still moved out if a row gets too big)
-        conn.execute(sa.text("ALTER TABLE objects ALTER COLUMN inline_data SET STORAGE MAIN"))
+        # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
+        # (object bytes rarely compress): the heap rows that listings scan stay small (kept
+        # in the row, 4 KiB of bytes made a 1000-key page read ~550 heap pages, not ~30).
+        # Measured against in-row storage (MAIN): PUT and GET the same, mixed load faster.
+        conn.execute(sa.text("ALTER TABLE objects ALTER COLUMN inline_data SET STORAGE EXTERNAL"))
