@@ -1,10 +1,12 @@
 """BatchDeleter: best-effort background deletion of blob copies, batched per node.
 
-One long-lived thread (a greenlet under gevent's monkey-patching) drains a queue: it takes
-every ref waiting, groups the blob ids by node, sends one ``POST /blobs/delete`` to each
-node, then reads the answers. Under load the batches grow by themselves (refs queue up
-while a batch is in flight). A crash loses what was queued: those copies are orphans, which
-repair's garbage collection already removes.
+One long-lived thread (a greenlet under gevent's monkey-patching) drains a queue: when a
+ref arrives it waits ``linger`` seconds (50 ms) for more, takes every ref waiting, groups
+the blob ids by node, sends one ``POST /blobs/delete`` to each node, then reads the answers.
+The wait makes the batches worth it: measured on one node, a delete costs ~0.15-0.18 ms of
+node CPU alone and ~0.04 ms in a batch of 16 or more, and without the wait a DELETE load
+of ~1,000/s made batches of ~2. A crash loses what was queued: those copies are orphans,
+which repair's garbage collection already removes.
 
 The thread is started on first use, and again in a forked child (threads do not survive a
 fork), so building a BlobStore before gunicorn forks is fine.
@@ -16,6 +18,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from typing import Iterable
 
 from s3server.blobs.client import DELETE_BATCH, Call, NodeClient
@@ -25,14 +28,17 @@ from s3server.models import BlobRef
 log = logging.getLogger(__name__)
 
 _STOP = object()
+LINGER = 0.05            # seconds a batch waits for more refs after its first
 
 
 class BatchDeleter:
     """Deletes the copies of queued BlobRefs on ``clients`` ({node_id: NodeClient})."""
 
-    def __init__(self, clients: dict[str, NodeClient], *, max_batch: int = DELETE_BATCH):
+    def __init__(self, clients: dict[str, NodeClient], *, max_batch: int = DELETE_BATCH,
+                 linger: float = LINGER):
         self._clients = clients
         self._max_batch = max_batch
+        self._linger = linger
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -71,6 +77,8 @@ class BatchDeleter:
         q = self._queue
         while True:
             batch, stop = [q.get()], False
+            if self._linger > 0 and batch[0] is not _STOP:
+                time.sleep(self._linger)        # let the refs of a burst join this batch
             while len(batch) < self._max_batch:
                 try:
                     batch.append(q.get_nowait())

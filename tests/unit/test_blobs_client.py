@@ -15,6 +15,7 @@ import pytest
 
 from s3server.blobs import BlobError, BlobStore, QuorumError
 from s3server.blobs.client import NodeClient
+from s3server.blobs.deleter import BatchDeleter
 from s3server.blobs.placement import nodes_for
 from s3server.models import BlobRef
 from tests.unit.test_blobs import holders, ids_from
@@ -147,6 +148,36 @@ def test_delete_later_batches_and_node_batch_endpoint(nodes, stores):
     keep = store.write(iter([b"k"]))
     assert client.delete_many([keep.blob_id, "f" * 32]) == {keep.blob_id: True, "f" * 32: False}
     assert store.node_ids[0] not in holders(store, keep.blob_id)
+
+
+class _CountingClient:
+    """A real NodeClient whose batch deletes are counted on the way through."""
+
+    def __init__(self, client):
+        self.client = client
+        self.batches: list[int] = []
+
+    def begin_delete_many(self, ids):
+        self.batches.append(len(ids))
+        return self.client.begin_delete_many(ids)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_deletes_submitted_apart_share_one_batch_per_node(nodes, stores):
+    """Refs queued a few ms apart (one DELETE request each, under load) wait for one another
+    (the linger), so each node gets one batch rather than one request per ref."""
+    store = stores(nodes)
+    refs = [store.write(iter([b"b" * 10])) for _ in range(12)]
+    clients = {n: _CountingClient(store.client(n)) for n in store.node_ids}
+    deleter = BatchDeleter(clients, linger=0.2)
+    for ref in refs:
+        deleter.submit([ref])
+        time.sleep(0.005)
+    deleter.stop(5)
+    assert all(holders(store, r.blob_id) == [] for r in refs)
+    assert [c.batches for c in clients.values()] == [[12]] * 3
 
 
 def test_close_finishes_queued_deletes(nodes, stores):
