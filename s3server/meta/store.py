@@ -88,9 +88,11 @@ _Q_API_KEY = with_user(s.api_keys).where(s.api_keys.c.key_hash == sa.bindparam("
 _Q_BUCKET = sa.select(s.buckets).where(s.buckets.c.name == sa.bindparam("name"))
 _Q_OBJECT = sa.select(s.objects).where(s.objects.c.bucket == sa.bindparam("bucket"),
                                        s.objects.c.key == sa.bindparam("key"))
-# What a write or delete hands back of the row it replaced or removed: everything but the
-# inline bytes (the caller only needs the old blobs and attributes).
+# Every column but the inline bytes: what a HEAD reads, and what a write or delete hands back
+# of the row it replaced or removed (the caller only needs the old blobs and attributes).
 _RETURNED = [c for c in s.objects.c if c.name != "inline_data"]
+_Q_OBJECT_HEAD = sa.select(*_RETURNED).where(s.objects.c.bucket == sa.bindparam("bucket"),
+                                             s.objects.c.key == sa.bindparam("key"))
 _Q_DELETE_OBJECT = (s.objects.delete()
                     .where(s.objects.c.bucket == sa.bindparam("bucket"),
                            s.objects.c.key == sa.bindparam("key"))
@@ -172,6 +174,7 @@ class MetadataStore(UploadQueries, RepairQueries):
             written = sa.Column("written", sa.Integer)
             self._direct = {
                 "object": DirectStatement(_Q_OBJECT, self._read_engine, cols),
+                "object_head": DirectStatement(_Q_OBJECT_HEAD, self._read_engine, _RETURNED),
                 "delete": DirectStatement(_Q_DELETE_OBJECT, self._read_engine, _RETURNED),
                 "replace": DirectStatement(_pg_replace_object(), self._read_engine, [written, *_RETURNED]),
             }
@@ -530,19 +533,23 @@ class MetadataStore(UploadQueries, RepairQueries):
 
     # -- objects -----------------------------------------------------------------------
 
-    def get_bucket_and_object(self, bucket: str, key: str) -> tuple[Bucket | None, ObjectMeta | None]:
+    def get_bucket_and_object(self, bucket: str, key: str, *, with_inline: bool = True
+                              ) -> tuple[Bucket | None, ObjectMeta | None]:
         """The bucket and one of its objects in one round trip (the hot path of GET/HEAD);
-        with the lookup cache, the bucket usually comes from memory."""
+        with the lookup cache, the bucket usually comes from memory. Without
+        ``with_inline`` the object's inline bytes are not read (``inline`` is None)."""
+        q_object = _Q_OBJECT if with_inline else _Q_OBJECT_HEAD
         if self._cache is not None:
             found = self.get_bucket(bucket)
             if found is None:
                 return None, None
             params = {"bucket": bucket, "key": key}
             if self._direct:
-                rows = run_direct(self._read_engine, self._direct["object"], params, write=False)
+                stmt = self._direct["object" if with_inline else "object_head"]
+                rows = run_direct(self._read_engine, stmt, params, write=False)
                 orow = rows[0] if rows else None
             else:
-                orow = self._run(lambda conn: conn.execute(_Q_OBJECT, params).first())
+                orow = self._run(lambda conn: conn.execute(q_object, params).first())
             if orow is None:    # the miss path: make sure the bucket was not deleted meanwhile
                 found = self._uncached_bucket(bucket)
             return found, (object_from_row(orow) if orow else None)
@@ -551,7 +558,7 @@ class MetadataStore(UploadQueries, RepairQueries):
             brow = conn.execute(_Q_BUCKET, {"name": bucket}).first()
             if brow is None:
                 return None, None
-            orow = conn.execute(_Q_OBJECT, {"bucket": bucket, "key": key}).first()
+            orow = conn.execute(q_object, {"bucket": bucket, "key": key}).first()
             return bucket_from_row(brow), (object_from_row(orow) if orow else None)
 
         return self._run(_do)

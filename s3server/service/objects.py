@@ -355,8 +355,10 @@ class ObjectService:
 
     # ------------------------------------------------------------------ reads
     def head_object(self, user: User, bucket: str, key: str, cond: Conditions = Conditions(),
-                    *, part_number: int | None = None) -> ObjectMeta:
-        found, meta = self.store.get_bucket_and_object(bucket, key)
+                    *, part_number: int | None = None, with_inline: bool = False) -> ObjectMeta:
+        """The object's metadata (with its inline bytes only if ``with_inline``: a HEAD
+        has no use for them)."""
+        found, meta = self.store.get_bucket_and_object(bucket, key, with_inline=with_inline)
         if found is None:
             raise S3Error("NoSuchBucket", bucket_name=bucket)
         if not can_access(user, found):
@@ -369,7 +371,7 @@ class ObjectService:
     def get_object(self, user: User, bucket: str, key: str, *, range_header: str | None = None,
                    cond: Conditions = Conditions(), part_number: int | None = None,
                    with_body: bool = True) -> ObjectRead:
-        meta = self.head_object(user, bucket, key, cond)
+        meta = self.head_object(user, bucket, key, cond, with_inline=with_body)
         status = 200
         if part_number is not None:
             start, end = self._part_range(meta, part_number)

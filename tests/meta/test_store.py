@@ -125,6 +125,8 @@ def test_inline_bytes_live_and_die_with_their_row(store, bucket):
     store.put_object(obj(bucket, "k", size=5, inline=b"hello"))
     assert store.get_object(bucket, "k").inline == b"hello"
     assert store.get_bucket_and_object(bucket, "k")[1].inline == b"hello"
+    head = store.get_bucket_and_object(bucket, "k", with_inline=False)[1]     # what a HEAD reads
+    assert head.inline is None and head.etag == '"etag1"' and head.segments == obj(bucket, "k").segments
     replaced = store.put_object(obj(bucket, "k", 2, size=70000))      # overwritten by a big one
     assert replaced.etag == '"etag1"'
     assert store.get_object(bucket, "k").inline is None
