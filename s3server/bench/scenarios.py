@@ -39,6 +39,7 @@ class Ctx:
     small_keys: list[str] = field(default_factory=list)
     small_size: int = SMALL
     buckets: list[str] = field(default_factory=list)
+    read_rates: dict[tuple[str, int], float] = field(default_factory=dict)   # (method, c) -> ops/s
 
 
 class Progress:
@@ -252,14 +253,32 @@ def small_read(ctx: Ctx, method: str, concurrency: int) -> dict:
         raise BenchError("no small objects to read (small PUT made none)")
     factory = _cycle_op(ctx, method, keys, (200,), ctx.small_size if method == "GET" else 0)
     step = max(1, len(keys) // concurrency)
-    return closed_loop(ctx, concurrency, [factory(i * step) for i in range(concurrency)],
-                       max_seconds=ctx.duration, label=f"small {method} c{concurrency}")
+    res = closed_loop(ctx, concurrency, [factory(i * step) for i in range(concurrency)],
+                      max_seconds=ctx.duration, label=f"small {method} c{concurrency}")
+    ctx.read_rates[(method, concurrency)] = res["ops_s"]
+    return res
+
+
+DELETE_MARGIN = 1.5          # objects for a DELETE loop: its duration x the HEAD rate x this
+DELETE_MAX_ADDED = 100_000
 
 
 def small_delete(ctx: Ctx, concurrency: int, share: float) -> dict:
-    """Deletes objects small PUT made, each once; ``share`` of what is left (the c1 run takes half)."""
+    """Deletes objects small PUT made, each once; ``share`` of what is left (the c1 run takes half).
+    So that the loop can last the whole duration, objects are added first (PUT through the API,
+    16 threads, for every system alike) up to the duration x the system's HEAD rate at this
+    concurrency x DELETE_MARGIN (a delete does at least a HEAD's lookup); without that, the
+    objects the PUT loops left lasted about a second."""
     n = max(1, int(len(ctx.small_keys) * share))
     keys, ctx.small_keys = ctx.small_keys[:n], ctx.small_keys[n:]
+    want = int(ctx.duration * ctx.read_rates.get(("HEAD", concurrency), 0.0) * DELETE_MARGIN)
+    added = min(max(0, want - len(keys)), DELETE_MAX_ADDED)
+    if added:
+        extra = [f"small/del-c{concurrency}/{i:08d}" for i in range(added)]
+        populate(ctx, ctx.small_bucket, extra, body=os.urandom(ctx.small_size),
+                 label=f"small DELETE c={concurrency}: adding")
+        ctx.progress.phase(f"[{ctx.name}] small DELETE c={concurrency}")
+        keys = keys + extra
     per = _split([(k, ctx.endpoint.url_for("DELETE", ctx.small_bucket, k)) for k in keys], concurrency)
 
     def make(mine):
@@ -276,6 +295,8 @@ def small_delete(ctx: Ctx, concurrency: int, share: float) -> dict:
     res = closed_loop(ctx, concurrency, [make(m) for m in per], max_seconds=ctx.duration,
                       label=f"small DELETE c{concurrency}")
     res["objects_available"] = len(keys)
+    res["objects_added"] = added
+    res["ran_out"] = res["ops"] + res["errors"] >= len(keys)
     return res
 
 
