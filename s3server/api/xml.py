@@ -211,8 +211,8 @@ def _esc(text: str) -> str:
 
 
 def _iso8601(dt) -> str:
-    """``iso8601``, a sixth of the cost for the UTC datetimes the store returns (%-formatting
-    the fields is ~2.5x faster than ``isoformat``, which was a sixth of a listing page)."""
+    """``iso8601`` for the UTC datetimes the store returns, ~2.5x cheaper: %-formatting the
+    fields beats both ``strftime`` and ``isoformat`` (which was a sixth of a listing page)."""
     if dt.tzinfo is timezone.utc:
         return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
             dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond // 1000)

@@ -127,16 +127,17 @@ def _pg_replace_object() -> sa.TextClause:
     ``_lock_bucket``."""
     o = s.objects
     names = [c.name for c in o.columns]
-    old_names = [c.name for c in _RETURNED]
+    old_names = [c.name for c in _RETURNED]      # the replaced row, without its inline bytes
     cols = ", ".join(f'"{n}"' for n in names)
+    old_cols = ", ".join(f'"{n}"' for n in old_names)
     sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n not in ("bucket", "key"))
-    sql = (f'WITH old AS (SELECT {", ".join(chr(34) + n + chr(34) for n in old_names)} FROM objects '
+    sql = (f'WITH old AS (SELECT {old_cols} FROM objects '
            f'WHERE "bucket" = :bucket AND "key" = :key FOR UPDATE), '
            f'up AS (INSERT INTO objects ({cols}) VALUES ({", ".join(":" + n for n in names)}) '
            f'ON CONFLICT ("bucket", "key") DO UPDATE SET {sets} '
            f'WHERE EXISTS (SELECT 1 FROM old) RETURNING 1) '
            f'SELECT (SELECT count(*) FROM up) AS written, '
-           f'{", ".join("old." + chr(34) + n + chr(34) for n in old_names)} '
+           f'{", ".join(f"old.{chr(34)}{n}{chr(34)}" for n in old_names)} '
            f'FROM (SELECT 1) AS one LEFT JOIN old ON true')
     return (sa.text(sql)
             .bindparams(*(sa.bindparam(c.name, type_=c.type) for c in o.columns))
