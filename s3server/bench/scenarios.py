@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from s3server.bench.client import BenchError, Conn, Endpoint, s3_error
+from s3server.bench.client import BenchError, Conn, Endpoint, StreamConn, s3_error
 from s3server.bench.systems import RssSampler
 
 KiB, MiB = 1024, 1024 * 1024
@@ -526,7 +526,7 @@ def _chunks(size: int, block: bytes):
 def large_put(ctx: Ctx, bucket: str, key: str, size: int, block: bytes) -> dict:
     ctx.progress.phase(f"[{ctx.name}] large PUT {size // MiB} MiB")
     url = ctx.endpoint.url_for("PUT", bucket, key)
-    conn = Conn(ctx.endpoint)
+    conn = StreamConn(ctx.endpoint)
     with RssSampler(ctx.pids) as mem:
         cpu0, t0 = time.process_time(), time.perf_counter()
         try:
@@ -544,7 +544,7 @@ def large_put(ctx: Ctx, bucket: str, key: str, size: int, block: bytes) -> dict:
 def large_get(ctx: Ctx, bucket: str, key: str, size: int) -> dict:
     ctx.progress.phase(f"[{ctx.name}] large GET {size // MiB} MiB")
     url = ctx.endpoint.url_for("GET", bucket, key)
-    conn = Conn(ctx.endpoint)
+    conn = StreamConn(ctx.endpoint)
     buf = bytearray(MiB)
     got = 0
     with RssSampler(ctx.pids) as mem:
