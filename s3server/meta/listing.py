@@ -222,6 +222,8 @@ _JSON = json.JSONDecoder()
 
 
 def _utc(value: datetime | str) -> datetime:
+    if type(value) is datetime and value.tzinfo is timezone.utc:   # PostgreSQL (TimeZone=UTC)
+        return value
     if isinstance(value, str):                      # SQLite: naive UTC, ISO text
         return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
     if value.tzinfo is None:

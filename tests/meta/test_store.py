@@ -874,3 +874,32 @@ def test_complete_refuses_a_part_replaced_meanwhile(db_url):
     assert replaced is None and unused == []
     assert store.get_object("race", "k").segments[0].blob.blob_id == "b" * 32
     store.close()
+
+
+def test_postgresql_sessions_load_times_as_utc_whatever_the_server_zone(pg_database):
+    """Sessions run with TimeZone=UTC, so psycopg loads timestamptz values as timezone.utc
+    datetimes (the listing's and lookups' fast path) even where the server's or database's own
+    zone is another: the instants and their ISO text are the same."""
+    import sqlalchemy as sa
+    admin = sa.create_engine(pg_database.url,
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        db = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+        conn.exec_driver_sql(f'ALTER DATABASE "{db}" SET TimeZone = \'Asia/Kathmandu\'')
+    admin.dispose()
+    st = MetadataStore.from_url(pg_database.url, pool_size=2)
+    try:
+        st.create_schema()
+        user = st.create_user("owner")
+        st.create_bucket("tz", user.id, "r")
+        when = datetime(2025, 6, 30, 23, 59, 58, 123456, tzinfo=timezone.utc)
+        st.put_object(obj("tz", "k", last_modified=when))
+        listed = st.list_objects("tz").objects[0].last_modified
+        got = st.get_object("tz", "k").last_modified
+        assert listed == got == when
+        assert listed.tzinfo is timezone.utc and got.tzinfo is timezone.utc
+        for engine in (st.read_engine, st.engine):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW TimeZone").scalar_one() == "UTC"
+    finally:
+        st.close()
