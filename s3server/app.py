@@ -69,7 +69,8 @@ def build_services(settings: Settings, *, store=None, blobs=None, clock: Callabl
     blob_store = blobs or BlobStore(settings.node_urls, replicas=settings.replicas,
                                     write_quorum=settings.write_quorum, timeout=settings.node_timeout,
                                     down_seconds=settings.node_down_seconds,
-                                    cache_bytes=int(settings.blob_cache_mb * 1024 * 1024))
+                                    cache_bytes=int(settings.blob_cache_mb * 1024 * 1024),
+                                    batch_item_max=settings.write_batch_max)
     if metrics is not None:
         if getattr(blob_store, "cache", None) is not None:
             blob_store.cache.on_lookup = metrics.observe_cache

@@ -48,6 +48,7 @@ def _bool(v: str) -> bool:
 
 
 MAX_INLINE = 65536        # S3_INLINE_MAX's ceiling: inline bytes are meant for small rows
+MAX_WRITE_BATCH_ITEM = 256 * 1024   # S3_WRITE_BATCH_MAX's ceiling: bigger bodies stream to the nodes
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Settings:
     gc_grace_seconds: float = 3600.0
     blob_cache_mb: float = 32.0                   # per gateway worker: bytes of small blobs kept after a read
     inline_max: int = 4096                        # objects up to this size also keep their bytes in their row
+    write_batch_max: int = 65536                  # copies up to this size go to a node in batches; 0 = never
     scrub_days: float = 7.0                       # background passes re-read every copy about this often
     scrub_mb_per_s: float = 50.0                  # scrub read rate per pass (MB/s); 0 = unthrottled
     log_level: str = "info"
@@ -113,7 +115,7 @@ class Settings:
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
             "repair_interval": float, "gc_grace_seconds": float, "log_level": str,
             "scrub_days": float, "scrub_mb_per_s": float, "blob_cache_mb": float,
-            "inline_max": int,
+            "inline_max": int, "write_batch_max": int,
         }
         for f in fields(cls):
             if f.name not in conv:
@@ -131,6 +133,8 @@ class Settings:
             raise ValueError("S3_BLOB_CACHE_MB must be >= 0")
         if not 0 <= self.inline_max <= MAX_INLINE:
             raise ValueError(f"S3_INLINE_MAX must be between 0 and {MAX_INLINE} bytes")
+        if not 0 <= self.write_batch_max <= MAX_WRITE_BATCH_ITEM:
+            raise ValueError(f"S3_WRITE_BATCH_MAX must be between 0 and {MAX_WRITE_BATCH_ITEM} bytes")
         if self.scrub_days < 0 or self.scrub_mb_per_s < 0:
             raise ValueError("S3_SCRUB_DAYS and S3_SCRUB_MB_PER_S must be >= 0")
         if not 1 <= self.write_quorum <= self.replicas:

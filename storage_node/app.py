@@ -8,6 +8,10 @@
     POST   /blobs/delete        {"ids": [id, ...]} (at most 1000) -> 200 {"deleted": [ids it
                                 had], "absent": [ids it did not]}; 400 (nothing deleted) for a
                                 bad document or id
+    POST   /blobs/write         X-Blobs: id:size,... (at most 128, 4 MiB in all), body = the
+                                blobs back to back -> 200 {"blobs": [{"id", "size", "xxh3"} |
+                                {"id", "status": 507|500, "error"}]} in order; 400 (nothing
+                                stored) for a bad header, size sum or truncated body
     GET    /blobs?after=&limit= 200 {"blobs": [{"id", "size", "mtime"}], "next": id | null,
                                      "now": node clock (compare mtimes with it, not yours)}
     POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404; a bad copy is quarantined)
@@ -40,6 +44,8 @@ READ_PIECE = 256 * 1024       # 1 MiB saves CPU (fewer copies in gunicorn) but d
 MAX_LIMIT = 10000
 MAX_BATCH = 1000
 MAX_BATCH_BODY = 1024 * 1024
+MAX_WRITE_BATCH = 128                    # blobs in one POST /blobs/write
+MAX_WRITE_BATCH_BODY = 4 * 1024 * 1024   # and their bytes
 DRAIN_LIMIT = 8 * 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -224,6 +230,62 @@ class BatchDeleteResource:
         resp.media = {"deleted": deleted, "absent": absent}
 
 
+class BatchWriteResource:
+    """/blobs/write: several small blobs in one request (the gateway's writes of small
+    objects, combined while the node is busy with the previous batch). The body is the blobs'
+    bytes one after another; ``X-Blobs: <id>:<size>,<id>:<size>,...`` names them, in order,
+    and their sizes add up to the Content-Length. Each blob is stored on its own terms (see
+    ``Disk.write_many``): the answer gives, in order, ``{"id", "size", "xxh3"}`` for a stored
+    blob and ``{"id", "status", "error"}`` (507 no space, 500 other) for one that is not."""
+
+    def __init__(self, disk: Disk):
+        self.disk = disk
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length
+        if length is None or length > MAX_WRITE_BATCH_BODY:
+            resp.set_header("Connection", "close")
+            raise falcon.HTTPBadRequest(
+                title=f"a write batch needs a Content-Length up to {MAX_WRITE_BATCH_BODY} bytes")
+        items = self._parse(req.get_header("X-Blobs") or "")
+        if items is None or sum(size for _, size in items) != length:
+            resp.set_header("Connection", "close")
+            raise falcon.HTTPBadRequest(
+                title=f"need X-Blobs: <id>:<size>,... (up to {MAX_WRITE_BATCH} distinct ids) "
+                      "whose sizes add up to the Content-Length")
+        try:
+            body = b"".join(body_pieces(req.stream, length))
+        except Truncated as exc:
+            resp.set_header("Connection", "close")
+            raise falcon.HTTPBadRequest(title="body truncated", description=str(exc))
+        blobs, at = [], 0
+        for blob_id, size in items:
+            blobs.append((blob_id, body[at:at + size]))
+            at += size
+        out = []
+        for (blob_id, _), result in zip(blobs, self.disk.write_many(blobs)):
+            if isinstance(result, tuple):
+                out.append(b'{"id": "%s", "size": %d, "xxh3": "%s"}'
+                           % (blob_id.encode(), result[0], result[1].encode()))
+            else:
+                status = 507 if isinstance(result, NoSpace) else 500
+                out.append(json.dumps({"id": blob_id, "status": status,
+                                       "error": str(result) or type(result).__name__}).encode())
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = b'{"blobs": [' + b", ".join(out) + b"]}"
+
+    @staticmethod
+    def _parse(header: str) -> list[tuple[str, int]] | None:
+        items, seen = [], set()
+        for part in header.split(","):
+            blob_id, sep, size = part.strip().partition(":")
+            if not sep or not valid_id(blob_id) or blob_id in seen or not size.isdigit():
+                return None
+            seen.add(blob_id)
+            items.append((blob_id, int(size)))
+        return items if 0 < len(items) <= MAX_WRITE_BATCH else None
+
+
 class VerifyResource:
     """/blobs/{blob_id}/verify"""
 
@@ -302,6 +364,7 @@ def create_app(settings: NodeSettings, disk: Disk | None = None) -> falcon.App:
     app.add_route("/blobs", InventoryResource(disk))
     app.add_route("/blobs/{blob_id}", BlobResource(disk))
     app.add_route("/blobs/delete", BatchDeleteResource(disk))
+    app.add_route("/blobs/write", BatchWriteResource(disk))
     app.add_route("/blobs/{blob_id}/verify", VerifyResource(disk))
     app.add_route("/health", HealthResource(disk, settings.node_id))
     app.add_route("/ready", ReadyResource(disk, settings.node_id))

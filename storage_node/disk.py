@@ -54,6 +54,12 @@ def valid_id(blob_id: str) -> bool:
     return bool(BLOB_ID.match(blob_id))
 
 
+def _no_space(exc: OSError) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace("file system full")
+    return exc
+
+
 def _writev_all(fd: int, pieces: list[bytes]) -> None:
     """Write every piece at the file's position (one writev unless the kernel writes less)."""
     left = sum(len(p) for p in pieces)
@@ -406,8 +412,87 @@ class Disk:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
-    def _publish(self, tmp: str, final: str) -> int:
-        """Rename ``tmp`` to ``final`` durably; return the size of the file it replaced."""
+    def write_many(self, blobs: list[tuple[str, bytes]]) -> list[tuple[int, str] | Exception]:
+        """Store several in-memory blobs, sharing the waits for the disk: every temp file is
+        written, then all are fsynced, renamed, and each distinct directory fsynced once
+        (the first fsync's journal commit carries the others' work, which then find little
+        left to do). Each blob is atomic on its own exactly as with ``write``, and none is
+        reported stored before its rename is durable. Returns, in order, ``(size, xxh3)`` or
+        the exception that kept that blob from being stored (NoSpace, OSError); the others
+        are stored regardless."""
+        results: list[tuple[int, str] | Exception | None] = [None] * len(blobs)
+        staged: list[list] = []                  # [index, tmp, fd, final, stored, digest, size]
+        reserved = stored_total = replaced_total = 0
+        published: set[int] = set()
+        try:
+            for i, (blob_id, data) in enumerate(blobs):
+                final = str(self.path_for(blob_id))
+                try:
+                    self.space.reserve(len(data))
+                except NoSpace as exc:
+                    results[i] = exc
+                    continue
+                reserved += len(data)
+                tmp = os.path.join(self._tmp, f"{blob_id}.{self._tmp_tag}.{next(self._tmp_seq)}.tmp")
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                except OSError as exc:
+                    results[i] = _no_space(exc)
+                    continue
+                entry = [i, tmp, fd, final, 0, "", len(data)]
+                staged.append(entry)
+                try:
+                    hasher = BlockHasher(self.settings.block_size)
+                    hasher.update(data)
+                    footer = hasher.finish()
+                    _writev_all(fd, [data, footer])
+                    entry[4], entry[5] = len(data) + len(footer), hasher.hexdigest()
+                except OSError as exc:
+                    results[i] = _no_space(exc)
+            for entry in staged:
+                fd, entry[2] = entry[2], -1
+                try:
+                    if results[entry[0]] is None and self.settings.fsync:
+                        os.fsync(fd)
+                except OSError as exc:
+                    results[entry[0]] = _no_space(exc)
+                finally:
+                    os.close(fd)
+            parents: set[str] = set()
+            for i, tmp, _, final, stored, digest, size in staged:
+                if results[i] is not None:
+                    continue
+                try:
+                    replaced = self._publish(tmp, final, sync=False)
+                except OSError as exc:
+                    results[i] = _no_space(exc)
+                    continue
+                published.add(i)
+                stored_total += stored
+                replaced_total += replaced
+                parents.add(os.path.dirname(final))
+                results[i] = (size, digest)
+            if self.settings.fsync:
+                for parent in parents:
+                    try:
+                        fsync_dir(parent)
+                    except OSError as exc:     # renamed, but not known to be durable
+                        for entry in staged:
+                            if os.path.dirname(entry[3]) == parent and entry[0] in published:
+                                results[entry[0]] = exc
+            return results
+        finally:
+            self.space.settle(reserved, stored_total, replaced_total)
+            for entry in staged:
+                if entry[2] >= 0:
+                    os.close(entry[2])
+                if entry[0] not in published:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry[1])
+
+    def _publish(self, tmp: str, final: str, *, sync: bool = True) -> int:
+        """Rename ``tmp`` to ``final`` durably (``sync=False``: the caller fsyncs the
+        directory); return the size of the file it replaced."""
         parent = os.path.dirname(final)
         if parent not in self._dirs:
             self._make_dirs(parent)
@@ -424,7 +509,7 @@ class Disk:
                     raise
                 self._make_dirs(parent)
                 os.replace(tmp, final)
-        if self.settings.fsync:
+        if sync and self.settings.fsync:
             fsync_dir(parent)
         return replaced
 

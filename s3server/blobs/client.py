@@ -27,6 +27,8 @@ from s3server.blobs.errors import BlobError, BlobNotFound, NodeFull
 
 READ_CHUNK = 1024 * 1024
 DELETE_BATCH = 1000            # ids per POST /blobs/delete (the node's limit)
+WRITE_BATCH = 64               # blobs per POST /blobs/write (the node takes up to 128)
+WRITE_BATCH_BYTES = 1024 * 1024  # their bytes (the node takes up to 4 MiB)
 _MAX_LINE = 8192
 _MAX_HEADERS = 64
 _MAX_DETAIL = 64 * 1024        # error bodies up to this size are read (connection kept)
@@ -600,6 +602,38 @@ class NodeClient:
         if not isinstance(deleted, list) or not isinstance(absent, list):
             raise self._fail(f"{what}: bad JSON")
         return {**{b: False for b in absent}, **{b: True for b in deleted}}
+
+    def begin_write_many(self, blobs: list[tuple[str, bytes]]) -> Call:
+        """Send several small blobs in one ``POST /blobs/write`` (at most WRITE_BATCH, whose
+        sizes add up to at most WRITE_BATCH_BYTES); ``end_write_many`` reads the answer."""
+        names = ",".join(f"{blob_id}:{len(data)}" for blob_id, data in blobs)
+        body = b"".join(data for _, data in blobs)
+        return self.call("POST", "/blobs/write", body,
+                         {"Content-Type": "application/octet-stream", "X-Blobs": names})
+
+    def end_write_many(self, call: Call, blob_ids: list[str]) -> list[dict | BlobError] | None:
+        """For a ``begin_write_many`` of ``blob_ids``: per blob, in order, the node's
+        ``{"id", "size", "xxh3"}`` or the BlobError (NodeFull for 507) it answered for that
+        blob. None if the node has no batch endpoint (404/405: older than this client)."""
+        what = "POST /blobs/write"
+        resp = call.response()
+        if resp.status in (404, 405):
+            self._finish(resp, what, (404, 405))
+            return None
+        doc = self._parse_json(self._finish(resp, what, (200,)), what)
+        answers = doc.get("blobs")
+        if (not isinstance(answers, list) or len(answers) != len(blob_ids)
+                or any(not isinstance(a, dict) or a.get("id") != b for a, b in zip(answers, blob_ids))):
+            raise self._fail(f"{what}: the answer does not match the blobs sent")
+        out: list[dict | BlobError] = []
+        for a in answers:
+            status = a.get("status")
+            if status is None:
+                out.append(a)
+            else:
+                out.append(self._fail(f"{what}: {a.get('id')}: HTTP {status} {a.get('error', '')}",
+                                      NodeFull if status == 507 else BlobError))
+        return out
 
     def delete_many(self, blob_ids: Iterable[str]) -> dict[str, bool]:
         """Delete many blobs (idempotent), DELETE_BATCH per request; {blob_id: existed}.

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import xxhash
 
+from s3server.blobs.batcher import PendingWrite, WriteBatcher
 from s3server.blobs.cache import BlobCache
 from s3server.blobs.client import Call, NodeClient
 from s3server.blobs.deleter import BatchDeleter
@@ -26,6 +27,7 @@ from s3server.blobs.writer import NodeUpload
 from s3server.models import BlobRef
 
 SMALL_BODY = 256 * 1024      # bodies up to this size are written without upload threads
+BATCH_ITEM_MAX = 64 * 1024   # ... and up to this size combined with others per node (batcher.py)
 
 
 class _QuorumLost(Exception):
@@ -44,7 +46,8 @@ class BlobStore:
                  timeout: float = 10.0, down_seconds: float = 5.0,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  clock: Callable[[], float] = time.monotonic, queue_depth: int = 4,
-                 small_body: int = SMALL_BODY, cache_bytes: int = 0):
+                 small_body: int = SMALL_BODY, cache_bytes: int = 0,
+                 batch_item_max: int = BATCH_ITEM_MAX):
         if not nodes:
             raise ValueError("BlobStore needs at least one node")
         if not 1 <= write_quorum <= replicas:
@@ -58,6 +61,9 @@ class BlobStore:
         self._queue_depth = queue_depth
         self._small_body = small_body
         self._deleter = BatchDeleter(self._clients)
+        # in-memory bodies up to ``batch_item_max`` bytes go to the nodes in batches
+        self._batch_item_max = batch_item_max
+        self._batchers = {n: WriteBatcher(c) for n, c in self._clients.items()}
         self.read_repair = ReadRepairer(self)
         # blobs up to ``small_body`` bytes that were read are kept in memory (see cache.py)
         self.cache = BlobCache(cache_bytes, small_body) if cache_bytes > 0 else None
@@ -115,38 +121,56 @@ class BlobStore:
     def _write_small(self, data: bytes, size: int | None) -> BlobRef:
         """Write an in-memory body: send a Content-Length PUT to every target node, then
         read their answers (each bounded by the client timeout, so a stalled node delays
-        the write by at most that and never loses the other nodes' answers)."""
+        the write by at most that and never loses the other nodes' answers). A body up to
+        ``batch_item_max`` bytes goes to each node through its WriteBatcher instead, in one
+        request with the other writes waiting for that node (a stalled node then delays
+        the write by at most twice the timeout: the batch before, then its own)."""
         if size is not None and len(data) != size:
             raise BlobError(f"expected {size} bytes, the stream gave {len(data)}")
         digest = xxhash.xxh3_128_hexdigest(data)
         blob_id = self._new_id()
         targets = self.write_targets(blob_id)
-        calls: dict[str, Call] = {}
+        calls: dict[str, Call | PendingWrite] = {}
         errors: dict[str, BlobError] = {}
         confirmed: list[str] = []
+        batchers = self._batchers if len(data) <= self._batch_item_max else None
         try:
             for n in targets:
                 try:
-                    calls[n] = self._clients[n].begin_put(blob_id, data)
+                    # a node that just failed gets single PUTs, each on its own clock,
+                    # rather than writes queued behind a batch that may be stuck
+                    if batchers is not None and batchers[n].batching and not self._health.is_down(n):
+                        calls[n] = batchers[n].submit(blob_id, data)
+                    else:
+                        calls[n] = self._clients[n].begin_put(blob_id, data)
                 except BlobError as exc:
                     errors[n] = exc
             for n in targets:
-                call = calls.pop(n, None)
+                call = calls.get(n)
                 if call is None:
                     continue
                 try:
-                    result = self._clients[n].end_put(call)
+                    if isinstance(call, PendingWrite):
+                        # behind at most the batch in flight on that node, then in its own
+                        result = call.wait(2 * self.timeout + 1)
+                    else:
+                        result = self._clients[n].end_put(call)
                 except BlobError as exc:
+                    del calls[n]
                     errors[n] = exc
                     continue
+                del calls[n]
                 if (result.get("size"), result.get("xxh3")) == (len(data), digest):
                     confirmed.append(n)
                     self._health.mark_up(n)
                 else:  # the node stored something else: never count it
                     self._delete_copies(blob_id, [n])
         except BaseException:
-            for call in calls.values():
-                call.abandon()
+            for n, call in calls.items():
+                if isinstance(call, PendingWrite):   # cannot be called back: let it land, then go
+                    self._deleter.submit([BlobRef(blob_id, len(data), (n,))])
+                else:
+                    call.abandon()
             self._delete_copies(blob_id, confirmed)
             raise
         for n, exc in errors.items():

@@ -109,7 +109,8 @@ def test_bad_scrub_share_is_a_clear_error(tmp_path, args, message):
     assert r.returncode == 2 and message in r.stderr, (r.returncode, r.stderr)
 
 
-@pytest.mark.parametrize("name", ["S3_SCRUB_DAYS", "S3_SCRUB_MB_PER_S", "S3_BLOB_CACHE_MB", "S3_INLINE_MAX"])
+@pytest.mark.parametrize("name", ["S3_SCRUB_DAYS", "S3_SCRUB_MB_PER_S", "S3_BLOB_CACHE_MB", "S3_INLINE_MAX",
+                                  "S3_WRITE_BATCH_MAX"])
 def test_negative_settings_are_refused(name):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: "-1"})
@@ -120,3 +121,11 @@ def test_inline_max_is_bounded():
     assert Settings.from_env({"S3_INLINE_MAX": "0"}).inline_max == 0
     with pytest.raises(ValueError, match="S3_INLINE_MAX"):
         Settings.from_env({"S3_INLINE_MAX": "65537"})
+
+
+def test_write_batch_max_is_bounded():
+    assert Settings.from_env({}).write_batch_max == 65536
+    assert Settings.from_env({"S3_WRITE_BATCH_MAX": "262144"}).write_batch_max == 262144
+    assert Settings.from_env({"S3_WRITE_BATCH_MAX": "0"}).write_batch_max == 0
+    with pytest.raises(ValueError, match="S3_WRITE_BATCH_MAX"):
+        Settings.from_env({"S3_WRITE_BATCH_MAX": "262145"})

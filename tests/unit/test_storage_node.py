@@ -435,3 +435,87 @@ def test_new_fan_out_directories_are_made_durable(tmp_path, monkeypatch):
     synced.clear()
     d.write("ab" + "ef" + "2" * 28, [b"three"])             # ab exists, ef is new
     assert synced == [f"{blobs}/ab", f"{blobs}/ab/ef"]
+
+
+# -- POST /blobs/write ------------------------------------------------------------------
+
+def write_batch(http, node, blobs, *, names=None, **headers):
+    body = b"".join(data for _, data in blobs)
+    names = names if names is not None else ",".join(f"{b}:{len(d)}" for b, d in blobs)
+    return http.request("POST", f"{node.url}/blobs/write", body=body,
+                        headers={"X-Blobs": names, "Content-Type": "application/octet-stream", **headers})
+
+
+def test_batch_write_stores_each_blob(node, http):
+    import xxhash
+    blobs = [(blob_id(0x500 + i), rand_bytes(n, i)) for i, n in enumerate((0, 1, 4096, 70_000))]
+    r = write_batch(http, node, blobs)
+    assert r.status == 200, r.data
+    answers = json.loads(r.data)["blobs"]
+    assert answers == [{"id": b, "size": len(d), "xxh3": xxhash.xxh3_128_hexdigest(d)} for b, d in blobs]
+    for b, d in blobs:
+        got = http.request("GET", f"{node.url}/blobs/{b}")
+        assert got.status == 200 and got.data == d
+    assert not _tmp_files(node)
+    # the same ids again: replaced, like a PUT of an existing id
+    r = write_batch(http, node, [(blobs[2][0], b"new bytes")])
+    assert r.status == 200 and http.request("GET", f"{node.url}/blobs/{blobs[2][0]}").data == b"new bytes"
+
+
+@pytest.mark.parametrize("names, body, why", [
+    (None, b"abc", "no X-Blobs"),
+    ("", b"abc", "empty X-Blobs"),
+    (f"{blob_id(0x601)}:2", b"abc", "sizes short of the body"),
+    (f"{blob_id(0x601)}:4", b"abc", "sizes past the body"),
+    (f"{blob_id(0x601)}:1,{blob_id(0x601)}:2", b"abc", "an id twice"),
+    ("../../etc:3", b"abc", "a bad id"),
+    (f"{blob_id(0x601)}:x", b"abc", "a bad size"),
+    (f"{blob_id(0x601)}", b"abc", "no size"),
+    (",".join(f"{blob_id(0x700 + i)}:0" for i in range(129)), b"", "too many blobs"),
+])
+def test_batch_write_refuses_bad_requests_whole(node, http, names, body, why):
+    headers = {} if names is None else {"X-Blobs": names}
+    r = http.request("POST", f"{node.url}/blobs/write", body=body, headers=headers)
+    assert r.status == 400, (why, r.status, r.data)
+    assert json.loads(r.data)["title"]
+    assert not node.blob_path(blob_id(0x601)).exists() and not node.blob_path(blob_id(0x700)).exists()
+
+
+def test_batch_write_of_a_truncated_body_stores_nothing(node):
+    names = f"{blob_id(0x610)}:3,{blob_id(0x611)}:100"
+    out = raw_request(node, b"POST /blobs/write HTTP/1.1\r\nHost: x\r\nContent-Length: 103\r\n"
+                            b"X-Blobs: " + names.encode() + b"\r\n\r\nabc" + b"y" * 50)
+    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    assert not node.blob_path(blob_id(0x610)).exists() and not node.blob_path(blob_id(0x611)).exists()
+    assert not _tmp_files(node)
+
+
+def test_batch_write_over_the_body_limit_is_refused(node, http):
+    from storage_node.app import MAX_WRITE_BATCH_BODY
+    n = MAX_WRITE_BATCH_BODY + 1
+    out = raw_request(node, b"POST /blobs/write HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                            b"X-Blobs: %s:%d\r\n\r\n" % (n, blob_id(0x620).encode(), n))
+    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    assert not node.blob_path(blob_id(0x620)).exists()
+
+
+def test_batch_write_answers_each_blob_that_does_not_fit(tmp_path, http):
+    """A node near its capacity stores the blobs of a batch that fit and answers 507 for the
+    others, each in its place; nothing partial is left."""
+    n = start_nodes(tmp_path, 1, "--no-fsync", "--capacity-bytes", str(300_000))[0]
+    try:
+        blobs = [(blob_id(0x630), rand_bytes(100_000, 1)), (blob_id(0x631), rand_bytes(250_000, 2)),
+                 (blob_id(0x632), rand_bytes(50_000, 3))]
+        r = write_batch(http, n, blobs)
+        assert r.status == 200, r.data
+        answers = json.loads(r.data)["blobs"]
+        assert [a["id"] for a in answers] == [b for b, _ in blobs]
+        assert answers[0]["size"] == 100_000 and answers[2]["size"] == 50_000
+        assert answers[1]["status"] == 507 and "capacity" in answers[1]["error"]
+        assert http.request("GET", f"{n.url}/blobs/{blob_id(0x630)}").data == blobs[0][1]
+        assert http.request("GET", f"{n.url}/blobs/{blob_id(0x632)}").data == blobs[2][1]
+        assert not n.blob_path(blob_id(0x631)).exists() and not _tmp_files(n)
+        used = json.loads(http.request("GET", n.url + "/health").data)["used_bytes"]
+        assert 150_000 <= used < 160_000          # both stored blobs and their footers, no more
+    finally:
+        assert n.stop() == 0
