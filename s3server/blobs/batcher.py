@@ -95,13 +95,14 @@ class WriteBatcher:
         return pending
 
     def _ensure_running(self) -> None:
-        if self._pid == os.getpid() and self._threads:
+        if self._pid == os.getpid() and self._threads and all(t.is_alive() for t in self._threads):
             return
         with self._lock:
             if self._pid != os.getpid():         # forked: the parent's queue and threads are not ours
                 self._queue = queue.SimpleQueue()
                 self._threads = []
                 self._pid = os.getpid()
+            self._threads = [t for t in self._threads if t.is_alive()]   # one killed is replaced
             while len(self._threads) < self._senders:
                 t = threading.Thread(target=self._run, daemon=True,
                                      name=f"blob-writer-{self._client.node_id}")
