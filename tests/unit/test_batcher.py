@@ -7,7 +7,6 @@ import http.server
 import json
 import signal
 import threading
-import time
 
 import pytest
 import xxhash
@@ -15,18 +14,12 @@ import xxhash
 from s3server.blobs import BlobError, BlobStore
 from s3server.blobs.batcher import RETRY_BATCH_AFTER, WriteBatcher
 from s3server.blobs.client import NodeClient
+from tests.unit.test_blobs import eventually
 from tests.unit.test_storage_node import rand_bytes, start_nodes
 
 
 def _id(i: int) -> str:
     return f"{0xb0000 + i:032x}"
-
-
-def _eventually(check, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +36,7 @@ def test_writes_queued_behind_a_busy_node_go_in_one_batch(node):
     node.proc.send_signal(signal.SIGSTOP)              # the first batch stalls at the node
     try:
         first = batcher.submit(_id(0), datas[0])
-        _eventually(lambda: batcher.batches == 1)      # the sender took it alone
+        eventually(lambda: batcher.batches == 1)      # the sender took it alone
         rest = [batcher.submit(_id(i), datas[i]) for i in range(1, 21)]
     finally:
         node.proc.send_signal(signal.SIGCONT)
