@@ -34,10 +34,28 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def _free_ports(host: str, count: int, avoid: set[int]) -> list[int]:
+    """``count`` distinct free ports, none in ``avoid`` (the gateway's port: a caller that
+    picked it free and let it go, as the tests do, may see the kernel hand it out again, and a
+    storage node on the gateway's port answers its /health probe). The sockets stay bound
+    until all are chosen, so the ports differ from each other."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count + 64):
+            if len(held) == count:
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(s)
+            s.bind((host, 0))
+            if s.getsockname()[1] in avoid:
+                continue                   # kept bound (so not offered again), not used
+        ports = [s.getsockname()[1] for s in held if s.getsockname()[1] not in avoid]
+        if len(ports) < count:
+            raise OSError("no free ports")
+        return ports[:count]
+    finally:
+        for s in held:
+            s.close()
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
@@ -106,10 +124,12 @@ def cmd_serve(args) -> int:
         if settings.storage_nodes:
             nodes = list(settings.storage_nodes)
         else:
+            planned = {settings.node_base_port + i for i in range(NODES_IN_SERVE)} if settings.node_base_port else set()
+            spare = iter(_free_ports("127.0.0.1", NODES_IN_SERVE, avoid={settings.port} | planned))
             for i in range(NODES_IN_SERVE):
                 port = settings.node_base_port + i if settings.node_base_port else 0
-                if not port or not _port_free("127.0.0.1", port):
-                    port = _free_port("127.0.0.1")
+                if not port or port == settings.port or not _port_free("127.0.0.1", port):
+                    port = next(spare)
                 node_id = f"node-{i}"
                 node_dir = data_dir / node_id
                 cmd = [sys.executable, "-m", "storage_node", "--data-dir", str(node_dir), "--port", str(port),

@@ -29,7 +29,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import re
+import threading
 import time
 from typing import Iterator
 
@@ -204,12 +206,55 @@ class BlobResource:
             raise falcon.HTTPInternalServerError(title="corrupt blob", description=str(exc))
 
 
+class BackgroundWork:
+    """One thread that runs work handed to it at a low CPU priority (nice +``nice``, for this
+    thread only), the caller waiting for the result. Used for the unlinks of batch deletes:
+    a gateway sends each node one batch every 50 ms under a DELETE load, and each batch's
+    burst of unlinks held the CPU from the requests clients were waiting for. Measured on the
+    2-core machine (4 KiB objects, DELETE c=16, three rounds each way): p99 45-50 -> 30-34 ms at
+    the same DELETE rate. The deletes still all happen, in the CPU's gaps; a batch is answered
+    when it is done, as before."""
+
+    def __init__(self, nice: int = 10):
+        self._nice = nice
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn, *args):
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, daemon=True, name="background")
+                    self._thread.start()
+        done, box = threading.Event(), []
+        self._queue.put((fn, args, done, box))
+        done.wait()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    def _loop(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+        except (OSError, AttributeError):
+            pass                       # no per-thread priority here: the work runs as it is
+        while True:
+            fn, args, done, box = self._queue.get()
+            try:
+                box.append(fn(*args))
+            except BaseException as exc:   # handed back to the waiting request
+                box.append(exc)
+            done.set()
+
+
 class BatchDeleteResource:
     """/blobs/delete: many unconditional deletes in one request (the gateway's deletes of
     replaced and removed objects). GC keeps using the per-id DELETE with ``min_age``."""
 
     def __init__(self, disk: Disk):
         self.disk = disk
+        self._background = BackgroundWork()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
@@ -224,10 +269,14 @@ class BatchDeleteResource:
         if (not isinstance(ids, list) or len(ids) > MAX_BATCH
                 or not all(isinstance(b, str) and valid_id(b) for b in ids)):
             raise falcon.HTTPBadRequest(title=f"need {{\"ids\": [up to {MAX_BATCH} blob ids]}}")
+        deleted, absent = self._background.run(self._delete_all, ids)
+        resp.media = {"deleted": deleted, "absent": absent}
+
+    def _delete_all(self, ids: list[str]) -> tuple[list[str], list[str]]:
         deleted, absent = [], []
         for blob_id in ids:
             (deleted if self.disk.delete(blob_id) else absent).append(blob_id)
-        resp.media = {"deleted": deleted, "absent": absent}
+        return deleted, absent
 
 
 class BatchWriteResource:

@@ -95,3 +95,22 @@ def test_port_in_use_is_a_clear_error(tmp_path, system):
         serve.start(timeout=30)
     assert "in use" in Path(serve.log.name).read_text()
     assert serve.proc.returncode == 2, e.value
+
+
+def test_node_ports_are_distinct_and_never_the_gateways():
+    """serve picks its storage nodes' ports while the sockets stay bound (so they differ) and
+    never the gateway's port: a port the tests picked free and let go can come back from the
+    kernel, and a node on the gateway's port answers the gateway's /health probe (seen: a whole
+    test system started "ready" with a node where its gateway should be)."""
+    import socket
+
+    from s3server.cli import _free_ports
+
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            gateway = s.getsockname()[1]
+        ports = _free_ports("127.0.0.1", 3, avoid={gateway})
+        assert len(set(ports)) == 3 and gateway not in ports
+    with pytest.raises(OSError, match="no free ports"):
+        _free_ports("127.0.0.1", 3, avoid=set(range(1, 65536)))

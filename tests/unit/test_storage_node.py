@@ -413,6 +413,28 @@ def test_batch_delete(node, http):
     assert node.blob_path(blob_id(60)).exists()
 
 
+def _thread_nice_values(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        out.append(int(fields[16]))          # field 19 of proc(5): nice
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_batch_deletes_run_on_a_low_priority_thread(node, http):
+    """A batch delete's unlinks run on one thread at nice +10 (the request waits for it), so
+    bursts of deletes give way to the requests clients wait for; the node's other threads
+    keep their priority."""
+    bid = blob_id(70)
+    assert put(http, node, bid, b"n").status == 201
+    r = http.request("POST", f"{node.url}/blobs/delete", body=json.dumps({"ids": [bid]}))
+    assert r.status == 200 and json.loads(r.data)["deleted"] == [bid]
+    nice = _thread_nice_values(node.proc.pid)
+    base = os.getpriority(os.PRIO_PROCESS, node.proc.pid)
+    assert nice.count(min(base + 10, 19)) == 1 and nice.count(base) == len(nice) - 1, nice
+
+
 def test_new_fan_out_directories_are_made_durable(tmp_path, monkeypatch):
     """A blob in a fan-out directory that did not exist: the new directories' entries (ab in
     blobs/, cd in ab/) are fsynced as well as the blob's own rename; later blobs in the same
