@@ -40,19 +40,20 @@ def _free_ports(host: str, count: int, avoid: set[int]) -> list[int]:
     storage node on the gateway's port answers its /health probe). The sockets stay bound
     until all are chosen, so the ports differ from each other."""
     held: list[socket.socket] = []
+    ports: list[int] = []
     try:
         for _ in range(count + 64):
-            if len(held) == count:
-                break
+            if len(ports) == count:
+                return ports
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             held.append(s)
             s.bind((host, 0))
-            if s.getsockname()[1] in avoid:
-                continue                   # kept bound (so not offered again), not used
-        ports = [s.getsockname()[1] for s in held if s.getsockname()[1] not in avoid]
+            port = s.getsockname()[1]
+            if port not in avoid:          # an avoided one stays bound (not offered again), unused
+                ports.append(port)
         if len(ports) < count:
             raise OSError("no free ports")
-        return ports[:count]
+        return ports
     finally:
         for s in held:
             s.close()
