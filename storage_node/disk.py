@@ -54,7 +54,11 @@ def valid_id(blob_id: str) -> bool:
     return bool(BLOB_ID.match(blob_id))
 
 
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
 def _no_space(exc: OSError) -> Exception:
+    """NoSpace for a full file system or quota, else ``exc`` itself."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace("file system full")
     return exc
@@ -367,7 +371,7 @@ class Disk:
         at least DIRECT_MIN bytes writes its data with O_DIRECT instead (see ``_DirectFile``):
         the gateway asks for that for the copies it will not read from."""
         final = self.path_for(blob_id)
-        tmp = os.path.join(self._tmp, f"{blob_id}.{self._tmp_tag}.{next(self._tmp_seq)}.tmp")
+        tmp = self._temp_name(blob_id)
         reserved = stored = replaced = 0
         published = False
         try:
@@ -375,7 +379,7 @@ class Disk:
                 self.space.reserve(expected)
                 reserved = expected
             hasher = BlockHasher(self.settings.block_size)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(tmp, _TEMP_FLAGS, 0o644)
             out = None
             try:
                 if not cache and (expected or 0) >= DIRECT_MIN and self.settings.direct_io:
@@ -403,8 +407,9 @@ class Disk:
             published = True
             return hasher.size, hasher.hexdigest()
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise NoSpace("file system full") from exc
+            mapped = _no_space(exc)
+            if mapped is not exc:
+                raise mapped from exc
             raise
         finally:
             self.space.settle(reserved, stored if published else 0, replaced)
@@ -433,9 +438,9 @@ class Disk:
                     results[i] = exc
                     continue
                 reserved += len(data)
-                tmp = os.path.join(self._tmp, f"{blob_id}.{self._tmp_tag}.{next(self._tmp_seq)}.tmp")
+                tmp = self._temp_name(blob_id)
                 try:
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                    fd = os.open(tmp, _TEMP_FLAGS, 0o644)
                 except OSError as exc:
                     results[i] = _no_space(exc)
                     continue
@@ -489,6 +494,10 @@ class Disk:
                 if entry[0] not in published:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry[1])
+
+    def _temp_name(self, blob_id: str) -> str:
+        """A temp file name unique per process and write, without asking the kernel for randomness."""
+        return os.path.join(self._tmp, f"{blob_id}.{self._tmp_tag}.{next(self._tmp_seq)}.tmp")
 
     def _publish(self, tmp: str, final: str, *, sync: bool = True) -> int:
         """Rename ``tmp`` to ``final`` durably (``sync=False``: the caller fsyncs the

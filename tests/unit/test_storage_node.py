@@ -421,7 +421,6 @@ def _thread_nice_values(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_batch_deletes_run_on_a_low_priority_thread(node, http):
     """A batch delete's unlinks run on one thread at nice +10 (the request waits for it), so
     bursts of deletes give way to the requests clients wait for; the node's other threads
