@@ -51,15 +51,31 @@ class Metrics:
                                      "(result=miss).", ["result"], registry=r)
         self._cache_hit = self.cache_lookups.labels("hit")
         self._cache_miss = self.cache_lookups.labels("miss")
+        # the labelled children of each (dialect, operation[, status]), looked up once:
+        # ``labels()`` validates and locks on every call, a tenth of a request's bookkeeping
+        self._per_request: dict[tuple[str, str, str], list] = {}
 
     def observe_request(self, dialect: str, operation: str, status: str, seconds: float,
                         bytes_in: int, bytes_out: int) -> None:
-        self.requests.labels(dialect, operation, status).inc()
-        self.latency.labels(dialect, operation).observe(seconds)
+        key = (dialect, operation, status)
+        children = self._per_request.get(key)
+        if children is None:
+            # the byte counters' children are made when first needed: a series appears in
+            # /metrics once it has counted something
+            children = [self.requests.labels(dialect, operation, status),
+                        self.latency.labels(dialect, operation), None, None]
+            if len(self._per_request) < 4096:     # operations x statuses: a few hundred at most
+                self._per_request[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if bytes_in:
-            self.bytes_in.labels(dialect, operation).inc(bytes_in)
+            if children[2] is None:
+                children[2] = self.bytes_in.labels(dialect, operation)
+            children[2].inc(bytes_in)
         if bytes_out:
-            self.bytes_out.labels(dialect, operation).inc(bytes_out)
+            if children[3] is None:
+                children[3] = self.bytes_out.labels(dialect, operation)
+            children[3].inc(bytes_out)
 
     def observe_cache(self, hit: bool) -> None:
         (self._cache_hit if hit else self._cache_miss).inc()

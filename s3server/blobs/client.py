@@ -243,7 +243,11 @@ class Call:
     def _send(self) -> None:
         sock = self.conn.sock
         for part in self.payload:
-            sock.sendall(part)
+            # one send() when the socket takes it all (gevent's sendall first asks the kernel
+            # for the send buffer's size, a system call per call)
+            sent = sock.send(part)
+            if sent < len(part):
+                sock.sendall(memoryview(part)[sent:])
 
     def _resend(self) -> None:
         self._drop()

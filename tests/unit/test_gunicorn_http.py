@@ -2,10 +2,13 @@
 Response class, a socket that records what it is given)."""
 from __future__ import annotations
 
+import email.utils
+import time
 from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config
+import gunicorn.http.wsgi as gunicorn_wsgi
 from gunicorn.http.wsgi import Response
 
 from s3server import gunicorn_http
@@ -14,16 +17,24 @@ gunicorn_http.install()
 
 
 class RecordingSocket:
-    def __init__(self):
+    """Records each send()/sendall() as one piece; ``take`` caps what one send() accepts (a
+    full socket buffer)."""
+
+    def __init__(self, take: int = 1 << 30):
         self.sent: list[bytes] = []
+        self.take = take
+
+    def send(self, data):
+        self.sent.append(bytes(data[:self.take]))
+        return min(len(data), self.take)
 
     def sendall(self, data):
         self.sent.append(bytes(data))
 
 
-def respond(method: str, status: str, headers: list[tuple[str, str]], body: list[bytes]):
+def respond(method: str, status: str, headers: list[tuple[str, str]], body: list[bytes], take: int = 1 << 30):
     req = SimpleNamespace(method=method, version=(1, 1), should_close=lambda: False)
-    sock = RecordingSocket()
+    sock = RecordingSocket(take)
     resp = Response(req, sock, Config())
     resp.start_response(status, headers)
     for piece in body:
@@ -62,6 +73,32 @@ def test_chunked_responses_are_framed_by_gunicorn():
     sent = respond("GET", "200 OK", [], [b"hello"])                # no length: chunked
     joined = b"".join(sent)
     assert b"Transfer-Encoding: chunked" in joined and b"5\r\nhello\r\n" in joined
+
+
+def test_a_partial_send_is_completed_in_order():
+    body = b"0123456789" * 100
+    sent = respond("GET", "200 OK", [("Content-Length", str(len(body)))], [body], take=50)
+    assert len(sent[0]) == 50 and len(sent) == 2          # what send() took, then sendall the rest
+    head, _, rest = b"".join(sent).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and rest == body
+
+
+def test_the_date_header_is_an_http_date_of_now():
+    sent = respond("HEAD", "200 OK", [("Content-Length", "0")], [b""])
+    date = next(line for line in sent[0].split(b"\r\n") if line.startswith(b"Date: "))[6:].decode()
+    assert date == email.utils.formatdate(usegmt=True) or \
+        abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time()) < 2
+    assert gunicorn_http._http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
+    assert gunicorn_http._http_date(1445412480) == email.utils.formatdate(1445412480, usegmt=True)
+
+
+def test_environ_bases_are_copies():
+    cfg = Config()
+    first, second = gunicorn_wsgi.base_environ(cfg), gunicorn_wsgi.base_environ(cfg)
+    assert first == second and first is not second
+    first["REQUEST_METHOD"] = "PUT"
+    assert "REQUEST_METHOD" not in gunicorn_wsgi.base_environ(cfg)
+    assert isinstance(first["wsgi.errors"], gunicorn_wsgi.WSGIErrorsWrapper)
 
 
 def test_install_is_idempotent():

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import email.header
-from email.utils import format_datetime
 
 import falcon
 
@@ -13,6 +12,7 @@ from s3server.errors import S3Error
 from s3server.models import ObjectMeta
 from s3server.service import checksums
 from s3server.service.objects import Conditions
+from s3server.timefmt import http_date
 
 CONTENT_HEADERS = {
     "content-type": "content_type",
@@ -93,10 +93,6 @@ def object_attrs(ctx: S3Context) -> dict:
         raise S3Error("InvalidStorageClass", storage_class_requested=sc)
     attrs["storage_class"] = sc
     return attrs
-
-
-def http_date(dt) -> str:
-    return format_datetime(dt.replace(microsecond=0), usegmt=True)
 
 
 def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> None:
