@@ -76,7 +76,16 @@ class AuthResult:
 # ---------------------------------------------------------------- pure steps
 
 def uri_encode(value: str | bytes, safe: str = "") -> str:
-    """AWS URI encoding: RFC 3986 unreserved kept, every other byte %XX (upper hex)."""
+    """AWS URI encoding: RFC 3986 unreserved kept, every other byte %XX (upper hex).
+    Short values are cached: most query names and values repeat from request to request (the
+    credential scope, the algorithm, the signed headers), and ``quote`` costs microseconds."""
+    if len(value) <= 128:
+        return _uri_encode_short(value, safe)
+    return quote(value, safe="-_.~" + safe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _uri_encode_short(value: str | bytes, safe: str) -> str:
     return quote(value, safe="-_.~" + safe)
 
 

@@ -77,6 +77,7 @@ class WriteBatcher:
         self._clock = clock
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._running = 0                    # senders in _run (a cheap liveness check per submit)
         self._pid = 0
         self._lock = threading.Lock()
         self._single_until = 0.0
@@ -95,22 +96,29 @@ class WriteBatcher:
         return pending
 
     def _ensure_running(self) -> None:
-        if self._pid == os.getpid() and self._threads and all(t.is_alive() for t in self._threads):
+        if self._running >= self._senders and self._pid == os.getpid():
             return
         with self._lock:
             if self._pid != os.getpid():         # forked: the parent's queue and threads are not ours
                 self._queue = queue.SimpleQueue()
                 self._threads = []
+                self._running = 0
                 self._pid = os.getpid()
             self._threads = [t for t in self._threads if t.is_alive()]   # one killed is replaced
             while len(self._threads) < self._senders:
                 t = threading.Thread(target=self._run, daemon=True,
                                      name=f"blob-writer-{self._client.node_id}")
+                self._running += 1
                 t.start()
                 self._threads.append(t)
 
     def _run(self) -> None:
-        q = self._queue
+        try:
+            self._serve(self._queue)
+        finally:                                 # killed, or a bug: the next submit starts another
+            self._running -= 1
+
+    def _serve(self, q: queue.SimpleQueue) -> None:
         while True:
             first = q.get()
             batch, size = [first], len(first.data)

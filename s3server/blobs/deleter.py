@@ -41,6 +41,7 @@ class BatchDeleter:
         self._linger = linger
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._running = False                # the thread is in _run (a cheap check per submit)
         self._pid = 0
         self._lock = threading.Lock()
 
@@ -62,7 +63,7 @@ class BatchDeleter:
         thread.join(timeout)
 
     def _ensure_running(self) -> None:
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+        if self._running and self._pid == os.getpid():
             return
         with self._lock:
             if self._pid != os.getpid():        # forked: the parent's queue is not ours
@@ -71,10 +72,16 @@ class BatchDeleter:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="blob-deleter")
+                self._running = True
                 self._thread.start()
 
     def _run(self) -> None:
-        q = self._queue
+        try:
+            self._serve(self._queue)
+        finally:
+            self._running = False
+
+    def _serve(self, q: queue.Queue) -> None:
         while True:
             batch, stop = [q.get()], False
             if self._linger > 0 and batch[0] is not _STOP:

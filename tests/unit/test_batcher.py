@@ -171,3 +171,17 @@ def test_a_batch_cut_off_fails_each_of_its_writes_and_the_sender_goes_on():
         assert flaky.posts >= 2 and not flaky.stored   # (sent once more on a fresh connection)
     finally:
         flaky.shutdown()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")   # the death
+def test_a_sender_that_dies_is_replaced_by_the_next_submit(node):
+    client = NodeClient(node.node_id, node.url, timeout=10.0)
+    batcher = WriteBatcher(client)
+    assert batcher.submit(_id(300), b"one").wait(10)["size"] == 3
+    (sender,) = batcher._threads
+    batcher._queue.put(None)                       # not a write: the sender's loop raises and ends
+    sender.join(10)
+    assert not sender.is_alive() and batcher._running == 0
+    assert batcher.submit(_id(301), b"two!").wait(10)["size"] == 4     # a new sender took it
+    assert len(batcher._threads) == 1 and batcher._threads[0] is not sender and batcher._running == 1
+    assert b"".join(client.get(_id(301))) == b"two!"

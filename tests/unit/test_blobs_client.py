@@ -180,6 +180,18 @@ def test_deletes_submitted_apart_share_one_batch_per_node(nodes, stores):
     assert [c.batches for c in clients.values()] == [[12]] * 3
 
 
+def test_a_stopped_deleter_starts_again_on_the_next_submit(nodes, stores):
+    store = stores(nodes)
+    first, second = (store.write(iter([b"s" * 10])) for _ in range(2))
+    deleter = BatchDeleter({n: store.client(n) for n in store.node_ids}, linger=0)
+    deleter.submit([first])
+    deleter.stop(5)
+    assert holders(store, first.blob_id) == [] and not deleter._thread.is_alive()
+    deleter.submit([second])                       # a new thread takes it
+    deleter.stop(5)
+    assert holders(store, second.blob_id) == []
+
+
 def test_close_finishes_queued_deletes(nodes, stores):
     store = stores(nodes)
     refs = [store.write(iter([b"c" * 10])) for _ in range(5)]
