@@ -15,6 +15,7 @@ from s3server.api.rest.buckets import RestApi
 from s3server.api.s3 import buckets as s3_buckets
 from s3server.api.s3 import copy as s3_copy
 from s3server.api.s3 import delete as s3_delete
+from s3server.api.s3 import tagging as s3_tagging
 from s3server.api.s3 import listing as s3_listing
 from s3server.api.s3 import multipart as s3_multipart
 from s3server.api.s3 import objects as s3_objects
@@ -41,6 +42,7 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_multipart.HANDLERS,
     **s3_copy.HANDLERS,
     **s3_delete.HANDLERS,
+    **s3_tagging.HANDLERS,
 }
 
 

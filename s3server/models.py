@@ -84,6 +84,7 @@ class ObjectMeta:
     storage_class: str = "STANDARD"
     segments: tuple[Segment, ...] = ()
     parts_count: int | None = None    # multipart objects only
+    tags: tuple[tuple[str, str], ...] = ()      # (key, value) pairs in the order given
     # the bytes of a small object kept in its metadata row (S3_INLINE_MAX); a read copy only
     inline: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -137,6 +138,7 @@ class MultipartUpload:
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
     storage_class: str = "STANDARD"
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

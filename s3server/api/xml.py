@@ -373,6 +373,16 @@ def copy_result(tag: str, etag: str, last_modified: datetime, checksums: dict[st
     return _doc(root)
 
 
+def tagging(tags: Sequence[tuple[str, str]]) -> bytes:
+    root = _root("Tagging")
+    tag_set = _sub(root, "TagSet")
+    for key, value in tags:
+        tag = _sub(tag_set, "Tag")
+        _sub(tag, "Key", key)
+        _sub(tag, "Value", value)
+    return _doc(root)
+
+
 def initiate_multipart(bucket: str, key: str, upload_id: str) -> bytes:
     root = _root("InitiateMultipartUploadResult")
     _sub(root, "Bucket", bucket)

@@ -65,7 +65,17 @@ def object_values(meta: ObjectMeta, updated_at: datetime) -> dict[str, Any]:
         "parts_count": meta.parts_count,
         "updated_at": updated_at,
         "inline_data": meta.inline,
+        "tags": tags_to_json(meta.tags),
+        "tags_for": updated_at if meta.tags else None,
     }
+
+
+def tags_to_json(tags: tuple[tuple[str, str], ...]) -> list[list[str]] | None:
+    return [[k, v] for k, v in tags] if tags else None
+
+
+def tags_from_json(data: list | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in data) if data else ()
 
 
 def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
@@ -85,6 +95,7 @@ def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
         storage_class=m["storage_class"],
         segments=segments_from_json(m["segments"]) if "segments" in m else (),
         parts_count=m["parts_count"],
+        tags=tags_from_json(m.get("tags")) if m.get("tags_for") == m.get("updated_at") else (),
         inline=bytes(m["inline_data"]) if m.get("inline_data") is not None else None,
     )
 
@@ -115,6 +126,7 @@ def upload_values(u: MultipartUpload) -> dict[str, Any]:
         "owner_id": u.owner_id, **{h: getattr(u, h) for h in CONTENT_HEADERS},
         "user_metadata": dict(u.user_metadata), "checksum_algorithm": u.checksum_algorithm,
         "checksum_type": u.checksum_type, "storage_class": u.storage_class,
+        "tags": tags_to_json(u.tags),
     }
 
 
@@ -125,6 +137,7 @@ def upload_from_row(row: sa.Row) -> MultipartUpload:
         owner_id=m["owner_id"], **{h: m[h] for h in CONTENT_HEADERS},
         user_metadata=dict(m["user_metadata"]), checksum_algorithm=m["checksum_algorithm"],
         checksum_type=m["checksum_type"], storage_class=m["storage_class"],
+        tags=tags_from_json(m.get("tags")),
     )
 
 

@@ -17,8 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-# 1: the first schema. 2: objects.inline_data (see ``migrate``).
-SCHEMA_VERSION = 2
+# 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags
+# (see ``migrate``).
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData(
     naming_convention={
@@ -160,6 +161,11 @@ objects = sa.Table(
     # A copy of a small object's bytes (S3_INLINE_MAX), committed with the row, so a GET is
     # served without a storage node; the node copies stay the durable ones (see Design).
     sa.Column("inline_data", sa.LargeBinary),
+    # [[key, value], ...] in the order given; NULL: no tags. They count only while ``tags_for``
+    # equals ``updated_at``: a server of schema 2 overwriting the row during a rolling upgrade
+    # sets neither column, and the replaced object's tags must not pass to the new one.
+    sa.Column("tags", JSONText),
+    sa.Column("tags_for", UTCDateTime),
 )
 
 multipart_uploads = sa.Table(
@@ -179,6 +185,7 @@ multipart_uploads = sa.Table(
     sa.Column("checksum_algorithm", sa.String(32)),
     sa.Column("checksum_type", sa.String(32)),
     sa.Column("storage_class", sa.String(32), nullable=False),
+    sa.Column("tags", JSONText),                         # for the object, as objects.tags
     # ListMultipartUploads order: key, then initiation time.
     sa.Index("ix_multipart_uploads_listing", "bucket", "key", "initiated", "upload_id"),
 )
@@ -205,6 +212,11 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
     if current == 1:
         conn.execute(sa.text("ALTER TABLE objects ADD COLUMN inline_data "
                              + ("BYTEA" if pg else "BLOB")))
+    if current is not None and current < 3:
+        conn.execute(sa.text("ALTER TABLE objects ADD COLUMN tags TEXT"))
+        conn.execute(sa.text("ALTER TABLE objects ADD COLUMN tags_for "
+                             + ("TIMESTAMP WITH TIME ZONE" if pg else "DATETIME")))
+        conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN tags TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

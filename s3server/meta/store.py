@@ -61,6 +61,7 @@ from s3server.meta.rows import (
     credential_from_row,
     object_from_row,
     object_values,
+    tags_to_json,
     user_from_row,
 )
 from s3server.meta.uploads import UploadQueries
@@ -618,6 +619,17 @@ class MetadataStore(UploadQueries, RepairQueries):
             return self._run(_do, write=True)
         except sa_exc.IntegrityError as e:   # FK: bucket vanished under us
             raise NotFound(f"bucket {meta.bucket!r} does not exist", what="bucket") from e
+
+    def set_object_tags(self, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> bool:
+        """Replace the object's tag set (``()``: none); False if there is no such object. The
+        rest of the row (ETag, Last-Modified) stays as it is, as with AWS's PutObjectTagging."""
+        o = s.objects
+
+        def _do(conn: sa.Connection) -> bool:
+            return conn.execute(sa.update(o).where(o.c.bucket == bucket, o.c.key == key)
+                                .values(tags=tags_to_json(tags), tags_for=o.c.updated_at)).rowcount > 0
+
+        return self._run(_do, write=True, single=True)
 
     def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:
         if self._direct:

@@ -119,14 +119,19 @@ class CopyService:
     def copy_object(self, user: User, bucket: str, key: str, source: CopySource, *,
                     cond: CopyConditions = CopyConditions(), metadata_directive: str | None = None,
                     replace_attrs: dict | None = None, storage_class: str | None = None,
-                    checksum_algorithm: str | None = None) -> ObjectMeta:
+                    checksum_algorithm: str | None = None, tagging_directive: str | None = None) -> ObjectMeta:
         """CopyObject. ``replace_attrs``: content headers and metadata of the request (used with
-        REPLACE). ``storage_class``: the request's x-amz-storage-class (None = STANDARD, as AWS)."""
+        REPLACE), and its tags (used with tagging directive REPLACE; COPY, the default, keeps the
+        source's). ``storage_class``: the request's x-amz-storage-class (None = STANDARD, as AWS)."""
         validate_key(key)
         directive = (metadata_directive or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", "Unknown metadata directive.",
                           argument_name="x-amz-metadata-directive", argument_value=metadata_directive)
+        tag_directive = (tagging_directive or "COPY").upper()
+        if tag_directive not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", "Unknown tagging directive.",
+                          argument_name="x-amz-tagging-directive", argument_value=tagging_directive)
         if checksum_algorithm is not None and checksum_algorithm.upper() not in checksums.ALGORITHMS:
             raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of "
                           "the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
@@ -147,6 +152,7 @@ class CopyService:
         if user_metadata_size(attrs["user_metadata"]) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(attrs["user_metadata"]),
                           max_size_allowed=MAX_METADATA_BYTES)
+        attrs["tags"] = tuple((replace_attrs or {}).get("tags", ())) if tag_directive == "REPLACE" else src.tags
         # The copy keeps the source's checksum algorithm (recomputed over the new single blob)
         # unless the request names another one; AWS's default otherwise.
         algos = [checksum_algorithm.upper()] if checksum_algorithm else list(src.checksums) or [DEFAULT_CHECKSUM]

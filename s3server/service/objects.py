@@ -353,6 +353,17 @@ class ObjectService:
             self.blobs.delete_later(removed.blobs)
         return removed
 
+    # ------------------------------------------------------------------ tags
+    def get_object_tags(self, user: User, bucket: str, key: str) -> tuple[tuple[str, str], ...]:
+        return self.head_object(user, bucket, key).tags
+
+    def set_object_tags(self, user: User, bucket: str, key: str, tags: tuple[tuple[str, str], ...]) -> None:
+        """PutObjectTagging (DeleteObjectTagging: ``()``)."""
+        owned_bucket(self.store, user, bucket)
+        validate_key(key)
+        if not self.store.set_object_tags(bucket, key, tags):
+            raise S3Error("NoSuchKey", key=key)
+
     # ------------------------------------------------------------------ reads
     def head_object(self, user: User, bucket: str, key: str, cond: Conditions = Conditions(),
                     *, part_number: int | None = None, with_inline: bool = False) -> ObjectMeta:

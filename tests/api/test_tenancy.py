@@ -57,6 +57,9 @@ def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):
         lambda: bob.get_object(Bucket=b, Key="secret.txt"),
         lambda: bob.head_object(Bucket=b, Key="secret.txt"),
         lambda: bob.delete_object(Bucket=b, Key="secret.txt"),
+        lambda: bob.get_object_tagging(Bucket=b, Key="secret.txt"),
+        lambda: bob.put_object_tagging(Bucket=b, Key="secret.txt", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
+        lambda: bob.delete_object_tagging(Bucket=b, Key="secret.txt"),
         lambda: bob.delete_bucket(Bucket=b),
     ]
     for call in calls:
@@ -74,6 +77,7 @@ def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):
     alice = client(system, users[0])
     assert alice.get_object(Bucket=b, Key="secret.txt")["Body"].read() == b"alice's"
     assert [o["Key"] for o in alice.list_objects_v2(Bucket=b)["Contents"]] == ["secret.txt"]
+    assert alice.get_object_tagging(Bucket=b, Key="secret.txt")["TagSet"] == []
 
 
 def test_rest_other_users_bucket_is_denied(system, users, alices_bucket):

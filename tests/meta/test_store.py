@@ -1,6 +1,7 @@
 """MetadataStore against real SQLite and PostgreSQL (every test runs on both via db_url)."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -100,6 +101,9 @@ def test_schema_1_is_migrated(db_url):
     st.put_object(obj("bkt", "old"))
     with st.engine.begin() as conn:       # back to what schema 1 looked like
         conn.execute(sa.text("ALTER TABLE objects DROP COLUMN inline_data"))
+        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags"))
+        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags_for"))
+        conn.execute(sa.text("ALTER TABLE multipart_uploads DROP COLUMN tags"))
         conn.execute(schema.schema_version.delete())
         conn.execute(schema.schema_version.insert().values(version=1, applied_at=T0))
     st.close()
@@ -107,7 +111,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 2
+        assert st.schema_version() == schema.SCHEMA_VERSION == 3
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -119,6 +123,54 @@ def test_schema_1_is_migrated(db_url):
             assert conn.execute(sa.text("SELECT attstorage FROM pg_attribute WHERE attrelid = "
                                         "'objects'::regclass AND attname = 'inline_data'")).scalar() == "e"
         st.close()
+
+
+def test_schema_2_is_migrated(db_url):
+    """Schema 2 had no tags: the columns are added on the next start, old rows read as untagged,
+    and tags of new objects and uploads are kept."""
+    st = MetadataStore.from_url(db_url)
+    st.create_schema()
+    user = st.create_user("owner")
+    st.create_bucket("bkt", user.id, "us-east-1")
+    st.put_object(obj("bkt", "old"))
+    with st.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags"))
+        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags_for"))
+        conn.execute(sa.text("ALTER TABLE multipart_uploads DROP COLUMN tags"))
+        conn.execute(schema.schema_version.delete())
+        conn.execute(schema.schema_version.insert().values(version=2, applied_at=T0))
+    st.close()
+
+    for round_ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == 3
+        assert st.get_object("bkt", "old").tags == ()
+        st.put_object(dataclasses.replace(obj("bkt", f"new{round_}"), tags=(("b", "2"), ("a", ""))))
+        assert st.get_object("bkt", f"new{round_}").tags == (("b", "2"), ("a", ""))     # order kept
+        assert st.set_object_tags("bkt", "old", (("x", "y"),))
+        assert st.get_object("bkt", "old").tags == (("x", "y"),)
+        assert st.set_object_tags("bkt", "old", ())
+        assert st.get_object("bkt", "old").tags == ()
+        assert not st.set_object_tags("bkt", "missing", (("x", "y"),))
+        st.close()
+
+
+def test_tags_do_not_pass_to_an_object_a_schema_2_server_wrote(store, bucket):
+    """A server of schema 2 (rolling upgrade) overwrites rows without knowing the tag columns: its
+    upsert sets updated_at and leaves tags and tags_for as they were. The new object is untagged."""
+    store.put_object(dataclasses.replace(obj(bucket, "k"), tags=(("a", "1"),)))
+    store.put_object(dataclasses.replace(obj(bucket, "k2"), tags=()))
+    assert store.set_object_tags(bucket, "k2", (("b", "2"),))
+    assert store.get_object(bucket, "k").tags == (("a", "1"),)
+    assert store.get_object(bucket, "k2").tags == (("b", "2"),)
+    o = schema.objects
+    with store.engine.begin() as conn:     # what the old server's overwrite changes
+        conn.execute(sa.update(o).where(o.c.bucket == bucket)
+                     .values(etag='"other"', updated_at=datetime.now(timezone.utc) + timedelta(seconds=1)))
+    assert store.get_object(bucket, "k").tags == () and store.get_object(bucket, "k2").tags == ()
+    assert store.set_object_tags(bucket, "k", (("c", "3"),))          # tagging it again works
+    assert store.get_object(bucket, "k").tags == (("c", "3"),)
 
 
 def test_inline_bytes_live_and_die_with_their_row(store, bucket):

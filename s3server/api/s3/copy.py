@@ -21,7 +21,8 @@ def copy_object(ctx: S3Context) -> None:
         ctx.user, ctx.bucket, ctx.key, source, cond=copy_conditions(ctx),
         metadata_directive=ctx.header("x-amz-metadata-directive"), replace_attrs=attrs,
         storage_class=attrs["storage_class"] if ctx.header("x-amz-storage-class") else None,
-        checksum_algorithm=ctx.header("x-amz-checksum-algorithm"))
+        checksum_algorithm=ctx.header("x-amz-checksum-algorithm"),
+        tagging_directive=ctx.header("x-amz-tagging-directive"))
     if meta.storage_class != "STANDARD":
         ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
     _xml(ctx, xml.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))

@@ -12,6 +12,7 @@ from s3server.errors import S3Error
 from s3server.models import ObjectMeta
 from s3server.service import checksums
 from s3server.service.objects import Conditions
+from s3server.service.tagging import tags_from_header
 from s3server.timefmt import http_date
 
 CONTENT_HEADERS = {
@@ -75,7 +76,7 @@ def _text_to_wire(value: str) -> str:
 
 
 def object_attrs(ctx: S3Context) -> dict:
-    """Content headers, x-amz-meta-* and storage class captured from an upload request."""
+    """Content headers, x-amz-meta-*, storage class and x-amz-tagging captured from an upload request."""
     attrs: dict = {}
     for header, name in CONTENT_HEADERS.items():
         value = ctx.header(header)
@@ -92,6 +93,7 @@ def object_attrs(ctx: S3Context) -> dict:
     if sc not in STORAGE_CLASSES:
         raise S3Error("InvalidStorageClass", storage_class_requested=sc)
     attrs["storage_class"] = sc
+    attrs["tags"] = tags_from_header(_wire_to_text(tagging)) if (tagging := ctx.header("x-amz-tagging")) else ()
     return attrs
 
 
@@ -172,6 +174,8 @@ def get_object(ctx: S3Context, *, head: bool = False) -> None:
     if read.status == 206:
         ctx.resp.set_header("Content-Range", f"bytes {read.start}-{read.end - 1}/{meta.size}")
     ctx.resp.content_length = read.end - read.start
+    if meta.tags:            # TagCount of GetObject and HeadObject
+        ctx.resp.set_header("x-amz-tagging-count", str(len(meta.tags)))
     if head:
         return
     ctx.resp.stream = read.body

@@ -1,0 +1,54 @@
+"""Object tagging: PutObjectTagging, GetObjectTagging, DeleteObjectTagging (``?tagging`` on
+an object). The tag rules are in service/tagging.py; ``x-amz-tagging`` on PutObject,
+CopyObject and CreateMultipartUpload is read in objects.py."""
+from __future__ import annotations
+
+import falcon
+
+from s3server.api import xml
+from s3server.api.s3.buckets import _xml
+from s3server.api.s3.payload import request_payload
+from s3server.api.s3.resources import S3Context
+from s3server.errors import S3Error
+from s3server.service.objects import read_small_payload
+from s3server.service.tagging import validate_tags
+
+
+def _tags_from_body(body: bytes) -> list[tuple[str, str]]:
+    root = xml.parse(body)
+    tag_set = root.find("TagSet") if root.tag == "Tagging" else None
+    if tag_set is None:
+        raise S3Error("MalformedXML")
+    pairs = []
+    for el in tag_set:
+        if el.tag != "Tag":
+            raise S3Error("MalformedXML")
+        key, value = xml.child_text(el, "Key"), xml.child_text(el, "Value")
+        if key is None or value is None:
+            raise S3Error("MalformedXML")
+        pairs.append((key, value))
+    return pairs
+
+
+def put_object_tagging(ctx: S3Context) -> None:
+    body = read_small_payload(request_payload(ctx), xml.MAX_XML_BODY,
+                              S3Error("MalformedXML", "The XML you provided was too large."))
+    tags = validate_tags(_tags_from_body(body))
+    ctx.services.objects.set_object_tags(ctx.user, ctx.bucket, ctx.key, tags)
+    ctx.resp.data = b""
+
+
+def get_object_tagging(ctx: S3Context) -> None:
+    _xml(ctx, xml.tagging(ctx.services.objects.get_object_tags(ctx.user, ctx.bucket, ctx.key)))
+
+
+def delete_object_tagging(ctx: S3Context) -> None:
+    ctx.services.objects.set_object_tags(ctx.user, ctx.bucket, ctx.key, ())
+    ctx.resp.status = falcon.HTTP_204
+
+
+HANDLERS = {
+    "PutObjectTagging": put_object_tagging,
+    "GetObjectTagging": get_object_tagging,
+    "DeleteObjectTagging": delete_object_tagging,
+}
