@@ -113,3 +113,13 @@ def test_aws_cli_tagging(system, bucket, tmp_path):
     r = aws(system, "s3api", "get-object-tagging", "--bucket", bucket, "--key", "cli", tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["TagSet"] == [{"Key": "from", "Value": "cli"}]
+
+
+def test_copy_with_an_unknown_tagging_directive_is_refused(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x", Tagging="a=1")
+    assert error_code(lambda: s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
+                                             TaggingDirective="MERGE", Tagging="b=2")) == "InvalidArgument"
+    assert error_code(lambda: s3.head_object(Bucket=bucket, Key="dst")) == "404"
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
+                   TaggingDirective="replace", Tagging="b=2")              # case does not matter
+    assert tag_set(s3, bucket, "dst") == [("b", "2")] and tag_set(s3, bucket, "src") == [("a", "1")]

@@ -91,23 +91,32 @@ def test_create_schema_is_idempotent_and_concurrent_safe(db_url):
         st.close()
 
 
-def test_schema_1_is_migrated(db_url):
-    """A database made by a server of schema 1 (no objects.inline_data) gets the column on
-    the next start, its rows intact, and records version 2; starting again changes nothing."""
+# the columns each schema version added, newest last
+_ADDED = {2: [("objects", "inline_data")],
+          3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags")]}
+
+
+def _database_of_schema(db_url: str, version: int) -> None:
+    """A database as a server of schema ``version`` left it: one bucket, one object "old"."""
     st = MetadataStore.from_url(db_url)
     st.create_schema()
     user = st.create_user("owner")
     st.create_bucket("bkt", user.id, "us-east-1")
     st.put_object(obj("bkt", "old"))
-    with st.engine.begin() as conn:       # back to what schema 1 looked like
-        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN inline_data"))
-        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags"))
-        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags_for"))
-        conn.execute(sa.text("ALTER TABLE multipart_uploads DROP COLUMN tags"))
+    with st.engine.begin() as conn:
+        for v in range(version + 1, schema.SCHEMA_VERSION + 1):
+            for table, column in _ADDED[v]:
+                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         conn.execute(schema.schema_version.delete())
-        conn.execute(schema.schema_version.insert().values(version=1, applied_at=T0))
+        conn.execute(schema.schema_version.insert().values(version=version, applied_at=T0))
     st.close()
 
+
+def test_schema_1_is_migrated(db_url):
+    """A database made by a server of schema 1 (no objects.inline_data, no tags) gets the columns
+    on the next start, its rows intact, and records the current version; starting again changes
+    nothing."""
+    _database_of_schema(db_url, 1)
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
@@ -128,19 +137,7 @@ def test_schema_1_is_migrated(db_url):
 def test_schema_2_is_migrated(db_url):
     """Schema 2 had no tags: the columns are added on the next start, old rows read as untagged,
     and tags of new objects and uploads are kept."""
-    st = MetadataStore.from_url(db_url)
-    st.create_schema()
-    user = st.create_user("owner")
-    st.create_bucket("bkt", user.id, "us-east-1")
-    st.put_object(obj("bkt", "old"))
-    with st.engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags"))
-        conn.execute(sa.text("ALTER TABLE objects DROP COLUMN tags_for"))
-        conn.execute(sa.text("ALTER TABLE multipart_uploads DROP COLUMN tags"))
-        conn.execute(schema.schema_version.delete())
-        conn.execute(schema.schema_version.insert().values(version=2, applied_at=T0))
-    st.close()
-
+    _database_of_schema(db_url, 2)
     for round_ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
@@ -153,6 +150,8 @@ def test_schema_2_is_migrated(db_url):
         assert st.set_object_tags("bkt", "old", ())
         assert st.get_object("bkt", "old").tags == ()
         assert not st.set_object_tags("bkt", "missing", (("x", "y"),))
+        st.create_upload(MultipartUpload(f"u{round_}", "bkt", "mp", T0, owner_id=1, tags=(("t", "1"),)))
+        assert st.get_upload(f"u{round_}").tags == (("t", "1"),)
         st.close()
 
 
