@@ -313,7 +313,8 @@ def add_checksum_type(records: list[dict]) -> list[dict]:
 
     def fix_body(body):
         if isinstance(body, dict):
-            if any(k.startswith("Checksum") and k not in ("ChecksumAlgorithm", "ChecksumType", "ChecksumMode")
+            if any(k.startswith("Checksum") and k not in ("ChecksumAlgorithm", "ChecksumType", "ChecksumMode",
+                                                           "Checksum")        # GetObjectAttributes' container
                    for k in body) and "ChecksumType" not in body:
                 body["ChecksumType"] = "FULL_OBJECT"
             if "ChecksumAlgorithm" in body and "Key" in body and "ChecksumType" not in body:

@@ -12,7 +12,7 @@ from s3server.api.s3.copy import copy_conditions
 from s3server.api.s3.listing import _encoding
 from s3server.api.s3.objects import object_attrs
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.models import MultipartUpload, UploadPart
 from s3server.service import checksums
@@ -24,22 +24,7 @@ def _int_param(ctx: S3Context, name: str, default: int, message: str) -> int:
     raw = ctx.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=raw) from exc
-    if value < 0:
-        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=raw)
-    return value
-
-
-def _int_header(ctx: S3Context, name: str) -> int | None:
-    raw = ctx.header(name)
-    if raw is None:
-        return None
-    if not raw.strip().isdigit():
-        raise S3Error("InvalidArgument", f"Invalid {name} header", argument_name=name, argument_value=raw)
-    return int(raw)
+    return parse_count(raw, name, message)
 
 
 def _upload_id(ctx: S3Context) -> str:
@@ -131,7 +116,7 @@ def complete_multipart_upload(ctx: S3Context) -> None:
     meta = ctx.services.multipart.complete_multipart_upload(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), parts, declared=declared,
         if_none_match=if_none_match is not None, if_match=ctx.header("if-match"),
-        object_size=_int_header(ctx, "x-amz-mp-object-size"))
+        object_size=ctx.int_header("x-amz-mp-object-size"))
     host = ctx.header("host") or "localhost"
     scheme = ctx.req.scheme or "http"
     location = f"{scheme}://{host}/{quote(ctx.bucket)}/{quote(ctx.key, safe='/~')}"

@@ -1,4 +1,4 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, GetObjectAttributes."""
 from __future__ import annotations
 
 import base64
@@ -6,6 +6,7 @@ import email.header
 
 import falcon
 
+from s3server.api import xml
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
@@ -185,6 +186,27 @@ def head_object(ctx: S3Context) -> None:
     get_object(ctx, head=True)
 
 
+OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+
+
+def get_object_attributes(ctx: S3Context) -> None:
+    raw = ctx.header("x-amz-object-attributes") or ""
+    wanted = {name.strip() for name in raw.split(",") if name.strip()}
+    if not wanted:
+        raise S3Error("InvalidArgument", "The x-amz-object-attributes header specifying the attributes to be "
+                      "retrieved is either missing or empty", argument_name="x-amz-object-attributes")
+    if not wanted <= OBJECT_ATTRIBUTES:
+        raise S3Error("InvalidArgument", "Invalid attribute name specified.",
+                      argument_name="x-amz-object-attributes", argument_value=raw)
+    max_parts = ctx.int_header("x-amz-max-parts")
+    max_parts = 1000 if max_parts is None else min(max_parts, 1000)
+    marker = ctx.int_header("x-amz-part-number-marker") or 0
+    meta = ctx.services.objects.head_object(ctx.user, ctx.bucket, ctx.key)
+    ctx.resp.set_header("Last-Modified", http_date(meta.last_modified))
+    ctx.resp.content_type = "application/xml"
+    ctx.resp.data = xml.object_attributes(meta, wanted, part_number_marker=marker, max_parts=max_parts)
+
+
 def delete_object(ctx: S3Context) -> None:
     ctx.services.objects.delete_object(ctx.user, ctx.bucket, ctx.key)
     ctx.resp.status = falcon.HTTP_204
@@ -195,4 +217,5 @@ HANDLERS = {
     "GetObject": get_object,
     "HeadObject": head_object,
     "DeleteObject": delete_object,
+    "GetObjectAttributes": get_object_attributes,
 }

@@ -36,21 +36,8 @@ def _raw_chunks(ctx: S3Context, length: int | None) -> Iterator[bytes]:
         yield data
 
 
-def _int_header(ctx: S3Context, name: str) -> int | None:
-    raw = ctx.header(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise S3Error("InvalidArgument", f"Invalid {name} header", argument_name=name, argument_value=raw) from exc
-    if value < 0:
-        raise S3Error("InvalidArgument", f"Invalid {name} header", argument_name=name, argument_value=raw)
-    return value
-
-
 def request_payload(ctx: S3Context) -> Payload:
-    content_length = _int_header(ctx, "content-length")
+    content_length = ctx.int_header("content-length")
     chunked_te = "chunked" in (ctx.header("transfer-encoding") or "").lower()
     if content_length is None and not chunked_te:
         raise S3Error("MissingContentLength")
@@ -76,7 +63,7 @@ def request_payload(ctx: S3Context) -> Payload:
     if sha_mode in STREAMING_MODES or "aws-chunked" in (ctx.header("content-encoding") or "").lower():
         if sha_mode not in STREAMING_MODES:
             raise S3Error("InvalidRequest", "aws-chunked encoding requires a STREAMING-* x-amz-content-sha256.")
-        decoded = _int_header(ctx, "x-amz-decoded-content-length")
+        decoded = ctx.int_header("x-amz-decoded-content-length")
         if decoded is None:
             raise S3Error("MissingContentLength", "You must provide the x-amz-decoded-content-length header.")
         decoder = AwsChunkedDecoder(ctx.read, mode=sha_mode, decoded_length=decoded, auth=ctx.auth,

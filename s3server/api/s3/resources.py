@@ -13,6 +13,17 @@ from s3server.errors import S3Error
 from s3server.models import User
 
 
+def parse_count(raw: str, name: str, message: str) -> int:
+    """A non-negative integer header or query value; InvalidArgument with ``message`` otherwise."""
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=raw) from exc
+    if value < 0:
+        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=raw)
+    return value
+
+
 @dataclass
 class S3Context:
     """Everything a handler needs about one S3 request."""
@@ -38,6 +49,14 @@ class S3Context:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
+
+    def int_header(self, name: str) -> int | None:
+        """A header holding a count or size: None when absent or empty, InvalidArgument unless
+        a non-negative integer."""
+        raw = self.headers.get(name)
+        if raw is None or raw == "":
+            return None
+        return parse_count(raw, name, f"Invalid {name} header")
 
     def read(self, n: int) -> bytes:
         """Raw body bytes (after HTTP/1.1 de-chunking); a dropped connection is IncompleteBody."""

@@ -450,3 +450,30 @@ def _method_not_allowed(records):
 def raw_method_not_allowed_on_object(run):
     b = _obj(run)
     run.raw("PATCH", run.key_path(b, "obj"))
+
+
+# ---------------------------------------------------------------- GetObjectAttributes
+ALL_ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+@S("objects")
+def attributes_of_a_simple_object(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="k", Body=b"hello attributes", ChecksumAlgorithm="SHA256")
+    run.call("get_object_attributes", Bucket=b, Key="k", ObjectAttributes=ALL_ATTRIBUTES)
+    run.call("get_object_attributes", Bucket=b, Key="k", ObjectAttributes=["ObjectSize"])
+    run.call("get_object_attributes", Bucket=b, Key="k", ObjectAttributes=["ETag", "StorageClass"])
+
+
+@S("objects")
+def attributes_of_missing_objects(run):
+    b = run.bucket()
+    run.call("get_object_attributes", Bucket=b, Key="nope", ObjectAttributes=["ETag"])
+    run.call("get_object_attributes", Bucket=run.bucket(create=False), Key="k", ObjectAttributes=["ETag"])
+
+
+@S("objects")
+def attributes_of_an_empty_object(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="empty", Body=b"")
+    run.call("get_object_attributes", Bucket=b, Key="empty", ObjectAttributes=["ObjectSize", "ETag"])
