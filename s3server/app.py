@@ -14,6 +14,7 @@ from s3server.api.middleware import ClientAddress, RequestContext, choose_dialec
 from s3server.api.rest.buckets import RestApi
 from s3server.api.s3 import buckets as s3_buckets
 from s3server.api.s3 import copy as s3_copy
+from s3server.api.s3 import cors as s3_cors
 from s3server.api.s3 import delete as s3_delete
 from s3server.api.s3 import tagging as s3_tagging
 from s3server.api.s3 import listing as s3_listing
@@ -43,6 +44,7 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_copy.HANDLERS,
     **s3_delete.HANDLERS,
     **s3_tagging.HANDLERS,
+    **s3_cors.HANDLERS,
 }
 
 

@@ -41,6 +41,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidTag": (400, "The tag provided was not a valid tag."),
     # 403
     "AccessDenied": (403, "Access Denied"),
+    "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "AccountProblem": (403, "There is a problem with your AWS account that prevents the action from completing successfully."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidObjectState": (403, "The operation is not valid for the current state of the object."),

@@ -45,6 +45,18 @@ class Bucket:
     owner_id: int
     region: str
     created_at: datetime
+    cors: "tuple[CorsRule, ...] | None" = None     # None: no CORS configuration
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    """One CORSRule of a bucket's CORS configuration (PutBucketCors)."""
+    allowed_methods: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_seconds: int | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)

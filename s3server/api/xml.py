@@ -362,6 +362,21 @@ def delete_result(deleted: Sequence[str], errors: Sequence[tuple[str, str, str]]
     return _doc(root)
 
 
+def cors_configuration(rules) -> bytes:
+    root = _root("CORSConfiguration")
+    for rule in rules:
+        r = _sub(root, "CORSRule")
+        if rule.id is not None:
+            _sub(r, "ID", rule.id)
+        for name, values in (("AllowedHeader", rule.allowed_headers), ("AllowedMethod", rule.allowed_methods),
+                             ("AllowedOrigin", rule.allowed_origins), ("ExposeHeader", rule.expose_headers)):
+            for value in values:
+                _sub(r, name, value)
+        if rule.max_age_seconds is not None:
+            _sub(r, "MaxAgeSeconds", rule.max_age_seconds)
+    return _doc(root)
+
+
 def copy_result(tag: str, etag: str, last_modified: datetime, checksums: dict[str, str] | None = None) -> bytes:
     root = _root(tag)
     _sub(root, "ETag", etag)

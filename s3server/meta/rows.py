@@ -14,6 +14,7 @@ from s3server.models import (
     ApiKey,
     BlobRef,
     Bucket,
+    CorsRule,
     Credential,
     MultipartUpload,
     ObjectMeta,
@@ -117,7 +118,23 @@ def api_key_from_row(row: sa.Row) -> ApiKey:
 
 def bucket_from_row(row: sa.Row) -> Bucket:
     return Bucket(name=row.name, owner_id=row.owner_id, region=row.region,
-                  created_at=row.created_at)
+                  created_at=row.created_at, cors=cors_from_json(row._mapping.get("cors")))
+
+
+def cors_to_json(rules: tuple[CorsRule, ...] | None) -> list[dict[str, Any]] | None:
+    if rules is None:
+        return None
+    return [{"methods": list(r.allowed_methods), "origins": list(r.allowed_origins),
+             "headers": list(r.allowed_headers), "expose": list(r.expose_headers),
+             "max_age": r.max_age_seconds, "id": r.id} for r in rules]
+
+
+def cors_from_json(data: list[dict[str, Any]] | None) -> tuple[CorsRule, ...] | None:
+    if data is None:
+        return None
+    return tuple(CorsRule(allowed_methods=tuple(d["methods"]), allowed_origins=tuple(d["origins"]),
+                          allowed_headers=tuple(d.get("headers", ())), expose_headers=tuple(d.get("expose", ())),
+                          max_age_seconds=d.get("max_age"), id=d.get("id")) for d in data)
 
 
 def upload_values(u: MultipartUpload) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-# 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags
-# (see ``migrate``).
+# 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
+# buckets.cors (see ``migrate``).
 SCHEMA_VERSION = 3
 
 metadata = sa.MetaData(
@@ -133,6 +133,9 @@ buckets = sa.Table(
     sa.Column("owner_id", sa.Integer, nullable=False),
     sa.Column("region", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # the CORS rules (PutBucketCors) as [{"methods", "origins", "headers", "expose", "max_age", "id"}];
+    # NULL: none
+    sa.Column("cors", JSONText),
     sa.Index("ix_buckets_owner_id", "owner_id", "name"),
 )
 
@@ -217,6 +220,7 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE objects ADD COLUMN tags_for "
                              + ("TIMESTAMP WITH TIME ZONE" if pg else "DATETIME")))
         conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN tags TEXT"))
+        conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN cors TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

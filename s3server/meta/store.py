@@ -58,6 +58,7 @@ from s3server.meta.rows import (
     api_key_from_row,
     blob_from_json,
     bucket_from_row,
+    cors_to_json,
     credential_from_row,
     object_from_row,
     object_values,
@@ -69,6 +70,7 @@ from s3server.models import (
     ApiKey,
     BlobRef,
     Bucket,
+    CorsRule,
     Credential,
     ListPage,
     ObjectMeta,
@@ -498,6 +500,13 @@ class MetadataStore(UploadQueries, RepairQueries):
             raise AlreadyExists(f"bucket {name!r} already exists", owner_id=owner)
 
         return self._run_change(_do)
+
+    def set_bucket_cors(self, name: str, rules: tuple[CorsRule, ...] | None) -> bool:
+        """Replace the bucket's CORS rules (None: remove them); False if there is no such
+        bucket. Announced on the change feed: every gateway's cached bucket sees it at once."""
+        b = s.buckets
+        return self._run_change(lambda conn: conn.execute(
+            sa.update(b).where(b.c.name == name).values(cors=cors_to_json(rules))).rowcount > 0)
 
     def get_bucket(self, name: str) -> Bucket | None:
         return self._cached(("bucket", name), lambda: self._uncached_bucket(name))

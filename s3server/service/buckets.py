@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import Bucket, User
+from s3server.models import Bucket, CorsRule, User
+from s3server.service import cors
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
 KNOWN_REGIONS = frozenset({
@@ -61,6 +62,48 @@ class BucketService:
             raise S3Error("BucketNotEmpty", bucket_name=name) from exc
         if leftovers:
             self.blobs.delete_later(leftovers)
+
+    # -- CORS ------------------------------------------------------------------------
+    def set_bucket_cors(self, user: User, name: str, rules: tuple[CorsRule, ...] | None) -> None:
+        """PutBucketCors (validated rules) and DeleteBucketCors (None)."""
+        owned_bucket(self.store, user, name)
+        if rules is not None:
+            rules = cors.validate_rules(list(rules))
+        if not self.store.set_bucket_cors(name, rules):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_cors(self, user: User, name: str) -> tuple[CorsRule, ...]:
+        rules = owned_bucket(self.store, user, name).cors
+        if rules is None:
+            raise S3Error("NoSuchCORSConfiguration", bucket_name=name)
+        return rules
+
+    def preflight(self, name: str, origin: str | None, method: str | None,
+                  request_headers: str | None) -> dict[str, str]:
+        """An OPTIONS request (unauthenticated, as browsers send it): the Access-Control-*
+        headers of the allowing rule, or S3Error."""
+        if not origin:
+            raise S3Error("BadRequest", "Insufficient information. Origin request header needed.")
+        if method not in cors.METHODS:
+            raise S3Error("BadRequest", f"Invalid Access-Control-Request-Method: {method or 'null'}")
+        bucket = self.store.get_bucket(name) if name else None
+        if bucket is None or bucket.cors is None:
+            raise S3Error("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket." if bucket
+                          else "CORSResponse: Bucket not found", method=method, resource_type="BUCKET")
+        asked = cors.requested_headers(request_headers)
+        rule = cors.matching_rule(bucket.cors, origin, method, asked)
+        if rule is None:
+            raise S3Error("AccessForbidden", cors.NOT_ALLOWED, method=method, resource_type="OBJECT")
+        return cors.response_headers(rule, origin, asked)
+
+    def cors_headers(self, name: str, origin: str, method: str) -> dict[str, str]:
+        """The Access-Control-* headers for a request (not a preflight) from ``origin`` to the
+        bucket ``name``, whatever its outcome; {} when no rule allows it."""
+        bucket = self.store.get_bucket(name)
+        if bucket is None or bucket.cors is None:
+            return {}
+        rule = cors.matching_rule(bucket.cors, origin, method)
+        return cors.response_headers(rule, origin) if rule is not None else {}
 
     def visible(self, user: User, bucket: Bucket) -> bool:
         return can_access(user, bucket)

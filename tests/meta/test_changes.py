@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from s3server.meta.changes import FileFeed, LookupCache, NoFeed, PgFeed
 from s3server.meta.errors import AlreadyExists
 from s3server.meta.store import MetadataStore
+from s3server.models import CorsRule
 
 
 class Counter:
@@ -95,6 +96,13 @@ def test_lookups_are_cached_and_every_change_is_seen_at_once(stores):
     assert reader.get_bucket("dana-b") is not None          # at once: misses were not cached
     found, obj = reader.get_bucket_and_object("dana-b", "k")
     assert found.name == "dana-b" and found.owner_id == user.id and obj is None
+    warm(reader, "buckets", lambda: reader.get_bucket("dana-b"))
+    rules = (CorsRule(("GET",), ("*",)),)                   # a bucket's CORS rules ride in its row
+    writer.set_bucket_cors("dana-b", rules)
+    assert seen(lambda: reader.get_bucket("dana-b").cors == rules)
+    warm(reader, "buckets", lambda: reader.get_bucket("dana-b"))
+    writer.set_bucket_cors("dana-b", None)
+    assert seen(lambda: reader.get_bucket("dana-b").cors is None)
     warm(reader, "buckets", lambda: reader.get_bucket("dana-b"))
     writer.delete_bucket("dana-b")
     assert reader.get_bucket_and_object("dana-b", "k") == (None, None)   # at once: a miss re-checks

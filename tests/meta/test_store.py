@@ -18,7 +18,7 @@ from s3server.meta.errors import (
 )
 from s3server.meta.listing import successor
 from s3server.meta.store import MetadataStore
-from s3server.models import BlobRef, MultipartUpload, ObjectMeta, Segment, UploadPart
+from s3server.models import BlobRef, CorsRule, MultipartUpload, ObjectMeta, Segment, UploadPart
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -93,7 +93,7 @@ def test_create_schema_is_idempotent_and_concurrent_safe(db_url):
 
 # the columns each schema version added, newest last
 _ADDED = {2: [("objects", "inline_data")],
-          3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags")]}
+          3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags"), ("buckets", "cors")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -152,6 +152,12 @@ def test_schema_2_is_migrated(db_url):
         assert not st.set_object_tags("bkt", "missing", (("x", "y"),))
         st.create_upload(MultipartUpload(f"u{round_}", "bkt", "mp", T0, owner_id=1, tags=(("t", "1"),)))
         assert st.get_upload(f"u{round_}").tags == (("t", "1"),)
+        assert st.get_bucket("bkt").cors is None
+        rules = (CorsRule(("GET",), ("*",)), CorsRule(("PUT", "POST"), ("https://a.example",), ("x-amz-*",),
+                                                       ("ETag",), 60, "up"))
+        assert st.set_bucket_cors("bkt", rules) and st.get_bucket("bkt").cors == rules
+        assert st.set_bucket_cors("bkt", None) and st.get_bucket("bkt").cors is None
+        assert not st.set_bucket_cors("missing", rules)
         st.close()
 
 
@@ -904,7 +910,7 @@ def test_complete_refuses_a_part_replaced_meanwhile(db_url):
 
     from s3server.meta.errors import Conflict
     from s3server.meta.store import MetadataStore
-    from s3server.models import BlobRef, MultipartUpload, ObjectMeta, Segment, UploadPart
+    from s3server.models import BlobRef, CorsRule, MultipartUpload, ObjectMeta, Segment, UploadPart
 
     store = MetadataStore.from_url(db_url)
     store.create_schema()

@@ -162,3 +162,37 @@ for _label, _name in VALID_NAMES.items():
     S.add("buckets", f"name_valid_{_label}", _valid(_name))
 for _label, _name in INVALID_NAMES.items():
     S.add("buckets", f"name_invalid_{_label}", _invalid(_label, _name))
+
+
+# ---------------------------------------------------------------- CORS configuration
+_CORS = {"CORSRules": [
+    {"ID": "web", "AllowedOrigins": ["https://app.example.com"], "AllowedMethods": ["PUT", "POST"],
+     "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000},
+    {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]}
+
+
+@S("buckets")
+def cors_configuration_round_trip(run):
+    b = run.bucket()
+    run.call("get_bucket_cors", Bucket=b)
+    run.call("put_bucket_cors", Bucket=b, CORSConfiguration=_CORS)
+    run.call("get_bucket_cors", Bucket=b)
+    run.call("put_bucket_cors", Bucket=b, CORSConfiguration={"CORSRules": _CORS["CORSRules"][1:]})
+    run.call("get_bucket_cors", Bucket=b)
+    run.call("delete_bucket_cors", Bucket=b)
+    run.call("get_bucket_cors", Bucket=b)
+
+
+@S("buckets")
+def cors_on_a_missing_bucket(run):
+    b = run.bucket(create=False)
+    run.call("put_bucket_cors", Bucket=b, CORSConfiguration=_CORS)
+    run.call("get_bucket_cors", Bucket=b)
+
+
+@S("buckets")
+def cors_unsupported_method(run):
+    b = run.bucket()
+    run.call("put_bucket_cors", Bucket=b, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]})
+    run.call("get_bucket_cors", Bucket=b)
