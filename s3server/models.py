@@ -46,6 +46,7 @@ class Bucket:
     region: str
     created_at: datetime
     cors: "tuple[CorsRule, ...] | None" = None     # None: no CORS configuration
+    tags: tuple[tuple[str, str], ...] | None = None  # None: no tag set (GetBucketTagging: NoSuchTagSet)
 
 
 @dataclass(frozen=True)

@@ -117,8 +117,9 @@ def api_key_from_row(row: sa.Row) -> ApiKey:
 
 
 def bucket_from_row(row: sa.Row) -> Bucket:
-    return Bucket(name=row.name, owner_id=row.owner_id, region=row.region,
-                  created_at=row.created_at, cors=cors_from_json(row._mapping.get("cors")))
+    m = row._mapping
+    return Bucket(name=m["name"], owner_id=m["owner_id"], region=m["region"], created_at=m["created_at"],
+                  cors=cors_from_json(m.get("cors")), tags=tags_from_json(m["tags"]) if m.get("tags") else None)
 
 
 def cors_to_json(rules: tuple[CorsRule, ...] | None) -> list[dict[str, Any]] | None:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
-# buckets.cors (see ``migrate``).
+# buckets.cors and tags (see ``migrate``).
 SCHEMA_VERSION = 3
 
 metadata = sa.MetaData(
@@ -136,6 +136,7 @@ buckets = sa.Table(
     # the CORS rules (PutBucketCors) as [{"methods", "origins", "headers", "expose", "max_age", "id"}];
     # NULL: none
     sa.Column("cors", JSONText),
+    sa.Column("tags", JSONText),                        # [[key, value], ...]; NULL: no tag set
     sa.Index("ix_buckets_owner_id", "owner_id", "name"),
 )
 
@@ -221,6 +222,7 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
                              + ("TIMESTAMP WITH TIME ZONE" if pg else "DATETIME")))
         conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN tags TEXT"))
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN cors TEXT"))
+        conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN tags TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

@@ -105,5 +105,18 @@ class BucketService:
         rule = cors.matching_rule(bucket.cors, origin, method)
         return cors.response_headers(rule, origin) if rule is not None else {}
 
+    # -- tags --------------------------------------------------------------------------
+    def set_bucket_tags(self, user: User, name: str, tags: tuple[tuple[str, str], ...] | None) -> None:
+        """PutBucketTagging (validated pairs) and DeleteBucketTagging (None)."""
+        owned_bucket(self.store, user, name)
+        if not self.store.set_bucket_tags(name, tags):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_tags(self, user: User, name: str) -> tuple[tuple[str, str], ...]:
+        tags = owned_bucket(self.store, user, name).tags
+        if not tags:
+            raise S3Error("NoSuchTagSet", bucket_name=name)
+        return tags
+
     def visible(self, user: User, bucket: Bucket) -> bool:
         return can_access(user, bucket)

@@ -1,11 +1,11 @@
-"""Object tags: parsing and AWS's rules for them.
+"""Object and bucket tags: parsing and AWS's rules for them.
 
 A tag set is kept as a tuple of (key, value) pairs in the order the client sent them. AWS's
-rules (S3 User Guide, "Categorizing your storage using tags"; the PutObjectTagging
-reference): at most 10 tags per object, keys 1-128 and values 0-256 Unicode characters,
-letters, digits, spaces and ``+ - = . _ : / @`` only, unique keys, no ``aws:`` prefix (system
-tags). Over 10 tags is ``BadRequest``, everything else ``InvalidTag``, each with the message
-AWS sends.
+rules (S3 User Guide, "Categorizing your storage using tags"; the PutObjectTagging and
+PutBucketTagging references): at most 10 tags per object (50 per bucket), keys 1-128 and
+values 0-256 Unicode characters, letters, digits, spaces and ``+ - = . _ : / @`` only, unique
+keys, no ``aws:`` prefix (system tags). Over 10 tags on an object is ``BadRequest``, everything
+else ``InvalidTag``, each with the message AWS sends.
 
 A leaf of the service layer: imports only errors.
 """
@@ -19,14 +19,17 @@ from s3server.errors import S3Error
 Tags = tuple[tuple[str, str], ...]
 
 MAX_TAGS = 10
+MAX_BUCKET_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 _CHARS = re.compile(r"[\w\s+\-=.:/@]*")        # \w: Unicode letters, digits and _
 
 
-def validate_tags(pairs: list[tuple[str, str]]) -> Tags:
-    """``pairs`` as a tag set, or S3Error."""
-    if len(pairs) > MAX_TAGS:
+def validate_tags(pairs: list[tuple[str, str]], *, bucket: bool = False) -> Tags:
+    """``pairs`` as an object's (or with ``bucket``, a bucket's) tag set, or S3Error."""
+    if bucket and len(pairs) > MAX_BUCKET_TAGS:
+        raise S3Error("InvalidTag", f"Bucket tag count cannot be greater than {MAX_BUCKET_TAGS}")
+    if not bucket and len(pairs) > MAX_TAGS:
         raise S3Error("BadRequest", "Object tags cannot be greater than 10")
     seen = set()
     for key, value in pairs:

@@ -123,3 +123,26 @@ def test_copy_with_an_unknown_tagging_directive_is_refused(s3, bucket):
     s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
                    TaggingDirective="replace", Tagging="b=2")              # case does not matter
     assert tag_set(s3, bucket, "dst") == [("b", "2")] and tag_set(s3, bucket, "src") == [("a", "1")]
+
+
+# ---------------------------------------------------------------- bucket tags
+def test_bucket_tags_round_trip_and_limits(s3, bucket):
+    assert error_code(lambda: s3.get_bucket_tagging(Bucket=bucket)) == "NoSuchTagSet"
+    tags = [{"Key": f"k{i:02d}", "Value": "v" * i} for i in range(50)]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags                  # all 50, in order
+    too_many = tags + [{"Key": "k50", "Value": ""}]
+    assert error_code(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": too_many})) == "InvalidTag"
+    twice = [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]
+    assert error_code(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": twice})) == "InvalidTag"
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags                  # unchanged
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": []})                   # an empty set removes them
+    assert error_code(lambda: s3.get_bucket_tagging(Bucket=bucket)) == "NoSuchTagSet"
+
+
+def test_bucket_and_object_tags_are_separate(s3, bucket):
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "scope", "Value": "bucket"}]})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="scope=object")
+    assert tag_set(s3, bucket, "k") == [("scope", "object")]
+    s3.delete_object_tagging(Bucket=bucket, Key="k")
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "scope", "Value": "bucket"}]

@@ -60,6 +60,10 @@ def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):
         lambda: bob.get_object_tagging(Bucket=b, Key="secret.txt"),
         lambda: bob.put_object_tagging(Bucket=b, Key="secret.txt", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
         lambda: bob.delete_object_tagging(Bucket=b, Key="secret.txt"),
+        lambda: bob.get_bucket_tagging(Bucket=b),
+        lambda: bob.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
+        lambda: bob.delete_bucket_tagging(Bucket=b),
+        lambda: bob.get_bucket_cors(Bucket=b),
         lambda: bob.delete_bucket(Bucket=b),
     ]
     for call in calls:

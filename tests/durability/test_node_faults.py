@@ -268,7 +268,7 @@ def test_scrub_in_shares_and_paced(serve, s3, bucket, ledger):
 
     # paced: the pass cannot verify faster than the rate (a lower bound, however slow the machine)
     total = sum(u.blob.size * len(u.blob.nodes) for u in blob_uses(serve))
-    rate = 20.0                                                 # MB/s
+    rate = 60.0                                                 # MB/s (unpaced: several times that here)
     code, lines = run_repair(serve, "--no-gc", env={"S3_SCRUB_MB_PER_S": str(rate)})
     assert code == 0, lines[-3:]
     assert lines[-1]["seconds"] >= 0.95 * (total - 3 * MiB) / (rate * 1e6), (total, lines[-1])

@@ -93,7 +93,8 @@ def test_create_schema_is_idempotent_and_concurrent_safe(db_url):
 
 # the columns each schema version added, newest last
 _ADDED = {2: [("objects", "inline_data")],
-          3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags"), ("buckets", "cors")]}
+          3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags"), ("buckets", "cors"),
+              ("buckets", "tags")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -158,6 +159,9 @@ def test_schema_2_is_migrated(db_url):
         assert st.set_bucket_cors("bkt", rules) and st.get_bucket("bkt").cors == rules
         assert st.set_bucket_cors("bkt", None) and st.get_bucket("bkt").cors is None
         assert not st.set_bucket_cors("missing", rules)
+        assert st.get_bucket("bkt").tags is None
+        assert st.set_bucket_tags("bkt", (("b", "1"), ("a", ""))) and st.get_bucket("bkt").tags == (("b", "1"), ("a", ""))
+        assert st.set_bucket_tags("bkt", ()) and st.get_bucket("bkt").tags is None
         st.close()
 
 

@@ -1,6 +1,7 @@
-"""Object tagging: PutObjectTagging, GetObjectTagging, DeleteObjectTagging (``?tagging`` on
-an object). The tag rules are in service/tagging.py; ``x-amz-tagging`` on PutObject,
-CopyObject and CreateMultipartUpload is read in objects.py."""
+"""Tagging: PutObjectTagging, GetObjectTagging, DeleteObjectTagging (``?tagging`` on an
+object) and PutBucketTagging, GetBucketTagging, DeleteBucketTagging (on a bucket). The tag
+rules are in service/tagging.py; ``x-amz-tagging`` on PutObject, CopyObject and
+CreateMultipartUpload is read in objects.py."""
 from __future__ import annotations
 
 import falcon
@@ -47,7 +48,27 @@ def delete_object_tagging(ctx: S3Context) -> None:
     ctx.resp.status = falcon.HTTP_204
 
 
+def put_bucket_tagging(ctx: S3Context) -> None:
+    body = read_small_payload(request_payload(ctx), xml.MAX_XML_BODY,
+                              S3Error("MalformedXML", "The XML you provided was too large."))
+    tags = validate_tags(_tags_from_body(body), bucket=True)
+    ctx.services.buckets.set_bucket_tags(ctx.user, ctx.bucket, tags)
+    ctx.resp.status = falcon.HTTP_204
+
+
+def get_bucket_tagging(ctx: S3Context) -> None:
+    _xml(ctx, xml.tagging(ctx.services.buckets.get_bucket_tags(ctx.user, ctx.bucket)))
+
+
+def delete_bucket_tagging(ctx: S3Context) -> None:
+    ctx.services.buckets.set_bucket_tags(ctx.user, ctx.bucket, None)
+    ctx.resp.status = falcon.HTTP_204
+
+
 HANDLERS = {
+    "PutBucketTagging": put_bucket_tagging,
+    "GetBucketTagging": get_bucket_tagging,
+    "DeleteBucketTagging": delete_bucket_tagging,
     "PutObjectTagging": put_object_tagging,
     "GetObjectTagging": get_object_tagging,
     "DeleteObjectTagging": delete_object_tagging,

@@ -133,3 +133,24 @@ def malformed_tagging_xml(run):
     b = run.bucket()
     run.setup("put_object", Bucket=b, Key="k", Body=b"x")
     run.raw("PUT", f"/{b}/k", query="tagging", body=b"<Tagging><TagSet><Tag><Key>a</Key>")
+
+
+# ---------------------------------------------------------------- bucket tags
+@S("tagging")
+def bucket_tags_round_trip(run):
+    b = run.bucket()
+    run.call("get_bucket_tagging", Bucket=b)
+    run.call("put_bucket_tagging", Bucket=b, Tagging=_tags(("team", "storage"), ("cost-centre", "42")))
+    run.call("get_bucket_tagging", Bucket=b)
+    run.call("put_bucket_tagging", Bucket=b, Tagging=_tags(("team", "web")))
+    run.call("get_bucket_tagging", Bucket=b)
+    run.call("delete_bucket_tagging", Bucket=b)
+    run.call("get_bucket_tagging", Bucket=b)
+    run.call("get_bucket_tagging", Bucket=run.bucket(create=False))
+
+
+@S("tagging")
+def bucket_tags_system_prefix(run):
+    b = run.bucket()
+    run.call("put_bucket_tagging", Bucket=b, Tagging=_tags(("aws:cloudformation:stack", "x")))
+    run.call("get_bucket_tagging", Bucket=b)
