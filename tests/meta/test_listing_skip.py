@@ -220,3 +220,44 @@ def test_skip_scan_statement_directly(store, bucket):
         assert [r.key for r in rows] == ["b/1/x"]
         rows = conn.execute(listing.skip_statement(name, True, False), dict(params, lo="", lim=2)).all()
         assert [r.key for r in rows] == ["a", "a/1"]
+
+
+def test_postgresql_skip_scan_plan_cached_on_a_small_table_stays_index_probes(pg_database):
+    """psycopg prepares a statement after a few runs and PostgreSQL may keep a generic plan made
+    while the table was small. The skip scan's plan, made (forced generic) on a 20-row table,
+    must still probe the index per entry once the table holds 40,000 rows: a hash join over
+    the bucket, which a plain join got, read the whole bucket per page (62 ms at 100k keys in
+    a bench run, against ~2 ms)."""
+    import psycopg
+
+    from s3server.meta.store import MetadataStore
+
+    st = MetadataStore.from_url(pg_database.url)
+    st.create_schema()
+    st.create_bucket("small", 1, "us-east-1")
+    st.create_bucket("big", 1, "us-east-1")
+    bulk_insert_keys(st, "small", [f"d{i % 10}/k{i}" for i in range(20)])
+    st.close()
+    stmt = listing.skip_statement("postgresql", True, False).compile(dialect=sa.dialects.postgresql.dialect())
+    names = list(stmt.params)
+    sql = str(stmt)
+    for i, name in enumerate(names, 1):
+        sql = sql.replace(f"%({name})s", f"${i}")
+    params = dict(lo="", lim=12, **skip_params("", "/"))
+
+    def explain(conn, bucket: str) -> str:
+        args = ", ".join(conn.execute("SELECT quote_nullable(%s::text)", (str(dict(params, bucket=bucket)[n]),))
+                         .fetchone()[0] for n in names)
+        return "\n".join(r[0] for r in conn.execute(f"EXPLAIN ANALYZE EXECUTE skip({args})"))
+
+    with psycopg.connect(pg_database.plain_url, autocommit=True) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE skip AS {sql}")
+        small = explain(conn, "small")                       # the generic plan is made here
+        conn.execute("INSERT INTO objects (bucket, key, size, etag, last_modified, content_type, user_metadata,"
+                     " checksums, storage_class, segments, updated_at) SELECT 'big', 'd' || (i % 10) || '/k' || i,"
+                     " 1, 'e', now(), 'x', '{}', '{}', 'STANDARD', '[]', now() FROM generate_series(1, 40000) i")
+        big = explain(conn, "big")                           # and reused here
+    for plan in (small, big):
+        assert "Hash Join" not in plan and "Seq Scan" not in plan, plan
+    assert big.count("Index") >= 3, big
