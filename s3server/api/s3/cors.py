@@ -7,11 +7,10 @@ import falcon
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.payload import request_payload
+from s3server.api.s3.payload import read_xml_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import CorsRule
-from s3server.service.objects import read_small_payload
 
 MAX_CORS_BODY = 64 * 1024
 
@@ -46,8 +45,7 @@ def _rules_from_body(body: bytes) -> list[CorsRule]:
 
 
 def put_bucket_cors(ctx: S3Context) -> None:
-    body = read_small_payload(request_payload(ctx), MAX_CORS_BODY,
-                              S3Error("MalformedXML", "The XML you provided was too large."))
+    body = read_xml_payload(ctx, MAX_CORS_BODY)
     ctx.services.buckets.set_bucket_cors(ctx.user, ctx.bucket, tuple(_rules_from_body(body)))
     ctx.resp.data = b""
 

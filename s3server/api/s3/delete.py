@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.payload import request_payload
+from s3server.api.s3.payload import read_xml_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service.delete import MAX_KEYS, DeleteTarget
-from s3server.service.objects import read_small_payload
 
 
 def _targets(body: bytes) -> tuple[list[DeleteTarget], bool]:
@@ -36,8 +35,7 @@ def _targets(body: bytes) -> tuple[list[DeleteTarget], bool]:
 
 
 def delete_objects(ctx: S3Context) -> None:
-    body = read_small_payload(request_payload(ctx), xml.MAX_XML_BODY,
-                              S3Error("MalformedXML", "The XML you provided was too large."))
+    body = read_xml_payload(ctx)
     targets, quiet = _targets(body)
     outcome = ctx.services.delete.delete_objects(ctx.user, ctx.bucket, targets)
     _xml(ctx, xml.delete_result(outcome.deleted, outcome.errors, quiet))

@@ -10,10 +10,11 @@ import re
 from typing import Iterator
 
 from s3server.api.s3.resources import S3Context
+from s3server.api.xml import MAX_XML_BODY
 from s3server.auth.chunked import AwsChunkedDecoder
 from s3server.errors import S3Error
 from s3server.service import checksums
-from s3server.service.objects import Payload
+from s3server.service.objects import Payload, read_small_payload
 
 READ_SIZE = 1024 * 1024    # gunicorn reads ahead up to 1 MiB per recv: smaller reads copy its buffer
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -90,3 +91,10 @@ def request_payload(ctx: S3Context) -> Payload:
     payload.chunks = _raw_chunks(ctx, None if chunked_te else content_length)
     payload.length = None if chunked_te else content_length
     return payload
+
+
+def read_xml_payload(ctx: S3Context, limit: int = MAX_XML_BODY) -> bytes:
+    """A small XML request body (DeleteObjects, tagging, CORS), read whole and verified like an
+    upload (Content-MD5, x-amz-checksum-*, aws-chunked); more than ``limit`` bytes is MalformedXML."""
+    return read_small_payload(request_payload(ctx), limit,
+                              S3Error("MalformedXML", "The XML you provided was too large."))

@@ -8,10 +8,9 @@ import falcon
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.payload import request_payload
+from s3server.api.s3.payload import read_xml_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
-from s3server.service.objects import read_small_payload
 from s3server.service.tagging import validate_tags
 
 
@@ -32,8 +31,7 @@ def _tags_from_body(body: bytes) -> list[tuple[str, str]]:
 
 
 def put_object_tagging(ctx: S3Context) -> None:
-    body = read_small_payload(request_payload(ctx), xml.MAX_XML_BODY,
-                              S3Error("MalformedXML", "The XML you provided was too large."))
+    body = read_xml_payload(ctx)
     tags = validate_tags(_tags_from_body(body))
     ctx.services.objects.set_object_tags(ctx.user, ctx.bucket, ctx.key, tags)
     ctx.resp.data = b""
@@ -49,8 +47,7 @@ def delete_object_tagging(ctx: S3Context) -> None:
 
 
 def put_bucket_tagging(ctx: S3Context) -> None:
-    body = read_small_payload(request_payload(ctx), xml.MAX_XML_BODY,
-                              S3Error("MalformedXML", "The XML you provided was too large."))
+    body = read_xml_payload(ctx)
     tags = validate_tags(_tags_from_body(body), bucket=True)
     ctx.services.buckets.set_bucket_tags(ctx.user, ctx.bucket, tags)
     ctx.resp.status = falcon.HTTP_204
