@@ -12,11 +12,13 @@ from s3server.api import errors as api_errors
 from s3server.api.metrics import MeteredBlobs, Metrics, MetricsResource
 from s3server.api.middleware import ClientAddress, RequestContext, choose_dialect, is_sigv4
 from s3server.api.rest.buckets import RestApi
+from s3server.api.s3 import acl as s3_acl
 from s3server.api.s3 import buckets as s3_buckets
 from s3server.api.s3 import copy as s3_copy
 from s3server.api.s3 import cors as s3_cors
 from s3server.api.s3 import delete as s3_delete
 from s3server.api.s3 import tagging as s3_tagging
+from s3server.api.s3 import unset as s3_unset
 from s3server.api.s3 import listing as s3_listing
 from s3server.api.s3 import multipart as s3_multipart
 from s3server.api.s3 import objects as s3_objects
@@ -45,6 +47,8 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_delete.HANDLERS,
     **s3_tagging.HANDLERS,
     **s3_cors.HANDLERS,
+    **s3_unset.HANDLERS,
+    **s3_acl.HANDLERS,
 }
 
 

@@ -59,6 +59,13 @@ OPERATIONS: tuple[Route, ...] = (
     _r("GET", "bucket", "GetBucketEncryption", ["encryption"]),
     _r("GET", "bucket", "GetBucketWebsite", ["website"]),
     _r("GET", "bucket", "GetObjectLockConfiguration", ["object-lock"]),
+    _r("GET", "bucket", "GetPublicAccessBlock", ["publicAccessBlock"]),
+    _r("GET", "bucket", "GetBucketOwnershipControls", ["ownershipControls"]),
+    _r("GET", "bucket", "GetBucketLogging", ["logging"]),
+    _r("GET", "bucket", "GetBucketNotificationConfiguration", ["notification"]),
+    _r("GET", "bucket", "GetBucketRequestPayment", ["requestPayment"]),
+    _r("GET", "bucket", "GetBucketAccelerateConfiguration", ["accelerate"]),
+    _r("GET", "bucket", "GetBucketReplication", ["replication"]),
     _r("GET", "bucket", "ListObjectsV2", ["list-type"]),
     _r("GET", "bucket", "ListObjects"),
     _r("HEAD", "bucket", "HeadBucket"),
@@ -68,11 +75,26 @@ OPERATIONS: tuple[Route, ...] = (
     _r("PUT", "bucket", "PutBucketPolicy", ["policy"]),
     _r("PUT", "bucket", "PutBucketCors", ["cors"]),
     _r("PUT", "bucket", "PutBucketLifecycleConfiguration", ["lifecycle"]),
+    _r("PUT", "bucket", "PutBucketEncryption", ["encryption"]),
+    _r("PUT", "bucket", "PutBucketWebsite", ["website"]),
+    _r("PUT", "bucket", "PutObjectLockConfiguration", ["object-lock"]),
+    _r("PUT", "bucket", "PutPublicAccessBlock", ["publicAccessBlock"]),
+    _r("PUT", "bucket", "PutBucketOwnershipControls", ["ownershipControls"]),
+    _r("PUT", "bucket", "PutBucketLogging", ["logging"]),
+    _r("PUT", "bucket", "PutBucketNotificationConfiguration", ["notification"]),
+    _r("PUT", "bucket", "PutBucketRequestPayment", ["requestPayment"]),
+    _r("PUT", "bucket", "PutBucketAccelerateConfiguration", ["accelerate"]),
+    _r("PUT", "bucket", "PutBucketReplication", ["replication"]),
     _r("PUT", "bucket", "CreateBucket"),
     _r("DELETE", "bucket", "DeleteBucketTagging", ["tagging"]),
     _r("DELETE", "bucket", "DeleteBucketPolicy", ["policy"]),
     _r("DELETE", "bucket", "DeleteBucketCors", ["cors"]),
     _r("DELETE", "bucket", "DeleteBucketLifecycle", ["lifecycle"]),
+    _r("DELETE", "bucket", "DeleteBucketEncryption", ["encryption"]),
+    _r("DELETE", "bucket", "DeleteBucketWebsite", ["website"]),
+    _r("DELETE", "bucket", "DeletePublicAccessBlock", ["publicAccessBlock"]),
+    _r("DELETE", "bucket", "DeleteBucketOwnershipControls", ["ownershipControls"]),
+    _r("DELETE", "bucket", "DeleteBucketReplication", ["replication"]),
     _r("DELETE", "bucket", "DeleteBucket"),
     _r("POST", "bucket", "DeleteObjects", ["delete"]),
     # objects
@@ -94,6 +116,13 @@ OPERATIONS: tuple[Route, ...] = (
     _r("POST", "object", "CreateMultipartUpload", ["uploads"]),
     _r("POST", "object", "CompleteMultipartUpload", ["uploadId"]),
 )
+
+
+# object operations that address one version of an object (``?versionId=``); buckets here are
+# unversioned, so each object's only version is "null"
+VERSION_ADDRESSED = frozenset({"GetObject", "HeadObject", "DeleteObject", "GetObjectAttributes",
+                               "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging",
+                               "GetObjectAcl", "PutObjectAcl"})
 
 
 def match(method: str, kind: str, query: Mapping[str, object], headers: Mapping[str, str]) -> str | None:

@@ -526,6 +526,39 @@ def list_uploads(*, bucket: str, uploads, prefixes: Sequence[str], is_truncated:
     return _doc(root)
 
 
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+def access_control_policy(owner_id: str, owner_name: str) -> bytes:
+    """The one ACL there is (service/acl.py): FULL_CONTROL for the bucket owner."""
+    root = _root("AccessControlPolicy")
+    _owner(root, owner_id, owner_name)
+    grant = _sub(_sub(root, "AccessControlList"), "Grant")
+    grantee = etree.SubElement(grant, "Grantee", nsmap={"xsi": XSI_NS})
+    grantee.set(f"{{{XSI_NS}}}type", "CanonicalUser")
+    _sub(grantee, "ID", owner_id)
+    _sub(grantee, "DisplayName", owner_name)
+    _sub(grant, "Permission", "FULL_CONTROL")
+    return _doc(root)
+
+
+def empty(name: str) -> bytes:
+    """A document with nothing set: ``<BucketLoggingStatus xmlns="..."/>``."""
+    return _doc(_root(name))
+
+
+def single(name: str, child: str, text: str) -> bytes:
+    root = _root(name)
+    _sub(root, child, text)
+    return _doc(root)
+
+
+def ownership_controls(setting: str = "BucketOwnerEnforced") -> bytes:
+    root = _root("OwnershipControls")
+    _sub(_sub(root, "Rule"), "ObjectOwnership", setting)
+    return _doc(root)
+
+
 def versioning(status: str | None = None) -> bytes:
     root = _root("VersioningConfiguration")
     if status:

@@ -49,6 +49,15 @@ class BucketService:
     def head_bucket(self, user: User, name: str) -> Bucket:
         return owned_bucket(self.store, user, name)
 
+    def owner(self, user: User, name: str) -> tuple[int, str]:
+        """(user id, name) of the owner of a bucket ``user`` may use; under "bucket owner
+        enforced" ownership (service/acl.py) the owner of every object in it too."""
+        bucket = owned_bucket(self.store, user, name)
+        if bucket.owner_id == user.id:
+            return user.id, user.name
+        found = self.store.get_user(bucket.owner_id)       # an admin looking at another's bucket
+        return bucket.owner_id, found.name if found else ""
+
     def get_bucket_location(self, user: User, name: str) -> str:
         return owned_bucket(self.store, user, name).region
 

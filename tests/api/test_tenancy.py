@@ -44,6 +44,16 @@ def alices_bucket(system, users):
     system.client().delete_bucket(Bucket=name)
 
 
+def test_an_admin_sees_the_bucket_owner_in_acls(system, users, alices_bucket):
+    admin, alice = system.client(), client(system, users[0])
+    alices_id = alice.list_buckets()["Owner"]["ID"]
+    for acl in (admin.get_bucket_acl(Bucket=alices_bucket),
+                admin.get_object_acl(Bucket=alices_bucket, Key="secret.txt")):
+        assert acl["Owner"] == {"ID": alices_id, "DisplayName": users[0]["user"]}
+        assert acl["Grants"][0]["Grantee"]["ID"] == alices_id
+    assert alices_id != admin.list_buckets()["Owner"]["ID"]
+
+
 def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):
     bob = client(system, users[1])
     b = alices_bucket
@@ -57,6 +67,8 @@ def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):
         lambda: bob.get_object(Bucket=b, Key="secret.txt"),
         lambda: bob.head_object(Bucket=b, Key="secret.txt"),
         lambda: bob.delete_object(Bucket=b, Key="secret.txt"),
+        lambda: bob.delete_object(Bucket=b, Key="secret.txt", VersionId="3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY"),
+        lambda: bob.get_object(Bucket=b, Key="secret.txt", VersionId="3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY"),
         lambda: bob.get_object_tagging(Bucket=b, Key="secret.txt"),
         lambda: bob.put_object_tagging(Bucket=b, Key="secret.txt", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
         lambda: bob.delete_object_tagging(Bucket=b, Key="secret.txt"),
@@ -64,6 +76,14 @@ def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):
         lambda: bob.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
         lambda: bob.delete_bucket_tagging(Bucket=b),
         lambda: bob.get_bucket_cors(Bucket=b),
+        lambda: bob.get_bucket_acl(Bucket=b),
+        lambda: bob.put_bucket_acl(Bucket=b, ACL="private"),
+        lambda: bob.get_object_acl(Bucket=b, Key="secret.txt"),
+        lambda: bob.put_object_acl(Bucket=b, Key="secret.txt", ACL="private"),
+        lambda: bob.get_bucket_policy(Bucket=b),
+        lambda: bob.delete_bucket_policy(Bucket=b),
+        lambda: bob.get_bucket_ownership_controls(Bucket=b),
+        lambda: bob.get_bucket_logging(Bucket=b),
         lambda: bob.delete_bucket(Bucket=b),
     ]
     for call in calls:

@@ -34,9 +34,10 @@ OBJECT_READS = ("GetObject", "HeadObject")
 # send there is not part of their documented output)
 OBJECT_READ_HEADERS = ("content-type", "content-length", "x-amz-storage-class", "last-modified")
 # headers moto sends where the operation's documented output has no such member (botocore's
-# model: PutObjectTaggingOutput is VersionId only, PutObjectOutput and CopyObjectOutput have no
+# model: PutObjectTaggingOutput is VersionId only, Put{Object,Bucket}AclOutput has no checksum, PutObjectOutput and CopyObjectOutput have no
 # TagCount): not compared
-UNDOCUMENTED = {"PutObjectTagging": ("x-amz-checksum-",), "PutObject": ("x-amz-tagging-count",),
+UNDOCUMENTED = {"PutObjectTagging": ("x-amz-checksum-",), "PutObjectAcl": ("x-amz-checksum-",),
+                "PutBucketAcl": ("x-amz-checksum-",), "PutObject": ("x-amz-tagging-count",),
                 "CopyObject": ("x-amz-tagging-count",)}
 # operations whose documented output has an ETag header (CopyObject/UploadPartCopy/Complete put it in XML)
 ETAG_HEADER_OPS = ("GetObject", "HeadObject", "PutObject", "UploadPart", "raw")

@@ -7,10 +7,16 @@ import falcon
 from s3server.api import xml
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
+from s3server.service import acl
+
+
+def canonical_id(user_id: int) -> str:
+    """A user's canonical id in Owner and Grantee elements: 64 hex digits, as AWS's."""
+    return f"{user_id:064x}"
 
 
 def owner_of(ctx: S3Context) -> tuple[str, str]:
-    return (f"{ctx.user.id:064x}", ctx.user.name)
+    return (canonical_id(ctx.user.id), ctx.user.name)
 
 
 def _xml(ctx: S3Context, body: bytes, status: int = 200) -> None:
@@ -25,6 +31,16 @@ def list_buckets(ctx: S3Context) -> None:
 
 
 def create_bucket(ctx: S3Context) -> None:
+    ownership = ctx.header("x-amz-object-ownership")
+    if ownership is not None and ownership != "BucketOwnerEnforced":
+        if ownership not in ("BucketOwnerPreferred", "ObjectWriter"):
+            raise S3Error("InvalidArgument", "Invalid x-amz-object-ownership header",
+                          argument_name="x-amz-object-ownership", argument_value=ownership)
+        raise S3Error("NotImplemented", "Only BucketOwnerEnforced object ownership (ACLs disabled) is "
+                      "implemented by this server.")
+    if acl.has_acl_headers(ctx.headers):
+        acl.check_acl_headers(ctx.headers, canonical_id(ctx.user.id),
+                              refusal="InvalidBucketAclWithObjectOwnership")
     body = xml.read_xml_body(ctx.read)
     constraint = None
     if body.strip():

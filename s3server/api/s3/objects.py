@@ -7,11 +7,12 @@ import email.header
 import falcon
 
 from s3server.api import xml
+from s3server.api.s3.buckets import canonical_id
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
-from s3server.service import checksums
+from s3server.service import acl, checksums
 from s3server.service.objects import Conditions
 from s3server.service.tagging import tags_from_header
 from s3server.timefmt import http_date
@@ -76,8 +77,22 @@ def _text_to_wire(value: str) -> str:
         return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
+def check_acl(ctx: S3Context, *, owner: int | None = None, refusal: str = acl.NOT_ALLOWED) -> None:
+    """``x-amz-acl`` / ``x-amz-grant-*`` on an upload or CreateBucket: accepted only if they grant
+    no one but the bucket owner anything (service/acl.py); ``owner``: the owner's user id when
+    known (CreateBucket), else the bucket's owner is looked up, only for grant headers."""
+    if not acl.has_acl_headers(ctx.headers):
+        return
+    owner_id = ""
+    if any(h in ctx.headers for h in acl.GRANT_HEADERS):
+        owner_id = canonical_id(owner if owner is not None else ctx.services.buckets.owner(ctx.user, ctx.bucket)[0])
+    acl.check_acl_headers(ctx.headers, owner_id, refusal=refusal)
+
+
 def object_attrs(ctx: S3Context) -> dict:
-    """Content headers, x-amz-meta-*, storage class and x-amz-tagging captured from an upload request."""
+    """Content headers, x-amz-meta-*, storage class and x-amz-tagging captured from an upload
+    request, whose ACL headers are checked too."""
+    check_acl(ctx)
     attrs: dict = {}
     for header, name in CONTENT_HEADERS.items():
         value = ctx.header(header)

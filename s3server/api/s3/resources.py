@@ -70,6 +70,20 @@ class S3Context:
             raise
 
 
+def other_version(ctx: S3Context, version: str) -> None:
+    """A request for a version other than "null", the one version every object has in an
+    unversioned bucket: it names nothing. A read or a tagging/ACL call is NoSuchVersion; a
+    DeleteObject deletes nothing (204, as for a missing key) instead of the current object."""
+    if version == "":
+        raise S3Error("InvalidArgument", "Version id cannot be the empty string",
+                      argument_name="versionId", argument_value="")
+    ctx.services.buckets.head_bucket(ctx.user, ctx.bucket)      # NoSuchBucket / AccessDenied first
+    if ctx.operation == "DeleteObject":
+        ctx.resp.status = falcon.HTTP_204
+        return
+    raise S3Error("NoSuchVersion", key=ctx.key, version_id=version)
+
+
 def wsgi_headers(env: dict) -> dict[str, str]:
     """Lower-case request headers as the client sent them (repeated ones joined by ',')."""
     out: dict[str, str] = {}
@@ -159,4 +173,7 @@ class S3Api:
         if handler is None:
             raise S3Error("NotImplemented", f"{operation} is not implemented by this server.")
         ctx = S3Context(req, resp, self.services, target, operation, user, auth, query, headers, raw_path)
+        version = query.get("versionId")
+        if version is not None and version != "null" and operation in routing.VERSION_ADDRESSED:
+            return other_version(ctx, version)
         handler(ctx)

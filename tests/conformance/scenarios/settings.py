@@ -1,0 +1,105 @@
+"""Bucket settings: ACLs (disabled, as with "bucket owner enforced" Object Ownership) and the
+configurations this server keeps none of (their reads answer "never set")."""
+from __future__ import annotations
+
+from tests.conformance.harness import SCENARIOS, as_error, aws_differs_from_moto
+
+S = SCENARIOS
+ENFORCED_QUOTE = ("After you apply the Bucket owner enforced setting for Object Ownership, ACLs are disabled. "
+                  "Requests to set ACLs or update ACLs fail with a 400 error and return the "
+                  "AccessControlListNotSupported error code. Requests to read ACLs are still supported. Requests "
+                  "to read ACLs always return a response that shows full control for the bucket owner.")
+
+
+@S("settings")
+def never_set_reads(run):
+    b = run.bucket()
+    for op in ("get_bucket_policy", "get_bucket_lifecycle_configuration", "get_bucket_encryption",
+               "get_bucket_website", "get_object_lock_configuration", "get_public_access_block",
+               "get_bucket_replication", "get_bucket_logging", "get_bucket_notification_configuration",
+               "get_bucket_accelerate_configuration"):
+        run.call(op, Bucket=b)
+
+
+@S("settings")
+def never_set_reads_of_a_missing_bucket(run):
+    b = run.bucket(create=False)
+    for op in ("get_bucket_policy", "get_bucket_lifecycle_configuration", "get_bucket_encryption",
+               "get_bucket_website", "get_bucket_replication", "get_bucket_logging", "get_bucket_acl"):
+        run.call(op, Bucket=b)
+
+
+@S("settings")
+def deletes_with_nothing_to_delete(run):
+    b = run.bucket()
+    run.call("delete_bucket_policy", Bucket=b)
+    run.call("delete_bucket_lifecycle", Bucket=b)
+    run.call("get_bucket_policy", Bucket=b)
+
+
+def _payer(records):
+    records[0]["body"] = {"Payer": "BucketOwner"}
+
+
+@S("settings")
+@aws_differs_from_moto("GetBucketRequestPayment: Payer - Specifies who pays for the download and request fees. "
+                       "Valid Values: Requester | BucketOwner (the default; moto's answer parses as empty)", _payer)
+def request_payment(run):
+    run.call("get_bucket_request_payment", Bucket=run.bucket())
+
+
+def _enforced(records):
+    records[0].pop("error")
+    records[0].update(status=200, error=None, headers={},
+                      body={"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}})
+
+
+@S("settings")
+@aws_differs_from_moto("Object Ownership: BucketOwnerEnforced ... By default, ObjectOwnership is set to "
+                       "BucketOwnerEnforced and ACLs are disabled. (moto: OwnershipControlsNotFoundError)", _enforced)
+def ownership_controls(run):
+    run.call("get_bucket_ownership_controls", Bucket=run.bucket())
+
+
+@S("settings")
+def acl_reads(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="k", Body=b"x")
+    run.call("get_bucket_acl", Bucket=b)
+    run.call("get_object_acl", Bucket=b, Key="k")
+    run.call("get_object_acl", Bucket=b, Key="missing")
+
+
+@S("settings")
+def owner_only_acls_are_accepted(run):
+    b = run.bucket()
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ACL="private")
+    run.call("put_object", Bucket=b, Key="k2", Body=b"x", ACL="bucket-owner-full-control")
+    run.call("put_object_acl", Bucket=b, Key="k", ACL="private")
+    run.call("put_bucket_acl", Bucket=b, ACL="private")
+    run.call("get_bucket_acl", Bucket=b)
+    run.call("get_object_acl", Bucket=b, Key="k")
+
+
+def _public_refused(records):
+    for i in (1, 2, 3, 4):
+        records[i] = as_error(records[i], 400, "AccessControlListNotSupported")
+    records[5] = dict(records[0])          # nothing was stored: the bucket is still empty
+
+
+@S("settings")
+@aws_differs_from_moto(ENFORCED_QUOTE + " (moto keeps the ACLs)", _public_refused)
+def acls_granting_others_are_refused(run):
+    b = run.bucket()
+    run.call("list_objects_v2", Bucket=b)
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ACL="public-read")
+    run.call("put_object", Bucket=b, Key="k2", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
+    run.call("create_multipart_upload", Bucket=b, Key="m", ACL="public-read-write")
+    run.call("put_bucket_acl", Bucket=b, ACL="public-read")
+    run.call("list_objects_v2", Bucket=b)
+
+
+@S("settings")
+def both_canned_and_grants(run):
+    b = run.bucket()
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ACL="private", GrantRead='id="abc"')
