@@ -95,3 +95,13 @@ def db_url(request, tmp_path):
             yield db.url
         finally:
             db.drop()
+
+
+# Long tests (whole systems of their own, subprocess clients) go first: with the suite spread over
+# pytest-xdist workers (setup.cfg), a long test handed out at the end would leave the other worker
+# idle while it runs.
+LONG_FIRST = ("tests/durability/", "tests/bench/", "tests/deploy/", "tests/cli/")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))      # stable: order kept within

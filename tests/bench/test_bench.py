@@ -9,7 +9,7 @@ import pytest
 
 from s3server.bench.runner import parse_size
 from s3server.bench.sigv4 import Presigner
-from tests.conftest import ADMIN_AK, ServeProcess, free_port
+from tests.conftest import ADMIN_AK, free_port
 
 
 def bench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -72,18 +72,14 @@ def test_compare_moto_smoke(tmp_path):
     assert {t["status"] for t in doc["targets"]} <= {"PASS", "MISS", "n/a"}
 
 
-def test_wrong_credentials_fail_clearly(tmp_path):
-    serve = ServeProcess(tmp_path / "data").start()
-    try:
-        r = bench("--endpoint", serve.endpoint, "--access-key", ADMIN_AK, "--secret-key", "wrong-secret",
-                  "--scenarios", "small", "--duration", "0.5")
-        assert r.returncode == 2
-        assert "rejected the credentials" in r.stderr and "SignatureDoesNotMatch" in r.stderr, r.stderr
-        r = bench("--endpoint", serve.endpoint, "--access-key", "AKNOSUCHKEY000000000", "--secret-key", "x",
-                  "--scenarios", "small")
-        assert r.returncode == 2 and "InvalidAccessKeyId" in r.stderr, r.stderr
-    finally:
-        serve.stop()
+def test_wrong_credentials_fail_clearly(system):
+    r = bench("--endpoint", system.endpoint, "--access-key", ADMIN_AK, "--secret-key", "wrong-secret",
+              "--scenarios", "small", "--duration", "0.5")
+    assert r.returncode == 2
+    assert "rejected the credentials" in r.stderr and "SignatureDoesNotMatch" in r.stderr, r.stderr
+    r = bench("--endpoint", system.endpoint, "--access-key", "AKNOSUCHKEY000000000", "--secret-key", "x",
+              "--scenarios", "small")
+    assert r.returncode == 2 and "InvalidAccessKeyId" in r.stderr, r.stderr
 
 
 def test_unreachable_endpoint_and_missing_arguments():
