@@ -22,6 +22,7 @@ from s3server.api.s3 import unset as s3_unset
 from s3server.api.s3 import listing as s3_listing
 from s3server.api.s3 import multipart as s3_multipart
 from s3server.api.s3 import objects as s3_objects
+from s3server.api.s3 import post as s3_post
 from s3server.api.s3.resources import S3Api
 from s3server.auth.access import Authenticator
 from s3server.auth.ratelimit import RateLimiter
@@ -49,6 +50,7 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_cors.HANDLERS,
     **s3_unset.HANDLERS,
     **s3_acl.HANDLERS,
+    **s3_post.HANDLERS,
 }
 
 

@@ -542,6 +542,16 @@ def access_control_policy(owner_id: str, owner_name: str) -> bytes:
     return _doc(root)
 
 
+def post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
+    """PostObject's answer with success_action_status 201."""
+    root = _root("PostResponse", ns=False)
+    _sub(root, "Location", location)
+    _sub(root, "Bucket", bucket)
+    _sub(root, "Key", key)
+    _sub(root, "ETag", etag)
+    return _doc(root)
+
+
 def empty(name: str) -> bytes:
     """A document with nothing set: ``<BucketLoggingStatus xmlns="..."/>``."""
     return _doc(_root(name))

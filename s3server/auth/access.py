@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from s3server.auth import sigv4
+from s3server.auth import postpolicy, sigv4
 from s3server.auth.ratelimit import RateLimiter
 from s3server.errors import S3Error
 from s3server.models import User
@@ -38,6 +38,22 @@ class Authenticator:
                                     vhost_bucket=vhost_bucket)
         if result is None:
             raise S3Error("AccessDenied", "Anonymous access is not allowed; sign your request.")
+        self.limiter.check("key", result.access_key)
+        return users[result.access_key], result
+
+    def post_form(self, fields: dict[str, str], bucket: str) -> tuple[User, postpolicy.PostAuth]:
+        """A browser upload (PostObject): the user whose key signed the form's policy, once the
+        policy allows the form (auth/postpolicy.py)."""
+        users: dict[str, User] = {}
+
+        def secret_for(access_key: str) -> str | None:
+            found = self.identity.secret_for(access_key)
+            if found is None:
+                return None
+            users[access_key] = found[1]
+            return found[0]
+
+        result = postpolicy.verify(fields, bucket, secret_for, self.clock())
         self.limiter.check("key", result.access_key)
         return users[result.access_key], result
 

@@ -162,6 +162,13 @@ class S3Api:
             resp.set_header(name, value)
 
     def _serve(self, req, resp, headers, query, raw_path, raw_query, target) -> None:
+        if req.method == "POST" and target.kind == "bucket" and "delete" not in query \
+                and (headers.get("content-type") or "").lower().startswith("multipart/form-data"):
+            # a browser upload: authenticated by the form's signed policy, not by a header (post.py)
+            req.context.operation = "PostObject"
+            ctx = S3Context(req, resp, self.services, target, "PostObject", None, None, query, headers, raw_path,
+                            extra={"authenticator": self.authenticator})
+            return self.handlers["PostObject"](ctx)
         signed = sigv4.SignedRequest(req.method, raw_path, raw_query, headers)
         user, auth = self.authenticator.s3(signed, vhost_bucket=target.bucket if target.vhost else None)
         req.context.user = user
