@@ -182,6 +182,22 @@ class Run:
         self.records.append(rec)
         return resp
 
+    def post_form(self, bucket: str, key: str, content: bytes, *, filename: str = "upload.bin",
+                  fields: dict | None = None, conditions: list | None = None, label: str = "post_object") -> None:
+        """A browser upload (PostObject) prepared by boto3's generate_presigned_post; records the
+        status, S3 error code and parsed XML body (moto sends neither ETag nor Location headers,
+        so headers are not compared)."""
+        info = self.s3.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=300)
+        resp = requests.post(info["url"], data=info["fields"], files={"file": (filename, content)}, timeout=30)
+        rec: dict = {"step": label, "status": resp.status_code, "error": None}
+        if resp.content.strip().startswith(b"<"):
+            root = etree.fromstring(resp.content)
+            if etree.QName(root).localname == "Error":
+                rec["error"] = root.findtext("Code")
+            else:
+                rec["body"] = self.normalise(xml_tree(root))
+        self.records.append(rec)
+
     def key_path(self, bucket: str, key: str = "") -> str:
         return "/" + bucket + ("/" + quote(key, safe="/~") if key else "")
 

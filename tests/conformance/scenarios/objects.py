@@ -8,6 +8,7 @@ import hashlib
 import zlib
 
 from tests.conformance.harness import SCENARIOS, as_error, aws_differs_from_moto
+from tests.conformance.scenarios import multipart as _multipart
 
 S = SCENARIOS
 BODY = bytes(range(100))                     # 100 distinct bytes: every range is recognisable
@@ -477,3 +478,29 @@ def attributes_of_an_empty_object(run):
     b = run.bucket()
     run.setup("put_object", Bucket=b, Key="empty", Body=b"")
     run.call("get_object_attributes", Bucket=b, Key="empty", ObjectAttributes=["ObjectSize", "ETag"])
+
+
+# ---------------------------------------------------------------- browser uploads (PostObject)
+@S("post_object")
+@aws_differs_from_moto(_multipart.DEFAULT_CRC64 + " (moto stores no checksum for a form upload)",
+                       _multipart._default_checksum(b"from a form"))
+def post_form_upload(run):
+    b = run.bucket()
+    run.post_form(b, "in/${filename}", b"from a form", filename="a b.txt",
+                  fields={"Content-Type": "text/plain"}, conditions=[{"Content-Type": "text/plain"}])
+    run.call("get_object", Bucket=b, Key="in/a b.txt")
+    run.call("list_objects_v2", Bucket=b)
+
+
+def _post_response(records):
+    records[0]["body"] = {"PostResponse": {"Location": "<object-url>", "Bucket": "<bucket-0>", "Key": "k.txt",
+                                           "ETag": '"de7ff458e10461a80421078e5bb459ad"'}}
+
+
+@S("post_object")
+@aws_differs_from_moto("PostObject: success_action_status - If the value is set to 201, Amazon S3 returns an XML "
+                       "document with a 201 status code. (moto's 201 has an empty body)", _post_response)
+def post_form_201(run):
+    b = run.bucket()
+    run.post_form(b, "k.txt", b"two hundred one", fields={"success_action_status": "201"},
+                  conditions=[{"success_action_status": "201"}])
