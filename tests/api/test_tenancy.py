@@ -52,6 +52,11 @@ def test_an_admin_sees_the_bucket_owner_in_acls(system, users, alices_bucket):
         assert acl["Owner"] == {"ID": alices_id, "DisplayName": users[0]["user"]}
         assert acl["Grants"][0]["Grantee"]["ID"] == alices_id
     assert alices_id != admin.list_buckets()["Owner"]["ID"]
+    # the objects' Owner in listings is the bucket's owner too
+    v2 = admin.list_objects_v2(Bucket=alices_bucket, FetchOwner=True)["Contents"]
+    v1 = admin.list_objects(Bucket=alices_bucket)["Contents"]
+    versions = admin.list_object_versions(Bucket=alices_bucket)["Versions"]
+    assert [o["Owner"]["ID"] for o in v2 + v1 + versions] == [alices_id] * 3
 
 
 def test_s3_other_users_bucket_is_denied(system, users, alices_bucket):

@@ -19,6 +19,13 @@ def owner_of(ctx: S3Context) -> tuple[str, str]:
     return (canonical_id(ctx.user.id), ctx.user.name)
 
 
+def objects_owner_of(ctx: S3Context) -> tuple[str, str]:
+    """The Owner of the objects in ``ctx.bucket``: its bucket's owner (service/acl.py), who is the
+    requester unless an admin reads another user's bucket."""
+    owner_id, name = ctx.services.buckets.owner(ctx.user, ctx.bucket)
+    return canonical_id(owner_id), name
+
+
 def _xml(ctx: S3Context, body: bytes, status: int = 200) -> None:
     ctx.resp.status = falcon.code_to_http_status(status)
     ctx.resp.content_type = "application/xml"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from s3server.api import xml
-from s3server.api.s3.buckets import _xml, owner_of
+from s3server.api.s3.buckets import _xml, objects_owner_of
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service.listing import ListRequest, encode_token, parse_max_keys
@@ -37,7 +37,7 @@ def list_objects_v2(ctx: S3Context) -> None:
         bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter, max_keys=req.max_keys, page=page,
         encode=encode, continuation_token=token,
         next_token=encode_token(page.next_marker) if page.is_truncated and page.next_marker else None,
-        start_after=req.start_after or None, owner=owner_of(ctx) if fetch_owner else None))
+        start_after=req.start_after or None, owner=objects_owner_of(ctx) if fetch_owner else None))
 
 
 def list_objects(ctx: S3Context) -> None:
@@ -48,7 +48,7 @@ def list_objects(ctx: S3Context) -> None:
     page = ctx.services.listing.list_objects(ctx.user, req)
     _xml(ctx, xml.list_objects_v1_body(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
                                    max_keys=req.max_keys, page=page, encode=encode, marker=req.start_after,
-                                   owner=owner_of(ctx)))
+                                   owner=objects_owner_of(ctx)))
 
 
 def list_object_versions(ctx: S3Context) -> None:
@@ -60,7 +60,7 @@ def list_object_versions(ctx: S3Context) -> None:
     page = ctx.services.listing.list_objects(ctx.user, req)
     _xml(ctx, xml.list_object_versions(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
                                        max_keys=req.max_keys, page=page, encode=encode,
-                                       key_marker=req.start_after, owner=owner_of(ctx)))
+                                       key_marker=req.start_after, owner=objects_owner_of(ctx)))
 
 
 HANDLERS = {
