@@ -162,3 +162,18 @@ def test_another_users_bucket_is_denied(system, bucket):
                      client=system.client(access_key=eve["access_key"], secret_key=eve["secret_key"], **V4))
     resp = post(info, b"x")
     assert resp.status_code == 403 and error_code(resp) == "AccessDenied"
+
+
+def test_tagging_and_checksum_fields(system, s3, bucket):
+    import base64
+    tagging = "<Tagging><TagSet><Tag><Key>src</Key><Value>form</Value></Tag></TagSet></Tagging>"
+    data = b"checked form body"
+    good = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    info = presigned(system, bucket, "t.txt", fields={"tagging": tagging, "x-amz-checksum-sha256": good},
+                     conditions=[{"tagging": tagging}, {"x-amz-checksum-sha256": good}])
+    assert post(info, data).status_code == 204
+    assert s3.get_object_tagging(Bucket=bucket, Key="t.txt")["TagSet"] == [{"Key": "src", "Value": "form"}]
+    assert s3.head_object(Bucket=bucket, Key="t.txt", ChecksumMode="ENABLED")["ChecksumSHA256"] == good
+    resp = post(info, b"not what the checksum says")
+    assert resp.status_code == 400 and error_code(resp) == "BadDigest"
+    assert s3.get_object(Bucket=bucket, Key="t.txt")["Body"].read() == data

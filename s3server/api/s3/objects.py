@@ -77,16 +77,15 @@ def _text_to_wire(value: str) -> str:
         return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
-def check_acl(ctx: S3Context, *, owner: int | None = None, refusal: str = acl.NOT_ALLOWED) -> None:
-    """``x-amz-acl`` / ``x-amz-grant-*`` on an upload or CreateBucket: accepted only if they grant
-    no one but the bucket owner anything (service/acl.py); ``owner``: the owner's user id when
-    known (CreateBucket), else the bucket's owner is looked up, only for grant headers."""
+def check_acl(ctx: S3Context) -> None:
+    """``x-amz-acl`` / ``x-amz-grant-*`` on an upload: accepted only if they grant no one but the
+    bucket owner anything (service/acl.py); the owner is looked up only for grant headers."""
     if not acl.has_acl_headers(ctx.headers):
         return
     owner_id = ""
     if any(h in ctx.headers for h in acl.GRANT_HEADERS):
-        owner_id = canonical_id(owner if owner is not None else ctx.services.buckets.owner(ctx.user, ctx.bucket)[0])
-    acl.check_acl_headers(ctx.headers, owner_id, refusal=refusal)
+        owner_id = canonical_id(ctx.services.buckets.owner(ctx.user, ctx.bucket)[0])
+    acl.check_acl_headers(ctx.headers, owner_id)
 
 
 def object_attrs(ctx: S3Context) -> dict:

@@ -43,7 +43,9 @@ def _sized(chunks: Iterator[bytes], min_size: int, max_size: int | None) -> Iter
 def post_object(ctx: S3Context) -> None:
     """``ctx`` is the request's context before authentication (its user is None; the
     authenticator is in ``ctx.extra``)."""
-    location = (f"{ctx.req.scheme or 'http'}://{ctx.header('host') or 'localhost'}/{quote(ctx.bucket)}/")
+    location = f"{ctx.req.scheme or 'http'}://{ctx.header('host') or 'localhost'}/"
+    if not ctx.target.vhost:                     # virtual-hosted: the bucket is in the host name
+        location += quote(ctx.bucket) + "/"
     reader = form.FormReader(ctx.read, form.boundary_of(ctx.header("content-type") or ""))
     fields = reader.fields()
     user, auth = ctx.extra["authenticator"].post_form(fields, ctx.bucket)
