@@ -1,6 +1,8 @@
 """CopyObject (PUT with x-amz-copy-source), and the copy-source headers UploadPartCopy shares."""
 from __future__ import annotations
 
+import dataclasses
+
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.objects import object_attrs
@@ -16,6 +18,9 @@ def copy_conditions(ctx: S3Context) -> CopyConditions:
 
 def copy_object(ctx: S3Context) -> None:
     source = parse_copy_source(ctx.header("x-amz-copy-source"))
+    if (ctx.header("x-amz-tagging-directive") or "COPY").upper() != "REPLACE" and "x-amz-tagging" in ctx.headers:
+        # COPY (the default) takes the source's tags: the header is ignored, not validated
+        ctx = dataclasses.replace(ctx, headers={k: v for k, v in ctx.headers.items() if k != "x-amz-tagging"})
     attrs = object_attrs(ctx)           # validates x-amz-storage-class too
     meta = ctx.services.copy.copy_object(
         ctx.user, ctx.bucket, ctx.key, source, cond=copy_conditions(ctx),

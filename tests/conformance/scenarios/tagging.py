@@ -112,6 +112,18 @@ def copy_keeps_or_replaces_tags(run):
 
 
 @S("tagging")
+def copy_directive_ignores_the_tagging_header(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="src", Body=b"x", Tagging="colour=red")
+    run.call("copy_object", Bucket=b, Key="kept", CopySource={"Bucket": b, "Key": "src"},
+             TaggingDirective="COPY", Tagging="new=tags")
+    run.call("get_object_tagging", Bucket=b, Key="kept")
+    run.call("copy_object", Bucket=b, Key="kept2", CopySource={"Bucket": b, "Key": "src"},
+             Tagging="not#valid=here")
+    run.call("get_object_tagging", Bucket=b, Key="kept2")
+
+
+@S("tagging")
 def multipart_upload_tags(run):
     b = run.bucket()
     up = run.setup("create_multipart_upload", Bucket=b, Key="mp", Tagging="stage=raw&team=data")
