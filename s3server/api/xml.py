@@ -102,7 +102,8 @@ def _owner(parent, owner_id: str, display_name: str, tag: str = "Owner"):
     return o
 
 
-def list_buckets(buckets: Iterable, owner_id: str, owner_name: str) -> bytes:
+def list_buckets(buckets: Iterable, owner_id: str, owner_name: str, *, prefix: str | None = None,
+                 continuation_token: str | None = None) -> bytes:
     root = _root("ListAllMyBucketsResult")
     _owner(root, owner_id, owner_name)
     bs = _sub(root, "Buckets")
@@ -110,6 +111,10 @@ def list_buckets(buckets: Iterable, owner_id: str, owner_name: str) -> bytes:
         e = _sub(bs, "Bucket")
         _sub(e, "Name", b.name)
         _sub(e, "CreationDate", iso8601(b.created_at))
+    if continuation_token:
+        _sub(root, "ContinuationToken", continuation_token)
+    if prefix is not None:
+        _sub(root, "Prefix", prefix)
     return _doc(root)
 
 

@@ -22,8 +22,16 @@ class BucketService:
         self.blobs = blobs
         self.region = region
 
-    def list_buckets(self, user: User) -> list[Bucket]:
-        return self.store.list_buckets(None if user.is_admin else user.id)
+    def list_buckets(self, user: User, *, prefix: str = "", region: str | None = None, after: str = "",
+                     limit: int | None = None) -> tuple[list[Bucket], bool]:
+        """The buckets ``user`` may use, by name: those named after ``after``, starting with
+        ``prefix``, in ``region`` if given, at most ``limit``; and whether more follow."""
+        found = sorted((b for b in self.store.list_buckets(None if user.is_admin else user.id)
+                        if b.name.startswith(prefix) and b.name > after
+                        and (region is None or b.region == region)), key=lambda b: b.name)
+        if limit is not None and len(found) > limit:
+            return found[:limit], True
+        return found, False
 
     def create_bucket(self, user: User, name: str, location_constraint: str | None = None) -> Bucket:
         validate_bucket_name(name)

@@ -7,6 +7,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.sigv4util import sign
+
 
 def _code(exc: pytest.ExceptionInfo) -> str:
     return exc.value.response["Error"]["Code"]
@@ -111,3 +113,41 @@ def test_unsigned_request_is_denied(system):
     r = requests.get(system.endpoint + "/")
     assert r.status_code == 403
     assert "<Code>AccessDenied</Code>" in r.text
+
+
+def test_list_buckets_pages_and_filters(system, s3):
+    import uuid as _uuid
+    stem = f"lb-{_uuid.uuid4().hex[:8]}"
+    names = [f"{stem}-{i}" for i in range(5)]
+    for name in reversed(names):
+        s3.create_bucket(Bucket=name)
+    try:
+        everything = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert [n for n in everything if n.startswith(stem)] == names           # by name
+        page = s3.list_buckets(Prefix=stem, MaxBuckets=2)
+        assert [b["Name"] for b in page["Buckets"]] == names[:2] and page["Prefix"] == stem
+        seen, token = [], None
+        while True:
+            kw = {"Prefix": stem, "MaxBuckets": 2, **({"ContinuationToken": token} if token else {})}
+            page = s3.list_buckets(**kw)
+            seen += [b["Name"] for b in page["Buckets"]]
+            token = page.get("ContinuationToken")
+            if not token:
+                break
+        assert seen == names
+        paged = [b["Name"] for p in s3.get_paginator("list_buckets").paginate(Prefix=stem, PaginationConfig={"PageSize": 3})
+                 for b in p["Buckets"]]
+        assert paged == names
+        assert [b["Name"] for b in s3.list_buckets(Prefix=stem, BucketRegion="us-east-1")["Buckets"]] == names
+        assert s3.list_buckets(Prefix=stem, BucketRegion="eu-west-1")["Buckets"] == []
+        assert s3.list_buckets(Prefix=stem + "-9")["Buckets"] == []
+        for bad in ("0", "10001", "x"):
+            url = f"{system.endpoint}/?max-buckets={bad}"
+            resp = requests.get(url, headers=sign("GET", url), timeout=10)
+            assert resp.status_code == 400 and "<Code>InvalidArgument</Code>" in resp.text, bad
+        url = f"{system.endpoint}/?continuation-token=%25%25%25"
+        resp = requests.get(url, headers=sign("GET", url), timeout=10)
+        assert resp.status_code == 400 and "<Code>InvalidArgument</Code>" in resp.text
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)

@@ -93,7 +93,7 @@ class RestApi:
 
     # ------------------------------------------------------------------ buckets
     def list_buckets(self, req, resp, user):
-        buckets = self.services.buckets.list_buckets(user)
+        buckets, _ = self.services.buckets.list_buckets(user)
         _json(resp, {"buckets": [_bucket_json(b) for b in buckets]})
 
     def create_bucket(self, req, resp, user):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import falcon
 
 from s3server.api import xml
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.service import acl
+from s3server.service.listing import decode_token, encode_token
 
 
 def canonical_id(user_id: int) -> str:
@@ -32,9 +33,35 @@ def _xml(ctx: S3Context, body: bytes, status: int = 200) -> None:
     ctx.resp.data = body
 
 
+MAX_BUCKETS = 10_000
+PAGED = ("max-buckets", "continuation-token", "prefix", "bucket-region")
+
+
 def list_buckets(ctx: S3Context) -> None:
-    buckets = ctx.services.buckets.list_buckets(ctx.user)
-    _xml(ctx, xml.list_buckets(buckets, *owner_of(ctx)))
+    """Every bucket at once; with any of ``max-buckets``, ``continuation-token``, ``prefix`` or
+    ``bucket-region``, pages of ``max-buckets`` (default 10,000) and a ContinuationToken while
+    more follow, as AWS does since 2024."""
+    q = ctx.query
+    if not any(name in q for name in PAGED):
+        buckets, _ = ctx.services.buckets.list_buckets(ctx.user)
+        _xml(ctx, xml.list_buckets(buckets, *owner_of(ctx)))
+        return
+    raw = q.get("max-buckets", "")
+    limit = MAX_BUCKETS
+    if raw:
+        limit = parse_count(raw, "max-buckets", "Provided max-buckets not an integer or within integer range")
+        if not 1 <= limit <= MAX_BUCKETS:
+            raise S3Error("InvalidArgument", "Argument max-buckets must be an integer between 1 and 10000",
+                          argument_name="max-buckets", argument_value=raw)
+    token = q.get("continuation-token") or ""
+    after = decode_token(token) if token else ""
+    if token and not after:                    # tokens we hand out name the last bucket sent
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                      argument_name="continuation-token", argument_value=token)
+    buckets, more = ctx.services.buckets.list_buckets(
+        ctx.user, prefix=q.get("prefix", ""), region=q.get("bucket-region") or None, after=after, limit=limit)
+    _xml(ctx, xml.list_buckets(buckets, *owner_of(ctx), prefix=q.get("prefix"),
+                               continuation_token=encode_token(buckets[-1].name) if more else None))
 
 
 def create_bucket(ctx: S3Context) -> None:

@@ -196,3 +196,20 @@ def cors_unsupported_method(run):
     run.call("put_bucket_cors", Bucket=b, CORSConfiguration={"CORSRules": [
         {"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]})
     run.call("get_bucket_cors", Bucket=b)
+
+
+def _prefix_echoed(records):
+    for rec in records:
+        if rec.get("body") is not None:
+            rec["body"]["Prefix"] = rec["args"]["Prefix"]
+
+
+@S("buckets")
+@aws_differs_from_moto("ListBuckets: Prefix - If Prefix was sent with the request, it is included in the response. "
+                       "All bucket names in the response begin with the specified bucket name prefix. (moto filters "
+                       "but does not echo it)", _prefix_echoed)
+def list_buckets_with_prefix(run):
+    a, b = run.bucket(), run.bucket()            # bucket names are unique per run: a prefix selects one
+    run.call("list_buckets", Prefix=a, MaxBuckets=10)
+    run.call("list_buckets", Prefix=b)
+    run.call("list_buckets", Prefix=b + "x")
