@@ -23,8 +23,8 @@ class Authenticator:
         self.region = region
         self.limiter = limiter or RateLimiter(None)
 
-    def s3(self, signed: sigv4.SignedRequest, *, vhost_bucket: str | None = None) -> tuple[User, sigv4.AuthResult]:
-        """Verify a SigV4/SigV2 request; anonymous requests are denied (no public buckets)."""
+    def _secret_lookup(self) -> tuple[dict[str, User], Callable[[str], str | None]]:
+        """A secret lookup for a verifier; ``users`` gets the user of each key it finds."""
         users: dict[str, User] = {}
 
         def secret_for(access_key: str) -> str | None:
@@ -33,7 +33,11 @@ class Authenticator:
                 return None
             users[access_key] = found[1]
             return found[0]
+        return users, secret_for
 
+    def s3(self, signed: sigv4.SignedRequest, *, vhost_bucket: str | None = None) -> tuple[User, sigv4.AuthResult]:
+        """Verify a SigV4/SigV2 request; anonymous requests are denied (no public buckets)."""
+        users, secret_for = self._secret_lookup()
         result = sigv4.authenticate(signed, secret_for, self.clock(), region=None,
                                     vhost_bucket=vhost_bucket)
         if result is None:
@@ -44,15 +48,7 @@ class Authenticator:
     def post_form(self, fields: dict[str, str], bucket: str) -> tuple[User, postpolicy.PostAuth]:
         """A browser upload (PostObject): the user whose key signed the form's policy, once the
         policy allows the form (auth/postpolicy.py)."""
-        users: dict[str, User] = {}
-
-        def secret_for(access_key: str) -> str | None:
-            found = self.identity.secret_for(access_key)
-            if found is None:
-                return None
-            users[access_key] = found[1]
-            return found[0]
-
+        users, secret_for = self._secret_lookup()
         result = postpolicy.verify(fields, bucket, secret_for, self.clock())
         self.limiter.check("key", result.access_key)
         return users[result.access_key], result
