@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from lxml import etree
 
@@ -73,7 +72,7 @@ def test_redirect_after_upload(system, s3, bucket):
                          allow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["Location"].startswith("https://app.example/done?bucket=")
-    assert f"key=r.txt" in resp.headers["Location"] and "etag=" in resp.headers["Location"]
+    assert "key=r.txt" in resp.headers["Location"] and "etag=" in resp.headers["Location"]
 
 
 def test_a_large_file_streams_through(system, s3, bucket):
@@ -177,3 +176,58 @@ def test_tagging_and_checksum_fields(system, s3, bucket):
     resp = post(info, b"not what the checksum says")
     assert resp.status_code == 400 and error_code(resp) == "BadDigest"
     assert s3.get_object(Bucket=bucket, Key="t.txt")["Body"].read() == data
+
+
+def _worker_peaks(system) -> dict[int, int]:
+    """VmHWM (peak RSS, KiB) of each gunicorn worker of the system's gateway."""
+    master = system.state["gateway_pid"]
+    peaks = {}
+    for pid in open(f"/proc/{master}/task/{master}/children").read().split():
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                peaks[int(pid)] = int(line.split()[1])
+    return peaks
+
+
+def test_a_200_mib_form_upload_keeps_the_gateway_flat(system, s3, bucket):
+    """The file is streamed through the gateway: no worker's peak memory grows by the file's size."""
+    info = presigned(system, bucket, "huge.bin")
+    boundary = "----s3serverFormBoundary7MA4YWxkTrZu0gW"
+    head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in info["fields"].items())
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.bin"\r\n\r\n'
+    block = os.urandom(1024 * 1024)
+    digest = hashlib.md5()
+
+    def body():
+        yield head.encode()
+        for i in range(200):
+            chunk = bytes([i % 256]) + block[1:]
+            digest.update(chunk)
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    before = _worker_peaks(system)
+    resp = requests.post(info["url"], data=body(), timeout=300,
+                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert resp.status_code == 204, resp.text
+    after = _worker_peaks(system)
+    growth = max(after[pid] - before.get(pid, after[pid]) for pid in after) / 1024
+    assert growth < 64, f"a gateway worker's peak RSS grew {growth:.0f} MiB for a 200 MiB upload"
+    assert resp.headers["ETag"] == f'"{digest.hexdigest()}"'
+    assert s3.head_object(Bucket=bucket, Key="huge.bin")["ContentLength"] == 200 * 1024 * 1024
+
+
+@pytest.mark.parametrize("disposition", ['filename="caf\u00e9 \u00fcber.txt"',
+                                         "filename*=UTF-8''caf%C3%A9%20%C3%BCber.txt"])
+def test_unicode_file_names(system, s3, bucket, disposition):
+    """Browsers send the name as UTF-8 in quotes (HTML5); RFC 5987's filename* is read too."""
+    info = presigned(system, bucket, "u/${filename}", conditions=[["starts-with", "$key", "u/"]])
+    boundary = "b0undary"
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in info["fields"].items())
+    body += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n\r\nbytes\r\n--{boundary}--\r\n'
+    resp = requests.post(info["url"], data=body.encode("utf-8"), timeout=30,
+                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert resp.status_code == 204, resp.text
+    assert s3.get_object(Bucket=bucket, Key="u/caf\u00e9 \u00fcber.txt")["Body"].read() == b"bytes"

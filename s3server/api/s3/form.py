@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Callable, Iterator
+from urllib.parse import unquote
 
 from s3server.errors import S3Error
 
@@ -50,6 +51,9 @@ def _disposition(headers: bytes) -> dict[str, str]:
                 out[k.lower()] = v
             if "name" not in out:
                 raise S3Error("MalformedPOSTRequest")
+            charset, _, encoded = out.pop("filename*", "").partition("''")
+            if encoded:                                  # RFC 5987: filename*=UTF-8''caf%C3%A9.txt
+                out["filename"] = unquote(encoded, encoding=charset or "utf-8", errors="replace")
             return out
     raise S3Error("MalformedPOSTRequest")
 
