@@ -10,7 +10,7 @@ from s3server.api import xml
 from s3server.api.s3.buckets import _xml, owner_of
 from s3server.api.s3.copy import copy_conditions
 from s3server.api.s3.listing import _encoding
-from s3server.api.s3.objects import object_attrs
+from s3server.api.s3.objects import check_no_customer_key, object_attrs
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
@@ -58,6 +58,7 @@ def create_multipart_upload(ctx: S3Context) -> None:
 
 
 def upload_part(ctx: S3Context) -> None:
+    check_no_customer_key(ctx)
     number = check_part_number(ctx.query.get("partNumber"))
     payload = request_payload(ctx)
     part, upload = ctx.services.multipart.upload_part(ctx.user, ctx.bucket, ctx.key, _upload_id(ctx),
@@ -71,6 +72,7 @@ def upload_part(ctx: S3Context) -> None:
 
 
 def upload_part_copy(ctx: S3Context) -> None:
+    check_no_customer_key(ctx)
     number = check_part_number(ctx.query.get("partNumber"))
     part, upload = ctx.services.multipart.upload_part_copy(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), number,

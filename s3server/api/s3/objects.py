@@ -77,6 +77,35 @@ def _text_to_wire(value: str) -> str:
         return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
+SSE_METHODS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+SSE_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+               "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-customer-algorithm",
+               "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5")
+SSE_C_READ_HEADERS = SSE_HEADERS[3:] + ("x-amz-copy-source-server-side-encryption-customer-algorithm",)
+
+
+def check_encryption(ctx: S3Context) -> None:
+    """Server-side encryption is not implemented: objects are stored as sent (encryption at rest
+    is the disks' job). An upload asking for SSE-S3, SSE-KMS or SSE-C is refused with 501 rather
+    than stored unencrypted while its client believes otherwise (as MinIO and Ceph RGW do without
+    a key service)."""
+    if not any(h in ctx.headers for h in SSE_HEADERS):
+        return
+    method = ctx.header("x-amz-server-side-encryption")
+    if method is not None and method not in SSE_METHODS:
+        raise S3Error("InvalidArgument", "The encryption method specified is not supported",
+                      argument_name="x-amz-server-side-encryption", argument_value=method)
+    raise S3Error("NotImplemented", "Server-side encryption is not implemented by this server: objects are "
+                  "stored as sent.")
+
+
+def check_no_customer_key(ctx: S3Context) -> None:
+    """A read (or part upload, or copy source) with SSE-C headers: no object here is encrypted
+    with a customer key."""
+    if any(h in ctx.headers for h in SSE_C_READ_HEADERS):
+        raise S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.")
+
+
 def check_acl(ctx: S3Context) -> None:
     """``x-amz-acl`` / ``x-amz-grant-*`` on an upload: accepted only if they grant no one but the
     bucket owner anything (service/acl.py); the owner is looked up only for grant headers."""
@@ -92,6 +121,7 @@ def object_attrs(ctx: S3Context) -> dict:
     """Content headers, x-amz-meta-*, storage class and x-amz-tagging captured from an upload
     request, whose ACL headers are checked too."""
     check_acl(ctx)
+    check_encryption(ctx)
     attrs: dict = {}
     for header, name in CONTENT_HEADERS.items():
         value = ctx.header(header)
@@ -178,6 +208,7 @@ def put_object(ctx: S3Context) -> None:
 
 
 def get_object(ctx: S3Context, *, head: bool = False) -> None:
+    check_no_customer_key(ctx)
     part_number = _part_number(ctx)
     read = ctx.services.objects.get_object(
         ctx.user, ctx.bucket, ctx.key, range_header=None if part_number else ctx.header("range"),
