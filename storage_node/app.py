@@ -17,7 +17,9 @@
     POST   /blobs/{id}/verify   200 {"id", "ok", "size"}   (404; a bad copy is quarantined)
     GET    /health, /ready      200 {"status": "ok", "node_id", "free_bytes", "used_bytes",
                                      "used_bytes_counted" (false while the start-up count of
-                                     stored bytes runs), "capacity_bytes", "blobs_dir"}
+                                     stored bytes runs), "capacity_bytes", "blobs_dir",
+                                     "filesystem": {"mount_point", "type", "source", "device",
+                                     "journal": true | false | null}}
 
 A PUT that would exceed ``--capacity-bytes`` (or the file system's free space) is 507
 Insufficient Storage with a description saying so; reads and deletes go on as usual.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import queue
 import re
@@ -37,13 +40,16 @@ from typing import Iterator
 
 import falcon
 
+from storage_node import fsinfo
 from storage_node.blobfile import CorruptBlob
 from storage_node.disk import Disk, NoSpace, SizeMismatch, TooYoung, valid_id
+from storage_node.fsinfo import FsInfo
 from storage_node.inventory import list_blobs
 from storage_node.settings import NodeSettings
 
 READ_PIECE = 256 * 1024       # 1 MiB saves CPU (fewer copies in gunicorn) but doubles RSS under concurrent uploads
 MAX_LIMIT = 10000
+log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 MAX_BATCH_BODY = 1024 * 1024
 MAX_WRITE_BATCH = 128                    # blobs in one POST /blobs/write
@@ -369,9 +375,10 @@ class InventoryResource:
 class HealthResource:
     """/health and /ready"""
 
-    def __init__(self, disk: Disk, node_id: str):
+    def __init__(self, disk: Disk, node_id: str, filesystem: FsInfo | None = None):
         self.disk = disk
         self.node_id = node_id
+        self.filesystem = (filesystem or fsinfo.describe(disk.root)).as_dict()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         space = self.disk.space
@@ -379,7 +386,7 @@ class HealthResource:
                       "free_bytes": space.free_bytes(), "used_bytes": space.used_bytes(),
                       "used_bytes_counted": space.counted,
                       "capacity_bytes": space.capacity,
-                      "blobs_dir": str(self.disk.blobs_dir)}
+                      "blobs_dir": str(self.disk.blobs_dir), "filesystem": self.filesystem}
 
 
 class ReadyResource(HealthResource):
@@ -406,16 +413,20 @@ def _bad_blob_path(req: falcon.Request, resp: falcon.Response, **_) -> None:
 
 def create_app(settings: NodeSettings, disk: Disk | None = None) -> falcon.App:
     """Build the node's WSGI app. Prepares the data dir (creates it, drops temp files older
-    than ``settings.temp_max_age``)."""
+    than ``settings.temp_max_age``) and logs a warning if its file system is a poor home for
+    blobs (see ``fsinfo``)."""
     disk = disk or Disk(settings)
     disk.prepare()
+    filesystem = fsinfo.describe(disk.root)
+    for warning in fsinfo.advice(filesystem):
+        log.warning("node %s: %s", settings.node_id, warning)
     app = falcon.App()
     app.add_route("/blobs", InventoryResource(disk))
     app.add_route("/blobs/{blob_id}", BlobResource(disk))
     app.add_route("/blobs/delete", BatchDeleteResource(disk))
     app.add_route("/blobs/write", BatchWriteResource(disk))
     app.add_route("/blobs/{blob_id}/verify", VerifyResource(disk))
-    app.add_route("/health", HealthResource(disk, settings.node_id))
-    app.add_route("/ready", ReadyResource(disk, settings.node_id))
+    app.add_route("/health", HealthResource(disk, settings.node_id, filesystem))
+    app.add_route("/ready", ReadyResource(disk, settings.node_id, filesystem))
     app.add_sink(_bad_blob_path, prefix=r"^/blobs/")
     return app

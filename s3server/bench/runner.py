@@ -15,7 +15,7 @@ from s3server.bench import machine as machine_mod
 from s3server.bench import report
 from s3server.bench import scenarios as sc
 from s3server.bench.client import BenchError, Endpoint
-from s3server.bench.systems import ExternalSystem, MotoSystem, OurSystem
+from s3server.bench.systems import ExternalSystem, MotoSystem, OurSystem, node_filesystems
 
 ALL_SCENARIOS = ("machine", "small", "mixed", "list", "large", "multipart")
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 1024**2,
@@ -90,6 +90,9 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
                                duration=args.duration, run_id=run_id, small_size=small_size))
             results[s.name] = {}
         doc["systems"] = {s.name: {"endpoint": s.endpoint, "description": s.description} for s in systems}
+        for s in systems:
+            if s.node_urls():
+                doc["systems"][s.name]["node_filesystem"] = node_filesystems(s.node_urls())
         probe_dir = str(getattr(systems[0], "data_dir", "") or tempfile.gettempdir())
         doc["host"]["disk"] = _disk_info(os.path.realpath(probe_dir))
         mach = None
@@ -166,6 +169,10 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
     print("", file=out)
     for s in systems:
         print(f"{s.name}: {s.description}", file=out)
+        node_fs = doc.get("systems", {}).get(s.name, {}).get("node_filesystem")
+        if node_fs:
+            warn = ": see README, Performance, item 20" if "no journal" in node_fs else ""
+            print(f"  storage nodes' data on {node_fs}{warn}", file=out)
     if doc.get("machine"):
         print(report.format_machine(doc["machine"]) + f"; disk {doc['host'].get('disk')}", file=out)
     print("", file=out)

@@ -49,6 +49,10 @@ class System:
     def pids(self) -> dict[str, int]:
         return {}
 
+    def node_urls(self) -> list[str]:
+        """The storage nodes' URLs, when known (ours: from ``serve.json``)."""
+        return []
+
     def stop(self) -> None:
         pass
 
@@ -99,6 +103,9 @@ class OurSystem(System):
         self.endpoint = self.state["endpoint"]
         self.description = (f"s3server serve ({self.backend}, 3 nodes, 3 replicas, quorum 2, fsync on, "
                             f"{env.get('S3_WORKERS', 'default')} workers)")
+
+    def node_urls(self) -> list[str]:
+        return [n["url"] for n in self.state["nodes"]]
 
     def pids(self) -> dict[str, int]:
         out = {"gateway": self.state["gateway_pid"]}
@@ -163,12 +170,36 @@ class ExternalSystem(System):
         self.endpoint, self.access_key, self.secret_key = endpoint, access_key, secret_key
         self.description = endpoint
         self._pids: dict[str, int] = {}
+        self._node_urls: list[str] = []
         if data_dir:   # a running `s3server serve --data-dir D`: watch its processes' memory
             state = json.loads((Path(data_dir) / "serve.json").read_text())
             self._pids = {"gateway": state["gateway_pid"], **{n["id"]: n["pid"] for n in state.get("nodes", [])}}
+            self._node_urls = [n["url"] for n in state.get("nodes", []) if n.get("url")]
+
+    def node_urls(self) -> list[str]:
+        return self._node_urls
 
     def pids(self) -> dict[str, int]:
         return self._pids
+
+
+def node_filesystems(urls: list[str], timeout: float = 5.0) -> str:
+    """What the nodes' ``/health`` say of their data directories' file systems, as one line
+    ("/dev/vda (ext4, no journal)"; several distinct ones joined by "; "), "" if none said."""
+    seen: list[str] = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as r:
+                fs = json.loads(r.read()).get("filesystem") or {}
+        except (OSError, ValueError):
+            continue
+        if not fs.get("type"):
+            continue
+        journal = {True: ", journal", False: ", no journal"}.get(fs.get("journal"), "")
+        text = f"{fs.get('source') or fs.get('mount_point')} ({fs['type']}{journal})"
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen)
 
 
 # --------------------------------------------------------------------------- memory

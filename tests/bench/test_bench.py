@@ -70,6 +70,13 @@ def test_compare_moto_smoke(tmp_path):
     assert doc["machine"]["md5_mb_s"] > 0 and doc["machine"]["loopback_tcp_mb_s"] > 0
     assert doc["results"]["s3server"]["large_put"]["memory"]["max_node_growth_mib"] is not None
     assert {t["status"] for t in doc["targets"]} <= {"PASS", "MISS", "n/a"}
+    # the nodes' /health told what their data directories are on (both the JSON and the header)
+    from storage_node import fsinfo
+    fs = fsinfo.describe(tmp_path)
+    node_fs = doc["systems"]["s3server"]["node_filesystem"]
+    assert node_fs.startswith(f"{fs.source} ({fs.fstype}") and "moto" not in node_fs
+    assert f"storage nodes' data on {node_fs}" in r.stdout
+    assert ("no journal" in node_fs) is (fs.journal is False)
 
 
 def test_wrong_credentials_fail_clearly(system):
