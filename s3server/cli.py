@@ -15,6 +15,7 @@ from pathlib import Path
 
 from s3server.config import Settings, format_nodes
 from s3server.logs import setup_logging
+from s3server.models import account_id
 
 log = logging.getLogger("s3server")
 NODES_IN_SERVE = 3
@@ -255,12 +256,13 @@ def cmd_admin(args) -> int:
         identity = IdentityService(GuardedStore(store))
         if args.admin_cmd == "create-user":
             made = identity.create_user(args.name, is_admin=args.admin)
-            print(json.dumps({"user": made.user.name, "access_key": made.access_key,
+            print(json.dumps({"user": made.user.name, "account_id": account_id(made.user.id),
+                              "access_key": made.access_key,
                               "secret_key": made.secret_key, "api_key": made.api_key}, indent=2))
         elif args.admin_cmd == "list-users":
             for u in store.list_users():
                 keys = [c.access_key for c in store.list_credentials(u.id) if not c.revoked]
-                print(f"{u.id}\t{u.name}\t{'admin' if u.is_admin else 'user'}\t"
+                print(f"{account_id(u.id)}\t{u.name}\t{'admin' if u.is_admin else 'user'}\t"
                       f"{'disabled' if u.disabled else 'enabled'}\t{','.join(keys)}")
         elif args.admin_cmd in ("disable-user", "enable-user"):
             store.set_user_disabled(identity.user(args.name).id, args.admin_cmd == "disable-user")

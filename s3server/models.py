@@ -18,6 +18,12 @@ class User:
     created_at: datetime
 
 
+def account_id(user_id: int) -> str:
+    """A user's 12-digit account id: what ``x-amz-expected-bucket-owner`` names a bucket's owner
+    by (AWS account ids have 12 digits, and SDKs and tools send them in that form)."""
+    return f"{user_id:012d}"
+
+
 @dataclass(frozen=True)
 class Credential:
     """An S3 key pair. The secret is stored so SigV4 can be verified."""

@@ -1,9 +1,11 @@
 """BucketService: bucket operations, named after the AWS actions. HTTP-free."""
 from __future__ import annotations
 
+import re
+
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import Bucket, CorsRule, User
+from s3server.models import Bucket, CorsRule, User, account_id
 from s3server.service import cors
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
@@ -14,6 +16,7 @@ KNOWN_REGIONS = frozenset({
     "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1",
     "il-central-1", "me-south-1", "me-central-1", "sa-east-1", "EU",
 })
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 class BucketService:
@@ -134,6 +137,19 @@ class BucketService:
         if not tags:
             raise S3Error("NoSuchTagSet", bucket_name=name)
         return tags
+
+    # -- bucket owner condition ------------------------------------------------------
+    def check_expected_owner(self, name: str, expected: str) -> None:
+        """``x-amz-expected-bucket-owner`` (``x-amz-source-expected-bucket-owner`` for a copy's
+        source): a 12-digit account id, else InvalidBucketOwnerAWSAccountID; when the bucket
+        exists it must be its owner's (``account_id``), else AccessDenied, whoever asks. A
+        missing bucket is left to the operation (NoSuchBucket, or CreateBucket making it)."""
+        if not _ACCOUNT_ID.fullmatch(expected):
+            raise S3Error("InvalidBucketOwnerAWSAccountID",
+                          f"The value of the expected bucket owner parameter must be an AWS Account ID... [{expected}]")
+        bucket = self.store.get_bucket(name)
+        if bucket is not None and account_id(bucket.owner_id) != expected:
+            raise S3Error("AccessDenied")
 
     def visible(self, user: User, bucket: Bucket) -> bool:
         return can_access(user, bucket)

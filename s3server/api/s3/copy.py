@@ -7,7 +7,7 @@ from s3server.api import xml
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.objects import check_no_customer_key, object_attrs
 from s3server.api.s3.resources import S3Context
-from s3server.service.copy import CopyConditions, parse_copy_source
+from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
 
 
 def copy_conditions(ctx: S3Context) -> CopyConditions:
@@ -16,8 +16,17 @@ def copy_conditions(ctx: S3Context) -> CopyConditions:
                           ctx.header("x-amz-copy-source-if-unmodified-since"))
 
 
-def copy_object(ctx: S3Context) -> None:
+def copy_source(ctx: S3Context) -> CopySource:
+    """``x-amz-copy-source``, with ``x-amz-source-expected-bucket-owner`` checked against its bucket."""
     source = parse_copy_source(ctx.header("x-amz-copy-source"))
+    expected = ctx.header("x-amz-source-expected-bucket-owner")
+    if expected is not None:
+        ctx.services.buckets.check_expected_owner(source.bucket, expected)
+    return source
+
+
+def copy_object(ctx: S3Context) -> None:
+    source = copy_source(ctx)
     if (ctx.header("x-amz-tagging-directive") or "COPY").upper() != "REPLACE" and "x-amz-tagging" in ctx.headers:
         # COPY (the default) takes the source's tags: the header is ignored, not validated
         ctx = dataclasses.replace(ctx, headers={k: v for k, v in ctx.headers.items() if k != "x-amz-tagging"})

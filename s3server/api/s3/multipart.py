@@ -8,7 +8,7 @@ import falcon
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml, owner_of
-from s3server.api.s3.copy import copy_conditions
+from s3server.api.s3.copy import copy_conditions, copy_source
 from s3server.api.s3.listing import _encoding
 from s3server.api.s3.objects import check_no_customer_key, object_attrs
 from s3server.api.s3.payload import request_payload
@@ -16,7 +16,6 @@ from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.models import MultipartUpload, UploadPart
 from s3server.service import checksums
-from s3server.service.copy import parse_copy_source
 from s3server.service.multipart import MAX_PART_NUMBER, CompletedPart, check_part_number
 
 
@@ -76,7 +75,7 @@ def upload_part_copy(ctx: S3Context) -> None:
     number = check_part_number(ctx.query.get("partNumber"))
     part, upload = ctx.services.multipart.upload_part_copy(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), number,
-        parse_copy_source(ctx.header("x-amz-copy-source")),
+        copy_source(ctx),
         range_header=ctx.header("x-amz-copy-source-range"), cond=copy_conditions(ctx))
     sums = _part_sums(part, upload, set())
     _xml(ctx, xml.copy_result("CopyPartResult", part.etag, part.last_modified, sums))

@@ -180,6 +180,9 @@ class S3Api:
         if handler is None:
             raise S3Error("NotImplemented", f"{operation} is not implemented by this server.")
         ctx = S3Context(req, resp, self.services, target, operation, user, auth, query, headers, raw_path)
+        expected_owner = headers.get("x-amz-expected-bucket-owner")
+        if expected_owner is not None and target.bucket:
+            self.services.buckets.check_expected_owner(target.bucket, expected_owner)
         version = query.get("versionId")
         if version is not None and version != "null" and operation in routing.VERSION_ADDRESSED:
             return other_version(ctx, version)

@@ -103,3 +103,30 @@ def acls_granting_others_are_refused(run):
 def both_canned_and_grants(run):
     b = run.bucket()
     run.call("put_object", Bucket=b, Key="k", Body=b"x", ACL="private", GrantRead='id="abc"')
+
+
+OWNER_QUOTE = ("x-amz-expected-bucket-owner: The account ID of the expected bucket owner. If the account ID "
+               "that you provide does not match the actual owner of the bucket, the request fails with the "
+               "HTTP status code 403 Forbidden (access denied). (moto ignores the header; a value that is not "
+               "an account id is 400 InvalidBucketOwnerAWSAccountID, per the S3 error code list)")
+
+
+def _owner_condition(records):
+    records[1] = as_error(records[1], 400, "InvalidBucketOwnerAWSAccountID")
+    records[2] = as_error(records[2], 400, "InvalidBucketOwnerAWSAccountID")
+    records[3] = as_error(records[3], 403, "AccessDenied")
+    records[4] = as_error(records[4], 403, "AccessDenied")
+    records[5] = dict(records[0], step=records[5]["step"], args=records[5]["args"])   # nothing was stored
+
+
+@S("settings")
+@aws_differs_from_moto(OWNER_QUOTE, _owner_condition)
+def expected_bucket_owner(run):
+    b = run.bucket()
+    run.call("list_objects_v2", Bucket=b)
+    run.call("list_objects_v2", Bucket=b, ExpectedBucketOwner="not-an-account")
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ExpectedBucketOwner="1234567890123")
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ExpectedBucketOwner="999999999999")
+    run.call("copy_object", Bucket=b, Key="k2", CopySource={"Bucket": b, "Key": "k"},
+             ExpectedSourceBucketOwner="999999999999")
+    run.call("list_objects_v2", Bucket=b)
