@@ -43,6 +43,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "XAmzContentSHA256Mismatch": (400, "The provided 'x-amz-content-sha256' header does not match what was computed."),
     "InvalidTag": (400, "The tag provided was not a valid tag."),
     "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "IllegalVersioningConfigurationException": (400, "The versioning configuration specified in the request is invalid."),
     "InvalidBucketOwnerAWSAccountID": (400, "The value of the expected bucket owner parameter must be an AWS Account ID..."),
     "InvalidBucketAclWithObjectOwnership": (400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"),
     "MalformedACLError": (400, "The XML you provided was not well-formed or did not validate against our published schema"),

@@ -53,6 +53,7 @@ class Bucket:
     created_at: datetime
     cors: "tuple[CorsRule, ...] | None" = None     # None: no CORS configuration
     tags: tuple[tuple[str, str], ...] | None = None  # None: no tag set (GetBucketTagging: NoSuchTagSet)
+    versioning: str | None = None                    # None: never set; "Suspended"
 
 
 @dataclass(frozen=True)

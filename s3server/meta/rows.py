@@ -119,7 +119,8 @@ def api_key_from_row(row: sa.Row) -> ApiKey:
 def bucket_from_row(row: sa.Row) -> Bucket:
     m = row._mapping
     return Bucket(name=m["name"], owner_id=m["owner_id"], region=m["region"], created_at=m["created_at"],
-                  cors=cors_from_json(m.get("cors")), tags=tags_from_json(m["tags"]) if m.get("tags") else None)
+                  cors=cors_from_json(m.get("cors")), tags=tags_from_json(m["tags"]) if m.get("tags") else None,
+                  versioning=m.get("versioning"))
 
 
 def cors_to_json(rules: tuple[CorsRule, ...] | None) -> list[dict[str, Any]] | None:

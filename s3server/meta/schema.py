@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
-# buckets.cors and tags (see ``migrate``).
-SCHEMA_VERSION = 3
+# buckets.cors and tags. 4: buckets.versioning (see ``migrate``).
+SCHEMA_VERSION = 4
 
 metadata = sa.MetaData(
     naming_convention={
@@ -137,6 +137,8 @@ buckets = sa.Table(
     # NULL: none
     sa.Column("cors", JSONText),
     sa.Column("tags", JSONText),                        # [[key, value], ...]; NULL: no tag set
+    # PutBucketVersioning's state: NULL (never set) or "Suspended" (the only one accepted here)
+    sa.Column("versioning", sa.String(16)),
     sa.Index("ix_buckets_owner_id", "owner_id", "name"),
 )
 
@@ -223,6 +225,8 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN tags TEXT"))
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN cors TEXT"))
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN tags TEXT"))
+    if current is not None and current < 4:
+        conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN versioning VARCHAR(16)"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

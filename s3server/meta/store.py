@@ -508,6 +508,12 @@ class MetadataStore(UploadQueries, RepairQueries):
         return self._run_change(lambda conn: conn.execute(
             sa.update(b).where(b.c.name == name).values(cors=cors_to_json(rules))).rowcount > 0)
 
+    def set_bucket_versioning(self, name: str, status: str) -> bool:
+        """Record PutBucketVersioning's status; False if there is no such bucket."""
+        b = s.buckets
+        return self._run_change(lambda conn: conn.execute(
+            sa.update(b).where(b.c.name == name).values(versioning=status)).rowcount > 0)
+
     def set_bucket_tags(self, name: str, tags: tuple[tuple[str, str], ...] | None) -> bool:
         """Replace the bucket's tag set (None or empty: remove it); False if there is no such bucket."""
         b = s.buckets

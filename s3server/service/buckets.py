@@ -138,6 +138,20 @@ class BucketService:
             raise S3Error("NoSuchTagSet", bucket_name=name)
         return tags
 
+    # -- versioning -------------------------------------------------------------------
+    def set_bucket_versioning(self, user: User, name: str, status: str) -> None:
+        """PutBucketVersioning with a valid Status: "Suspended" is recorded; "Enabled" would need
+        object versions, which this server does not keep: NotImplemented, nothing changes."""
+        owned_bucket(self.store, user, name)
+        if status != "Suspended":
+            raise S3Error("NotImplemented", "Versioning cannot be enabled on this server: it keeps one version "
+                          "of each object (version id null), as a bucket with versioning suspended does.")
+        if not self.store.set_bucket_versioning(name, status):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_versioning(self, user: User, name: str) -> str | None:
+        return owned_bucket(self.store, user, name).versioning
+
     # -- bucket owner condition ------------------------------------------------------
     def check_expected_owner(self, name: str, expected: str) -> None:
         """``x-amz-expected-bucket-owner`` (``x-amz-source-expected-bucket-owner`` for a copy's

@@ -94,7 +94,8 @@ def test_create_schema_is_idempotent_and_concurrent_safe(db_url):
 # the columns each schema version added, newest last
 _ADDED = {2: [("objects", "inline_data")],
           3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags"), ("buckets", "cors"),
-              ("buckets", "tags")]}
+              ("buckets", "tags")],
+          4: [("buckets", "versioning")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -121,7 +122,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 3
+        assert st.schema_version() == schema.SCHEMA_VERSION == 4
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -142,7 +143,7 @@ def test_schema_2_is_migrated(db_url):
     for round_ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == 3
+        assert st.schema_version() == 4
         assert st.get_object("bkt", "old").tags == ()
         st.put_object(dataclasses.replace(obj("bkt", f"new{round_}"), tags=(("b", "2"), ("a", ""))))
         assert st.get_object("bkt", f"new{round_}").tags == (("b", "2"), ("a", ""))     # order kept
@@ -163,6 +164,23 @@ def test_schema_2_is_migrated(db_url):
         assert st.set_bucket_tags("bkt", (("b", "1"), ("a", ""))) and st.get_bucket("bkt").tags == (("b", "1"), ("a", ""))
         assert st.set_bucket_tags("bkt", ()) and st.get_bucket("bkt").tags is None
         st.close()
+
+
+def test_schema_3_is_migrated(db_url):
+    """Schema 3 had no bucket versioning state: the column is added on the next start, an old
+    bucket reads as never set, and a Suspended state is kept."""
+    _database_of_schema(db_url, 3)
+    for _ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == 4
+        assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
+        st.close()
+    st = MetadataStore.from_url(db_url)
+    assert st.get_bucket("bkt").versioning is None
+    assert st.set_bucket_versioning("bkt", "Suspended") and st.get_bucket("bkt").versioning == "Suspended"
+    assert not st.set_bucket_versioning("missing", "Suspended")
+    st.close()
 
 
 def test_tags_do_not_pass_to_an_object_a_schema_2_server_wrote(store, bucket):

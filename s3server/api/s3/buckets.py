@@ -1,14 +1,17 @@
 """Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
-GetBucketVersioning."""
+GetBucketVersioning, PutBucketVersioning."""
 from __future__ import annotations
 
 import falcon
 
 from s3server.api import xml
+from s3server.api.s3.payload import read_xml_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.service import acl
 from s3server.service.listing import decode_token, encode_token
+
+MAX_VERSIONING_BODY = 16 * 1024
 
 
 def canonical_id(user_id: int) -> str:
@@ -106,8 +109,26 @@ def get_bucket_location(ctx: S3Context) -> None:
 
 
 def get_bucket_versioning(ctx: S3Context) -> None:
-    ctx.services.buckets.head_bucket(ctx.user, ctx.bucket)
-    _xml(ctx, xml.versioning(None))
+    _xml(ctx, xml.versioning(ctx.services.buckets.get_bucket_versioning(ctx.user, ctx.bucket)))
+
+
+def put_bucket_versioning(ctx: S3Context) -> None:
+    """``Status`` Enabled or Suspended (only Suspended is accepted, see BucketService), ``MfaDelete``
+    absent or Disabled; anything else in the document is IllegalVersioningConfigurationException."""
+    root = xml.parse(read_xml_payload(ctx, MAX_VERSIONING_BODY))
+    if root.tag != "VersioningConfiguration":
+        raise S3Error("MalformedXML")
+    values: dict[str, list[str]] = {}
+    for child in root:
+        values.setdefault(child.tag, []).append((child.text or "").strip())
+    status, mfa = values.pop("Status", [None]), values.pop("MfaDelete", [None])
+    if values or len(status) > 1 or len(mfa) > 1 or status[0] not in ("Enabled", "Suspended") \
+            or mfa[0] not in (None, "Enabled", "Disabled"):
+        raise S3Error("IllegalVersioningConfigurationException")
+    if mfa[0] == "Enabled":
+        raise S3Error("NotImplemented", "MFA delete is not implemented by this server.")
+    ctx.services.buckets.set_bucket_versioning(ctx.user, ctx.bucket, status[0])
+    ctx.resp.data = b""
 
 
 HANDLERS = {
@@ -117,4 +138,5 @@ HANDLERS = {
     "DeleteBucket": delete_bucket,
     "GetBucketLocation": get_bucket_location,
     "GetBucketVersioning": get_bucket_versioning,
+    "PutBucketVersioning": put_bucket_versioning,
 }

@@ -1,5 +1,5 @@
 """Bucket scenarios: CreateBucket, HeadBucket, DeleteBucket, ListBuckets, GetBucketLocation,
-GetBucketVersioning, naming rules."""
+GetBucketVersioning and PutBucketVersioning (Suspended), naming rules."""
 from __future__ import annotations
 
 from tests.conformance.harness import SCENARIOS, as_error, aws_differs_from_moto
@@ -213,3 +213,14 @@ def list_buckets_with_prefix(run):
     run.call("list_buckets", Prefix=a, MaxBuckets=10)
     run.call("list_buckets", Prefix=b)
     run.call("list_buckets", Prefix=b + "x")
+
+
+@S("buckets")
+def versioning_suspended(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="k", Body=b"one")
+    run.call("put_bucket_versioning", Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+    run.call("get_bucket_versioning", Bucket=b)
+    run.call("put_object", Bucket=b, Key="k", Body=b"two")
+    run.call("get_object", Bucket=b, Key="k")
+    run.call("get_object", Bucket=b, Key="k", VersionId="null")
