@@ -56,6 +56,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "RequestTimeTooSkewed": (403, "The difference between the request time and the server's time is too large."),
     "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."),
     # 404
+    "NoSuchConfiguration": (404, "The specified configuration does not exist."),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),

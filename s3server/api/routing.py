@@ -44,6 +44,39 @@ def _r(method, kind, operation, query=(), header=None) -> Route:
     return Route(method, kind, tuple(query), header, operation)
 
 
+# Sub-resources of operations this server does not implement. Each has its own row, so that a
+# request for one never falls through to the plain operation of its method (a PUT ?legal-hold is
+# not a PutObject that stores the XML as the object, a DELETE ?analytics&id= not a DeleteBucket).
+# The list follows botocore's S3 model; unset.py answers some of them as AWS answers a bucket
+# where nothing was configured, the others are 501 NotImplemented.
+CONFIG_LISTS = (("analytics", "Analytics"), ("metrics", "Metrics"), ("inventory", "Inventory"),
+                 ("intelligent-tiering", "IntelligentTiering"))
+_UNSUPPORTED_BUCKET = (
+    ("GET", "abac", "GetBucketAbac"), ("PUT", "abac", "PutBucketAbac"),
+    ("GET", "metadataTable", "GetBucketMetadataTableConfiguration"),
+    ("POST", "metadataTable", "CreateBucketMetadataTableConfiguration"),
+    ("DELETE", "metadataTable", "DeleteBucketMetadataTableConfiguration"),
+    ("GET", "metadataConfiguration", "GetBucketMetadataConfiguration"),
+    ("POST", "metadataConfiguration", "CreateBucketMetadataConfiguration"),
+    ("DELETE", "metadataConfiguration", "DeleteBucketMetadataConfiguration"),
+    ("PUT", "metadataInventoryTable", "UpdateBucketMetadataInventoryTableConfiguration"),
+    ("PUT", "metadataJournalTable", "UpdateBucketMetadataJournalTableConfiguration"),
+    ("PUT", "metadataAnnotationTable", "UpdateBucketMetadataAnnotationTableConfiguration"),
+    ("GET", "session", "CreateSession"),
+)
+_UNSUPPORTED_OBJECT = (
+    ("GET", "retention", "GetObjectRetention"), ("PUT", "retention", "PutObjectRetention"),
+    ("GET", "legal-hold", "GetObjectLegalHold"), ("PUT", "legal-hold", "PutObjectLegalHold"),
+    ("GET", "torrent", "GetObjectTorrent"),
+    ("POST", "restore", "RestoreObject"),
+    ("POST", "select", "SelectObjectContent"),
+    ("GET", ("annotation", "annotationName"), "GetObjectAnnotation"), ("GET", "annotation", "ListObjectAnnotations"),
+    ("PUT", "annotation", "PutObjectAnnotation"),
+    ("DELETE", "annotation", "DeleteObjectAnnotation"),
+    ("PUT", "renameObject", "RenameObject"),
+    ("PUT", "encryption", "UpdateObjectEncryption"),
+)
+
 OPERATIONS: tuple[Route, ...] = (
     _r("GET", "service", "ListBuckets"),
     # bucket sub-resources
@@ -66,6 +99,10 @@ OPERATIONS: tuple[Route, ...] = (
     _r("GET", "bucket", "GetBucketRequestPayment", ["requestPayment"]),
     _r("GET", "bucket", "GetBucketAccelerateConfiguration", ["accelerate"]),
     _r("GET", "bucket", "GetBucketReplication", ["replication"]),
+    _r("GET", "bucket", "GetBucketPolicyStatus", ["policyStatus"]),
+    *(_r("GET", "bucket", f"GetBucket{name}Configuration", [sub, "id"]) for sub, name in CONFIG_LISTS),
+    *(_r("GET", "bucket", f"ListBucket{name}Configurations", [sub]) for sub, name in CONFIG_LISTS),
+    *(_r(method, "bucket", op, [sub]) for method, sub, op in _UNSUPPORTED_BUCKET),
     _r("GET", "bucket", "ListObjectsV2", ["list-type"]),
     _r("GET", "bucket", "ListObjects"),
     _r("HEAD", "bucket", "HeadBucket"),
@@ -85,6 +122,7 @@ OPERATIONS: tuple[Route, ...] = (
     _r("PUT", "bucket", "PutBucketRequestPayment", ["requestPayment"]),
     _r("PUT", "bucket", "PutBucketAccelerateConfiguration", ["accelerate"]),
     _r("PUT", "bucket", "PutBucketReplication", ["replication"]),
+    *(_r("PUT", "bucket", f"PutBucket{name}Configuration", [sub]) for sub, name in CONFIG_LISTS),
     _r("PUT", "bucket", "CreateBucket"),
     _r("DELETE", "bucket", "DeleteBucketTagging", ["tagging"]),
     _r("DELETE", "bucket", "DeleteBucketPolicy", ["policy"]),
@@ -95,6 +133,7 @@ OPERATIONS: tuple[Route, ...] = (
     _r("DELETE", "bucket", "DeletePublicAccessBlock", ["publicAccessBlock"]),
     _r("DELETE", "bucket", "DeleteBucketOwnershipControls", ["ownershipControls"]),
     _r("DELETE", "bucket", "DeleteBucketReplication", ["replication"]),
+    *(_r("DELETE", "bucket", f"DeleteBucket{name}Configuration", [sub]) for sub, name in CONFIG_LISTS),
     _r("DELETE", "bucket", "DeleteBucket"),
     _r("POST", "bucket", "DeleteObjects", ["delete"]),
     # objects
@@ -103,6 +142,7 @@ OPERATIONS: tuple[Route, ...] = (
     _r("PUT", "object", "PutObjectAcl", ["acl"]),
     _r("PUT", "object", "PutObjectTagging", ["tagging"]),
     _r("PUT", "object", "CopyObject", (), "x-amz-copy-source"),
+    *(_r(method, "object", op, [sub] if isinstance(sub, str) else sub) for method, sub, op in _UNSUPPORTED_OBJECT),
     _r("PUT", "object", "PutObject"),
     _r("GET", "object", "ListParts", ["uploadId"]),
     _r("GET", "object", "GetObjectAcl", ["acl"]),

@@ -130,3 +130,27 @@ def expected_bucket_owner(run):
     run.call("copy_object", Bucket=b, Key="k2", CopySource={"Bucket": b, "Key": "k"},
              ExpectedSourceBucketOwner="999999999999")
     run.call("list_objects_v2", Bucket=b)
+
+
+def _no_object_lock(records):
+    records[5] = as_error(records[5], 400, "InvalidRequest")
+    records[6] = as_error(records[6], 400, "InvalidRequest")
+
+
+@S("settings")
+@aws_differs_from_moto("Object Lock: You can only enable Object Lock for new buckets ... S3 answers "
+                       "GetObjectRetention and GetObjectLegalHold in a bucket without it with 400 InvalidRequest "
+                       "'Bucket is missing Object Lock Configuration' (moto: 500, and an empty LegalHold)",
+                       _no_object_lock)
+def unconfigured_sub_resources(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="k", Body=b"x")
+    run.call("list_bucket_metrics_configurations", Bucket=b)
+    run.call("list_bucket_analytics_configurations", Bucket=b)
+    run.call("list_bucket_inventory_configurations", Bucket=b)
+    run.call("list_bucket_intelligent_tiering_configurations", Bucket=b)
+    run.call("get_bucket_policy_status", Bucket=b)
+    run.call("get_object_retention", Bucket=b, Key="k")
+    run.call("get_object_legal_hold", Bucket=b, Key="k")
+    run.call("restore_object", Bucket=b, Key="k", RestoreRequest={"Days": 1})
+    run.call("get_object", Bucket=b, Key="k")
