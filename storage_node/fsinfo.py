@@ -124,14 +124,10 @@ def describe(path: str | os.PathLike, *, proc: str = "/proc") -> FsInfo:
 
 def advice(info: FsInfo) -> list[str]:
     """What an operator should hear about this file system (empty: nothing)."""
-    where = f"{info.source} on {info.mount_point} ({info.fstype})"
+    where = f"{info.source} ({info.fstype}, mounted on {info.mount_point})"
     if info.fstype in EXT and info.journal is False:
-        return [f"the data directory is on {where} without a journal: fsynced blobs are kept, but "
-                "a crash may leave its metadata for fsck to mend, and ext4 without a journal makes "
-                "every new file skip the inodes freed in the last minutes, which costs this node "
-                "much CPU under PUTs and DELETEs. Use a journaled file system (ext4 with its "
-                "journal, XFS) for node volumes"]
+        return [f"data directory on {where} has no journal: a crash may need fsck, and creating files "
+                "after deletes costs much CPU; use a journaled file system (README: Deploy, Node volumes)"]
     if info.fstype in MEMORY:
-        return [f"the data directory is on {where}, in memory: every blob on this node is lost when "
-                "the machine restarts"]
+        return [f"data directory on {where} is in memory: every blob here is lost when the machine restarts"]
     return []
