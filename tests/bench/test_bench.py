@@ -9,7 +9,7 @@ import pytest
 
 from s3server.bench.runner import parse_size
 from s3server.bench.sigv4 import Presigner
-from tests.conftest import ADMIN_AK, free_port
+from tests.conftest import ADMIN_AK, ADMIN_SK, free_port
 
 
 def bench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -77,6 +77,22 @@ def test_compare_moto_smoke(tmp_path):
     assert node_fs.startswith(f"{fs.source} ({fs.fstype}") and "moto" not in node_fs
     assert f"storage nodes' data on {node_fs}" in r.stdout
     assert ("no journal" in node_fs) is (fs.journal is False)
+
+
+def test_endpoint_with_serve_dir_reports_the_nodes(system, tmp_path):
+    """Against a running `serve` (--endpoint, --serve-dir): memory and the nodes' file system come
+    from its serve.json; the buckets the run made are deleted afterwards."""
+    out = tmp_path / "bench.json"
+    before = {b["Name"] for b in system.client().list_buckets()["Buckets"]}
+    r = bench("--endpoint", system.endpoint, "--access-key", ADMIN_AK, "--secret-key", ADMIN_SK,
+              "--serve-dir", str(system.data_dir), "--scenarios", "small", "--concurrency", "1",
+              "--duration", "0.3", "--json", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    node_fs = doc["systems"]["endpoint"]["node_filesystem"]
+    assert node_fs and f"storage nodes' data on {node_fs}" in r.stdout
+    assert doc["results"]["endpoint"]["small_put_c1"]["ops"] > 0
+    assert {b["Name"] for b in system.client().list_buckets()["Buckets"]} == before
 
 
 def test_wrong_credentials_fail_clearly(system):
