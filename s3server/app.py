@@ -171,7 +171,8 @@ def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[]
     limiter = RateLimiter.from_settings(settings.rate_limit_per_min, settings.rate_limit_burst, settings.run_dir)
     authenticator = Authenticator(services.identity, clock=clock, region=settings.region, limiter=limiter)
     context = RequestContext(clock=time.monotonic, limiter=limiter, metrics=metrics,
-                             client_address=ClientAddress(settings.trusted_proxies))
+                             client_address=ClientAddress(settings.trusted_proxies),
+                             body_idle_timeout=settings.body_idle_timeout)
     app = falcon.App(middleware=[context], media_type="application/json")
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.default_media_type = "application/json"

@@ -76,6 +76,7 @@ class Settings:
     node_timeout: float = 10.0                    # seconds, per storage-node I/O
     node_down_seconds: float = 5.0                # back-off after a node failure
     max_object_size: int = 5 * 1024**3            # single PUT limit (EntityTooLarge)
+    body_idle_timeout: float = 60.0               # seconds a request body may send nothing (RequestTimeout); 0 = off
     db_pool_size: int = 10
     fsync: bool = True
     certfile: str = ""
@@ -111,7 +112,7 @@ class Settings:
             "domain": str, "admin_access_key": str, "admin_secret_key": str, "admin_api_key": str,
             "rate_limit_per_min": int, "rate_limit_burst": int, "run_dir": str,
             "trusted_proxies": lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
-            "node_timeout": float, "node_down_seconds": float, "max_object_size": int,
+            "node_timeout": float, "node_down_seconds": float, "max_object_size": int, "body_idle_timeout": float,
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
             "repair_interval": float, "gc_grace_seconds": float, "log_level": str,
             "scrub_days": float, "scrub_mb_per_s": float, "blob_cache_mb": float,

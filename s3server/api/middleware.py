@@ -1,14 +1,17 @@
 """Request id, dialect choice, client address, per-IP rate limit, metrics and the access log."""
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import secrets
+import socket
 import time
 
 import falcon
 
 from s3server.auth.ratelimit import RateLimiter
+from s3server.errors import S3Error
 
 log = logging.getLogger("s3server.access")
 
@@ -69,6 +72,56 @@ class ClientAddress:
         return hops[0] if hops else peer
 
 
+class IdleTimeoutStream:
+    """A request body that may not stall: while it is read, the client's socket has a timeout
+    of ``seconds``, so each receive that gets nothing for that long fails, and the read raises
+    S3Error RequestTimeout (AWS's answer to a client that stops sending mid-body) after shutting
+    the connection's read side, so that gunicorn closes the connection after the answer instead
+    of waiting out the rest of the body. A slow client that keeps sending is not cut off: the
+    limit is per receive, not per request. Without it a stalled upload held its greenlet, and
+    the storage-node connections of a PUT in progress, until TCP gave up (hours).
+    ``disarm()`` (at the end of the request, before gunicorn writes the answer) puts the
+    socket's own timeout back."""
+
+    def __init__(self, stream, seconds: float, sock):
+        self._stream = stream
+        self._seconds = seconds
+        self._sock = sock
+        self._restore: float | None = None
+        self._armed = False
+
+    def _call(self, fn, size):
+        if not self._armed:
+            self._restore = self._sock.gettimeout()
+            self._sock.settimeout(self._seconds)
+            self._armed = True
+        try:
+            return fn(size)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RD)
+            raise S3Error("RequestTimeout") from None
+
+    def disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(self._restore)
+
+    def read(self, size=-1):
+        return self._call(self._stream.read, size)
+
+    def readline(self, size=-1):
+        return self._call(self._stream.readline, size)
+
+    def __iter__(self):
+        while line := self.readline():
+            yield line
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class CountingStream:
     """Counts the bytes read from a body without a Content-Length (chunked uploads)."""
 
@@ -100,8 +153,9 @@ class RequestContext:
     per-IP rate limit; at the end records metrics and logs one line."""
 
     def __init__(self, new_id=new_request_id, clock=time.monotonic, *, limiter: RateLimiter | None = None,
-                 client_address: ClientAddress | None = None, metrics=None):
+                 client_address: ClientAddress | None = None, metrics=None, body_idle_timeout: float = 0.0):
         self.new_id = new_id
+        self.body_idle_timeout = body_idle_timeout
         self.clock = clock
         self.limiter = limiter or RateLimiter(None)
         self.client_address = client_address or ClientAddress()
@@ -117,13 +171,22 @@ class RequestContext:
         ctx.user = None
         ctx.client_ip = self.client_address(req)
         ctx.body_counter = None
-        if req.content_length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+        chunked = req.content_length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+        ctx.idle_stream = None
+        sock = req.env.get("gunicorn.socket")          # under gunicorn only
+        if self.body_idle_timeout and sock is not None and (chunked or req.content_length):
+            ctx.idle_stream = req.stream = req.env["wsgi.input"] = IdleTimeoutStream(
+                req.stream, self.body_idle_timeout, sock)
+        if chunked:
             ctx.body_counter = req.stream = CountingStream(req.stream)
         if req.path not in UNLIMITED_PATHS:
             self.limiter.check("ip", ctx.client_ip)
 
     def process_response(self, req, resp, resource, req_succeeded):
         ctx = req.context
+        idle_stream = getattr(ctx, "idle_stream", None)
+        if idle_stream is not None:
+            idle_stream.disarm()
         rid = getattr(ctx, "request_id", "")
         if rid:
             resp.set_header("x-amz-request-id", rid)

@@ -179,6 +179,8 @@ class RestApi:
             while remaining is None or remaining > 0:
                 try:
                     data = stream.read(READ_SIZE if remaining is None else min(READ_SIZE, remaining))
+                except S3Error:             # RequestTimeout: the client stopped sending
+                    raise
                 except Exception as exc:    # a dropped connection: gunicorn raises its own types
                     raise S3Error("IncompleteBody") from exc
                 if not data:
