@@ -664,6 +664,26 @@ class MetadataStore(UploadQueries, RepairQueries):
 
         return self._run(_do, write=True, single=True)
 
+    def delete_object_if(self, bucket: str, key: str, holds: Callable[[ObjectMeta], bool]) -> ObjectMeta | None:
+        """Delete the object if ``holds(current object)`` (a conditional delete), reading its row
+        ``FOR UPDATE`` in the delete's transaction, so a concurrent overwrite either comes first
+        and is the one judged, or waits and comes after. None if there is no such object;
+        PreconditionFailed (nothing deleted) when the condition does not hold."""
+        o = s.objects
+        where = (o.c.bucket == bucket) & (o.c.key == key)
+
+        def _do(conn: sa.Connection) -> ObjectMeta | None:
+            row = conn.execute(sa.select(o).where(where).with_for_update()).first()
+            if row is None:
+                return None
+            current = object_from_row(row)
+            if not holds(current):
+                raise PreconditionFailed(f"{key!r}: the delete's condition does not hold")
+            conn.execute(sa.delete(o).where(where))
+            return current
+
+        return self._run(_do, write=True)
+
     def delete_objects(self, bucket: str, keys: Sequence[str]) -> dict[str, ObjectMeta | None]:
         """Delete many keys of one bucket (DeleteObjects): ``{key: removed object or None}``
         for every distinct key, in the order given (a missing key is simply None; duplicates

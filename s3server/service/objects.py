@@ -53,6 +53,39 @@ class Conditions:
 
 
 @dataclass(frozen=True)
+class DeleteCondition:
+    """A conditional delete (DeleteObject's ``If-Match``, ``x-amz-if-match-size``,
+    ``x-amz-if-match-last-modified-time``; DeleteObjects' per-key ``ETag``, ``Size``,
+    ``LastModifiedTime``): the object is deleted only if every given value matches."""
+    etag: str | None = None                # an ETag, a list of them, or "*"
+    size: int | None = None
+    last_modified: datetime | None = None  # compared to the second (HTTP dates have no more)
+
+    def __bool__(self) -> bool:
+        return self.etag is not None or self.size is not None or self.last_modified is not None
+
+    def holds(self, meta: ObjectMeta) -> bool:
+        return ((self.etag is None or _etag_matches(self.etag, meta.etag))
+                and (self.size is None or self.size == meta.size)
+                and (self.last_modified is None
+                     or int(self.last_modified.timestamp()) == int(meta.last_modified.timestamp())))
+
+
+def delete_row_if(store: GuardedStore, bucket: str, key: str, cond: DeleteCondition) -> ObjectMeta | None:
+    """The metadata side of a conditional delete (the caller deletes the blobs): the removed
+    object, None if there was none; PreconditionFailed when ``cond`` does not hold, NoSuchKey
+    for a missing object when an ETag was given (AWS: "If-Match ... 404 NoSuchKey when the
+    object does not exist"; a size or time alone lets it pass)."""
+    try:
+        removed = store.delete_object_if(bucket, key, cond.holds)
+    except meta_errors.PreconditionFailed as exc:
+        raise S3Error("PreconditionFailed", condition="If-Match") from exc
+    if removed is None and cond.etag is not None:
+        raise S3Error("NoSuchKey", key=key)
+    return removed
+
+
+@dataclass(frozen=True)
 class ObjectRead:
     meta: ObjectMeta
     status: int                 # 200 or 206
@@ -345,10 +378,13 @@ class ObjectService:
             if d.checksum(algo) != value:
                 raise S3Error("BadDigest", f"The {algo} you specified did not match the calculated checksum.")
 
-    def delete_object(self, user: User, bucket: str, key: str) -> ObjectMeta | None:
+    def delete_object(self, user: User, bucket: str, key: str,
+                      cond: DeleteCondition = DeleteCondition()) -> ObjectMeta | None:
+        """DeleteObject; with ``cond``, only if it holds (PreconditionFailed otherwise), and a
+        missing object is NoSuchKey when an ETag was given (AWS's conditional delete)."""
         owned_bucket(self.store, user, bucket)
         validate_key(key)
-        removed = self.store.delete_object(bucket, key)
+        removed = delete_row_if(self.store, bucket, key, cond) if cond else self.store.delete_object(bucket, key)
         if removed is not None and removed.blobs:
             self.blobs.delete_later(removed.blobs)
         return removed

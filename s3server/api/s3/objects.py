@@ -13,9 +13,9 @@ from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
 from s3server.service import acl, checksums
-from s3server.service.objects import Conditions
+from s3server.service.objects import Conditions, DeleteCondition
 from s3server.service.tagging import tags_from_header
-from s3server.timefmt import http_date
+from s3server.timefmt import http_date, parse_http_date
 
 CONTENT_HEADERS = {
     "content-type": "content_type",
@@ -252,8 +252,19 @@ def get_object_attributes(ctx: S3Context) -> None:
     ctx.resp.data = xml.object_attributes(meta, wanted, part_number_marker=marker, max_parts=max_parts)
 
 
+def delete_condition(ctx: S3Context) -> DeleteCondition:
+    """A conditional DeleteObject: ``If-Match`` (an ETag or ``*``), ``x-amz-if-match-size``,
+    ``x-amz-if-match-last-modified-time`` (an HTTP date); unparsable values are InvalidArgument."""
+    when = ctx.header("x-amz-if-match-last-modified-time")
+    moment = parse_http_date(when) if when is not None else None
+    if when is not None and moment is None:
+        raise S3Error("InvalidArgument", "Invalid x-amz-if-match-last-modified-time header",
+                      argument_name="x-amz-if-match-last-modified-time", argument_value=when)
+    return DeleteCondition(ctx.header("if-match"), ctx.int_header("x-amz-if-match-size"), moment)
+
+
 def delete_object(ctx: S3Context) -> None:
-    ctx.services.objects.delete_object(ctx.user, ctx.bucket, ctx.key)
+    ctx.services.objects.delete_object(ctx.user, ctx.bucket, ctx.key, delete_condition(ctx))
     ctx.resp.status = falcon.HTTP_204
 
 

@@ -91,3 +91,25 @@ def raw_without_content_md5(run):
     body = b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a</Key></Object></Delete>'
     run.raw("POST", "/" + b, query="delete", body=body, label="delete no md5")
     run.call("list_objects_v2", Bucket=b)
+
+
+def _etag_refused(records):
+    records[5]["body"] = {"Errors": [{"Key": "k2", "Code": "PreconditionFailed",
+                                      "Message": "At least one of the pre-conditions you specified did not hold"}]}
+
+
+@S("delete")
+@aws_differs_from_moto("DeleteObjects: ObjectIdentifier ETag - An entity tag (ETag) ... If the ETag values do not "
+                       "match, the operation returns a 412 Precondition Failed error (per key; moto deletes the "
+                       "object whatever its ETag)", _etag_refused)
+def conditional_deletes(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="k", Body=b"one")
+    run.setup("put_object", Bucket=b, Key="k2", Body=b"two")
+    run.call("delete_object", Bucket=b, Key="k", IfMatch='"00000000000000000000000000000000"')
+    run.call("get_object", Bucket=b, Key="k")
+    run.call("delete_object", Bucket=b, Key="k", IfMatch='"f97c5d29941bfb1b2fdab0874906ab82"')   # md5("one")
+    run.call("get_object", Bucket=b, Key="k")
+    run.call("delete_object", Bucket=b, Key="k", IfMatch="*")
+    run.call("delete_objects", Bucket=b, Delete={"Objects": [
+        {"Key": "k2", "ETag": '"00000000000000000000000000000000"'}]})
