@@ -99,3 +99,44 @@ def test_policy_status_and_restore(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.restore_object(Bucket=bucket, Key="missing", RestoreRequest={"Days": 1})
     assert error(e) == (404, "NoSuchKey")
+
+
+def test_uploads_asking_for_object_lock_are_refused(s3, bucket):
+    """An upload with a retention or legal hold must not be stored unprotected (its client would
+    believe it locked): InvalidRequest, as AWS answers in a bucket without Object Lock."""
+    s3.put_object(Bucket=bucket, Key="src", Body=b"src")
+    lock = [{"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": "2030-01-01T00:00:00Z"},
+            {"ObjectLockLegalHoldStatus": "ON"}]
+    for kw in lock:
+        for call in (lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", **kw),
+                     lambda: s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "src"}, **kw),
+                     lambda: s3.create_multipart_upload(Bucket=bucket, Key="k", **kw)):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert error(e) == (400, "InvalidRequest")
+            assert e.value.response["Error"]["Message"] == "Bucket is missing Object Lock Configuration"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["src"]
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_object_lock_buckets_are_not_created(s3):
+    name = f"t-{uuid.uuid4().hex[:20]}"
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    assert error(e) == (501, "NotImplemented")
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert error(e)[0] == 404
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=False)
+    s3.delete_bucket(Bucket=name)
+
+
+def test_append_is_not_implemented_and_keeps_the_object(system, s3, bucket):
+    """x-amz-write-offset-bytes asks to extend the object; storing the body as the whole object
+    would lose what is there."""
+    s3.put_object(Bucket=bucket, Key="log", Body=b"first line\n")
+    url = f"{system.endpoint}/{bucket}/log"
+    body = b"second line\n"
+    r = requests.put(url, data=body, headers=sign("PUT", url, body, {"x-amz-write-offset-bytes": "11"}), timeout=10)
+    assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text, r.text
+    assert s3.get_object(Bucket=bucket, Key="log")["Body"].read() == b"first line\n"

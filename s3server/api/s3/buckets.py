@@ -78,6 +78,9 @@ def create_bucket(ctx: S3Context) -> None:
     if acl.has_acl_headers(ctx.headers):
         acl.check_acl_headers(ctx.headers, canonical_id(ctx.user.id),
                               refusal="InvalidBucketAclWithObjectOwnership")
+    if (ctx.header("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true":
+        raise S3Error("NotImplemented", "Object Lock is not implemented by this server: a bucket with it "
+                      "cannot be created.")
     body = xml.read_xml_body(ctx.read)
     constraint = None
     if body.strip():

@@ -77,6 +77,8 @@ def _text_to_wire(value: str) -> str:
         return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
+OBJECT_LOCK_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+                       "x-amz-object-lock-legal-hold")
 SSE_METHODS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
 SSE_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
                "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-customer-algorithm",
@@ -97,6 +99,14 @@ def check_encryption(ctx: S3Context) -> None:
                       argument_name="x-amz-server-side-encryption", argument_value=method)
     raise S3Error("NotImplemented", "Server-side encryption is not implemented by this server: objects are "
                   "stored as sent.")
+
+
+def check_object_lock(ctx: S3Context) -> None:
+    """No bucket here has Object Lock: an upload asking for a retention or a legal hold is refused
+    as AWS refuses it in a bucket without Object Lock, rather than stored unprotected while its
+    client believes it locked."""
+    if any(h in ctx.headers for h in OBJECT_LOCK_HEADERS):
+        raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
 
 
 def check_no_customer_key(ctx: S3Context) -> None:
@@ -122,6 +132,7 @@ def object_attrs(ctx: S3Context) -> dict:
     request, whose ACL headers are checked too."""
     check_acl(ctx)
     check_encryption(ctx)
+    check_object_lock(ctx)
     attrs: dict = {}
     for header, name in CONTENT_HEADERS.items():
         value = ctx.header(header)
@@ -191,6 +202,11 @@ def _checksum_mode(ctx: S3Context) -> bool:
 
 
 def put_object(ctx: S3Context) -> None:
+    if "x-amz-write-offset-bytes" in ctx.headers:
+        # an append (S3 Express directory buckets): storing the body as the whole object would
+        # replace what the client meant to extend
+        raise S3Error("NotImplemented", "Appending to an object (x-amz-write-offset-bytes) is not implemented "
+                      "by this server.")
     if_none_match = ctx.header("if-none-match")
     if if_none_match is not None and if_none_match.strip() != "*":
         raise S3Error("NotImplemented", "If-None-Match on PUT only supports '*'.")

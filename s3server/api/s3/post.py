@@ -12,7 +12,7 @@ import falcon
 
 from s3server.api import routing, xml
 from s3server.api.s3 import form
-from s3server.api.s3.objects import CONTENT_HEADERS, SSE_HEADERS, object_attrs
+from s3server.api.s3.objects import CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, object_attrs
 from s3server.api.s3.resources import S3Context
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
@@ -21,7 +21,8 @@ from s3server.service.objects import Payload
 from s3server.service.tagging import validate_tags
 
 # form fields that stand in for PutObject's request headers
-HEADER_FIELDS = frozenset(CONTENT_HEADERS) | {"x-amz-storage-class", "content-md5"} | frozenset(SSE_HEADERS)
+HEADER_FIELDS = (frozenset(CONTENT_HEADERS) | {"x-amz-storage-class", "content-md5"} | frozenset(SSE_HEADERS)
+                 | frozenset(OBJECT_LOCK_HEADERS))
 SUCCESS_STATUSES = {"200": falcon.HTTP_200, "201": falcon.HTTP_201, "204": falcon.HTTP_204}
 
 

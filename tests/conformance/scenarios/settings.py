@@ -154,3 +154,12 @@ def unconfigured_sub_resources(run):
     run.call("get_object_legal_hold", Bucket=b, Key="k")
     run.call("restore_object", Bucket=b, Key="k", RestoreRequest={"Days": 1})
     run.call("get_object", Bucket=b, Key="k")
+
+
+@S("settings")
+def object_lock_on_uploads(run):
+    b = run.bucket()
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+             ObjectLockRetainUntilDate="2030-01-01T00:00:00Z")
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", ObjectLockLegalHoldStatus="ON")
+    run.call("list_objects_v2", Bucket=b)
