@@ -4,7 +4,9 @@ Pure computation, no I/O. Checksum values are exchanged the way S3 sends them:
 base64 of the big-endian digest (``x-amz-checksum-crc32: "sOO8/Q=="``).
 
 CRC32C and CRC64NVME come from ``awscrt.checksums`` (the library botocore uses
-for the same job); CRC32 from zlib.
+for the same job); CRC32 from zlib; SHA-1, SHA-256, SHA-512 and MD5 from hashlib; XXHASH64,
+XXHASH3 (64-bit) and XXHASH128 (xxh3-128) from the xxhash package, whose big-endian digests
+are what botocore's (awscrt's) produce.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from typing import Callable, Iterable, Sequence
 import xxhash
 from awscrt import checksums as crt
 
-ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5", "XXHASH64", "XXHASH3",
+              "XXHASH128")
 HEADER_PREFIX = "x-amz-checksum-"
 
 # CRC algorithms: (update(data, previous) -> int, combine(crc1, crc2, len2) -> int, digest size in bytes)
@@ -26,8 +29,13 @@ _CRCS: dict[str, tuple[Callable[[bytes, int], int], Callable[[int, int, int], in
     "CRC32C": (crt.crc32c, crt.combine_crc32c, 4),
     "CRC64NVME": (crt.crc64nvme, crt.combine_crc64nvme, 8),
 }
-_HASHES = {"SHA1": "sha1", "SHA256": "sha256"}
-_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
+# the others: a new hash object (update, digest)
+_HASHES: dict[str, Callable[..., "hashlib._Hash"]] = {
+    "SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512, "MD5": hashlib.md5,
+    "XXHASH64": xxhash.xxh64, "XXHASH3": xxhash.xxh3_64, "XXHASH128": xxhash.xxh3_128,
+}
+_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32, "SHA512": 64, "MD5": 16,
+          "XXHASH64": 8, "XXHASH3": 8, "XXHASH128": 16}
 
 
 def _check(algo: str) -> str:
@@ -91,7 +99,7 @@ class Digests:
             if _check(algo) in _CRCS:
                 self._crcs[algo] = 0
             else:
-                self._hashes[algo] = hashlib.new(_HASHES[algo])
+                self._hashes[algo] = _HASHES[algo]()
         if sha256 and "SHA256" not in self._hashes:
             self._hashes["SHA256"] = hashlib.sha256()
         self._xxh3 = xxhash.xxh3_64() if xxh3 else None
@@ -139,7 +147,7 @@ def composite_checksum(algo: str, part_checksums_b64: Sequence[str]) -> str:
     if algo in _CRCS:
         digest = _crc_bytes(algo, _CRCS[algo][0](raw, 0))
     else:
-        digest = hashlib.new(_HASHES[algo], raw).digest()
+        digest = _HASHES[algo](raw).digest()
     return f"{_b64(digest)}-{len(part_checksums_b64)}"
 
 

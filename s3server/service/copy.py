@@ -134,7 +134,7 @@ class CopyService:
                           argument_name="x-amz-tagging-directive", argument_value=tagging_directive)
         if checksum_algorithm is not None and checksum_algorithm.upper() not in checksums.ALGORITHMS:
             raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of "
-                          "the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+                          f"the valid types: [{', '.join(checksums.ALGORITHMS)}]")
         src = self.source_object(user, source, cond)
         owned_bucket(self.store, user, bucket)
         if (source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None:

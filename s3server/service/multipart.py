@@ -37,7 +37,8 @@ MAX_UPLOADS_LISTED = 1000
 MAX_PART_COPY = 5 * 1024 ** 3
 CHECKSUM_TYPES = ("COMPOSITE", "FULL_OBJECT")
 _FULL_OBJECT_ONLY = frozenset({"CRC64NVME"})
-_COMPOSITE_ONLY = frozenset({"SHA1", "SHA256"})
+# the digests that do not combine: a multipart object's is the digest of its parts' digests
+_COMPOSITE_ONLY = frozenset({"SHA1", "SHA256", "SHA512", "MD5", "XXHASH64", "XXHASH3", "XXHASH128"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def resolve_checksum(algorithm: str | None, checksum_type: str | None) -> tuple[
     ctype = checksum_type.upper() if checksum_type else None
     if algo is not None and algo not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of "
-                      "the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+                      f"the valid types: [{', '.join(checksums.ALGORITHMS)}]")
     if ctype is not None and ctype not in CHECKSUM_TYPES:
         raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
     if ctype is not None and algo is None:

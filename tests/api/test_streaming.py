@@ -167,13 +167,15 @@ def test_https_uploads_use_trailers(tls_system, tls_s3):
     got = s3.get_object(Bucket=name, Key="a", ChecksumMode="ENABLED")
     assert got["Body"].read() == data
     assert got["ChecksumCRC32"] == _crc32_b64(data)
-    for algo in ("CRC32C", "SHA1", "SHA256", "CRC64NVME"):
+    algos = ("CRC32C", "SHA1", "SHA256", "CRC64NVME", "SHA512", "XXHASH64", "XXHASH3", "XXHASH128")
+    for algo in algos:
         s3.put_object(Bucket=name, Key=f"k-{algo}", Body=data[:100_000], ChecksumAlgorithm=algo)
+        assert f"x-amz-checksum-{algo.lower()}" in str(sent[-1].get("X-Amz-Trailer")).lower()
         head = s3.head_object(Bucket=name, Key=f"k-{algo}", ChecksumMode="ENABLED")
         assert head.get(f"Checksum{algo}"), head
     s3.upload_fileobj(__import__("io").BytesIO(data), name, "fileobj")
     assert s3.get_object(Bucket=name, Key="fileobj")["Body"].read() == data
-    for k in ["a", "fileobj"] + [f"k-{a}" for a in ("CRC32C", "SHA1", "SHA256", "CRC64NVME")]:
+    for k in ["a", "fileobj"] + [f"k-{a}" for a in algos]:
         s3.delete_object(Bucket=name, Key=k)
     s3.delete_bucket(Bucket=name)
 

@@ -9,16 +9,31 @@ import zlib
 import crc32c
 import pytest
 import xxhash
-from botocore.httpchecksum import (Crc32Checksum, CrtCrc32cChecksum, CrtCrc32Checksum, CrtCrc64NvmeChecksum,
-                                   Sha1Checksum, Sha256Checksum)
+from botocore.httpchecksum import (BaseChecksum, Crc32Checksum, CrtCrc32cChecksum, CrtCrc32Checksum,
+                                   CrtCrc64NvmeChecksum, CrtXxhash3Checksum, CrtXxhash64Checksum,
+                                   CrtXxhash128Checksum, Sha1Checksum, Sha256Checksum, Sha512Checksum)
 
 from s3server.service import checksums
 from s3server.service.checksums import (ALGORITHMS, Digests, algorithm_from_header, combine_full_object,
                                         composite_checksum, header_name, multipart_etag, valid_value)
 
+class Md5Checksum(BaseChecksum):
+    """botocore names MD5 among the algorithms but has no class for it (its digest is plain MD5)."""
+
+    def __init__(self):
+        self._md5 = hashlib.md5()
+
+    def update(self, chunk):
+        self._md5.update(chunk)
+
+    def digest(self):
+        return self._md5.digest()
+
+
 BOTOCORE = {
     "CRC32": Crc32Checksum, "CRC32C": CrtCrc32cChecksum, "CRC64NVME": CrtCrc64NvmeChecksum,
-    "SHA1": Sha1Checksum, "SHA256": Sha256Checksum,
+    "SHA1": Sha1Checksum, "SHA256": Sha256Checksum, "SHA512": Sha512Checksum, "MD5": Md5Checksum,
+    "XXHASH64": CrtXxhash64Checksum, "XXHASH3": CrtXxhash3Checksum, "XXHASH128": CrtXxhash128Checksum,
 }
 # "123456789" check values of each CRC (CRC catalogue), big-endian, base64.
 CHECK_VALUES = {
@@ -154,4 +169,5 @@ def test_multipart_etag():
 
 
 def test_module_constants():
-    assert checksums.ALGORITHMS == ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+    assert checksums.ALGORITHMS == ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5", "XXHASH64",
+                                   "XXHASH3", "XXHASH128")
