@@ -119,10 +119,12 @@ class CopyService:
     def copy_object(self, user: User, bucket: str, key: str, source: CopySource, *,
                     cond: CopyConditions = CopyConditions(), metadata_directive: str | None = None,
                     replace_attrs: dict | None = None, storage_class: str | None = None,
-                    checksum_algorithm: str | None = None, tagging_directive: str | None = None) -> ObjectMeta:
+                    checksum_algorithm: str | None = None, tagging_directive: str | None = None,
+                    if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
         """CopyObject. ``replace_attrs``: content headers and metadata of the request (used with
         REPLACE), and its tags (used with tagging directive REPLACE; COPY, the default, keeps the
-        source's). ``storage_class``: the request's x-amz-storage-class (None = STANDARD, as AWS)."""
+        source's). ``storage_class``: the request's x-amz-storage-class (None = STANDARD, as AWS).
+        ``if_none_match`` / ``if_match``: a conditional write of the destination, as PutObject's."""
         validate_key(key)
         directive = (metadata_directive or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
@@ -137,6 +139,7 @@ class CopyService:
                           f"the valid types: [{', '.join(checksums.ALGORITHMS)}]")
         src = self.source_object(user, source, cond)
         owned_bucket(self.store, user, bucket)
+        self.objects.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         if (source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None:
             raise S3Error("InvalidRequest", SELF_COPY_MESSAGE)
         if src.size > MAX_COPY_SOURCE:
@@ -162,7 +165,7 @@ class CopyService:
             last_modified=self.clock(), checksums={a: digests.checksum(a) for a in algos},
             checksum_type="FULL_OBJECT", storage_class=storage_class or "STANDARD",
             segments=(Segment(blob),), inline=self._inline_copy(src, blob.size), **attrs)
-        return self.objects.commit(meta)
+        return self.objects.commit(meta, if_none_match=if_none_match, if_match=if_match)
 
     def _inline_copy(self, src: ObjectMeta, size: int) -> bytes | None:
         """The copy's inline bytes: the source's (checked), when copies of its size get one."""

@@ -280,14 +280,7 @@ class ObjectService:
                           max_size_allowed=MAX_METADATA_BYTES)
         if payload.length is not None and payload.length > self.max_object_size:
             raise S3Error("EntityTooLarge", proposed_size=payload.length, max_size_allowed=self.max_object_size)
-        if if_match is not None:
-            current = self.store.get_object(bucket, key)
-            if current is None:
-                raise S3Error("NoSuchKey", key=key)
-            if not _etag_matches(if_match, current.etag):
-                raise S3Error("PreconditionFailed", condition="If-Match")
-        if if_none_match and self.store.get_object(bucket, key) is not None:
-            raise S3Error("PreconditionFailed", condition="If-None-Match")
+        self.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         kept = None
         if self.inline_max and (payload.length is None or payload.length <= self.inline_max):
             kept = _Kept(self.inline_max)
@@ -303,6 +296,19 @@ class ObjectService:
             **attrs,
         )
         return self.commit(meta, if_none_match=if_none_match, if_match=if_match)
+
+    def check_write_conditions(self, bucket: str, key: str, *, if_none_match: bool, if_match: str | None) -> None:
+        """A conditional write's early check, before any data is stored (``commit`` checks again,
+        atomically): If-Match names a missing key (NoSuchKey) or another ETag, If-None-Match: *
+        an existing key (PreconditionFailed)."""
+        if if_match is not None:
+            current = self.store.get_object(bucket, key)
+            if current is None:
+                raise S3Error("NoSuchKey", key=key)
+            if not _etag_matches(if_match, current.etag):
+                raise S3Error("PreconditionFailed", condition="If-Match")
+        if if_none_match and self.store.get_object(bucket, key) is not None:
+            raise S3Error("PreconditionFailed", condition="If-None-Match")
 
     def commit(self, meta: ObjectMeta, *, if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
         """Commit a new object row whose blobs are on disk; on failure remove those blobs."""

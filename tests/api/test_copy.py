@@ -175,3 +175,26 @@ def test_copy_empty_object(s3, bucket):
     out = s3.copy_object(Bucket=bucket, Key="empty2", CopySource=f"{bucket}/empty")
     assert out["CopyObjectResult"]["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
     assert s3.get_object(Bucket=bucket, Key="empty2")["Body"].read() == b""
+
+
+def test_conditional_copy_of_the_destination(s3, bucket):
+    """CopyObject's If-None-Match: * and If-Match apply to the destination, as PutObject's do;
+    before, they were ignored and the copy overwrote whatever was there."""
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    dst_etag = s3.put_object(Bucket=bucket, Key="dst", Body=b"destination")["ETag"]
+    src = {"Bucket": bucket, "Key": "src"}
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource=src, IfNoneMatch="*")
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource=src, IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"destination"
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="missing", CopySource=src, IfMatch=dst_etag)
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource=src, IfMatch=dst_etag)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"
+    s3.copy_object(Bucket=bucket, Key="new", CopySource=src, IfNoneMatch="*")
+    assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"source"
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == ["dst", "new", "src"]

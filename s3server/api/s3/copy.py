@@ -7,6 +7,7 @@ from s3server.api import xml
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.objects import check_no_customer_key, object_attrs
 from s3server.api.s3.resources import S3Context
+from s3server.errors import S3Error
 from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
 
 
@@ -26,6 +27,9 @@ def copy_source(ctx: S3Context) -> CopySource:
 
 
 def copy_object(ctx: S3Context) -> None:
+    if_none_match = ctx.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on CopyObject only supports '*'.")
     source = copy_source(ctx)
     if (ctx.header("x-amz-tagging-directive") or "COPY").upper() != "REPLACE" and "x-amz-tagging" in ctx.headers:
         # COPY (the default) takes the source's tags: the header is ignored, not validated
@@ -37,7 +41,8 @@ def copy_object(ctx: S3Context) -> None:
         metadata_directive=ctx.header("x-amz-metadata-directive"), replace_attrs=attrs,
         storage_class=attrs["storage_class"] if ctx.header("x-amz-storage-class") else None,
         checksum_algorithm=ctx.header("x-amz-checksum-algorithm"),
-        tagging_directive=ctx.header("x-amz-tagging-directive"))
+        tagging_directive=ctx.header("x-amz-tagging-directive"),
+        if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
     if meta.storage_class != "STANDARD":
         ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
     _xml(ctx, xml.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))

@@ -155,3 +155,22 @@ def zero_byte_source(run):
     run.setup("put_object", Bucket=b, Key="empty", Body=b"")
     run.call("copy_object", Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "empty"})
     run.call("get_object", Bucket=b, Key="dst")
+
+
+def _destination_kept(records):
+    records[0] = as_error(records[0], 412, "PreconditionFailed")
+    records[1] = as_error(records[1], 412, "PreconditionFailed")
+
+
+@S("copy")
+@aws_differs_from_moto("CopyObject If-None-Match: Copies the object only if the object key name at the destination "
+                       "does not already exist in the bucket specified. Otherwise, Amazon S3 returns a 412 "
+                       "Precondition Failed error. If-Match: Copies the object if the entity tag (ETag) of the "
+                       "destination object matches the specified tag. (moto copies regardless)", _destination_kept)
+def conditional_destination(run):
+    b = run.bucket()
+    run.setup("put_object", Bucket=b, Key="src", Body=b"source")
+    run.setup("put_object", Bucket=b, Key="dst", Body=b"destination")
+    run.call("copy_object", Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "src"}, IfNoneMatch="*")
+    run.call("copy_object", Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "src"},
+             IfMatch='"0123456789abcdef0123456789abcdef"')
