@@ -115,8 +115,15 @@ def test_uploads_asking_for_object_lock_are_refused(s3, bucket):
                 call()
             assert error(e) == (400, "InvalidRequest")
             assert e.value.response["Error"]["Message"] == "Bucket is missing Object Lock Configuration"
+    r = signed_request_put(s3, bucket, {"x-amz-object-lock-event-hold": "ON"})
+    assert r.status_code == 400 and "Bucket is missing Object Lock Configuration" in r.text, r.text
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["src"]
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def signed_request_put(s3, bucket: str, headers: dict) -> requests.Response:
+    url = f"{s3.meta.endpoint_url}/{bucket}/k"
+    return requests.put(url, data=b"x", headers=sign("PUT", url, b"x", headers), timeout=10)
 
 
 def test_object_lock_buckets_are_not_created(s3):

@@ -78,7 +78,8 @@ def _text_to_wire(value: str) -> str:
 
 
 OBJECT_LOCK_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
-                       "x-amz-object-lock-legal-hold")
+                       "x-amz-object-lock-legal-hold", "x-amz-object-lock-event-hold",
+                       "x-amz-object-lock-event-hold-duration-days", "x-amz-object-lock-event-hold-duration-years")
 SSE_METHODS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
 SSE_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
                "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-customer-algorithm",
