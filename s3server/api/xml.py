@@ -63,6 +63,15 @@ def child_text(el, name: str, default: str | None = None) -> str | None:
     return c.text or ""
 
 
+def child_values(el) -> dict[str, list[str]]:
+    """Each child element's stripped text, by tag, in document order (for documents whose
+    elements may repeat or be unknown, which the caller then judges)."""
+    values: dict[str, list[str]] = {}
+    for child in el:
+        values.setdefault(child.tag, []).append((child.text or "").strip())
+    return values
+
+
 # ----------------------------------------------------------------------- building
 def _sub(parent, name: str, text=None):
     el = etree.SubElement(parent, name)

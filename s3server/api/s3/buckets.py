@@ -121,9 +121,7 @@ def put_bucket_versioning(ctx: S3Context) -> None:
     root = xml.parse(read_xml_payload(ctx, MAX_VERSIONING_BODY))
     if root.tag != "VersioningConfiguration":
         raise S3Error("MalformedXML")
-    values: dict[str, list[str]] = {}
-    for child in root:
-        values.setdefault(child.tag, []).append((child.text or "").strip())
+    values = xml.child_values(root)
     status, mfa = values.pop("Status", [None]), values.pop("MfaDelete", [None])
     if values or len(status) > 1 or len(mfa) > 1 or status[0] not in ("Enabled", "Suspended") \
             or mfa[0] not in (None, "Enabled", "Disabled"):

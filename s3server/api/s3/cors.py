@@ -23,9 +23,7 @@ def _rules_from_body(body: bytes) -> list[CorsRule]:
     for el in root:
         if el.tag != "CORSRule":
             raise S3Error("MalformedXML")
-        values: dict[str, list[str]] = {}
-        for child in el:
-            values.setdefault(child.tag, []).append((child.text or "").strip())
+        values = xml.child_values(el)
         unknown = set(values) - {"ID", "AllowedHeader", "AllowedMethod", "AllowedOrigin", "ExposeHeader",
                                  "MaxAgeSeconds"}
         if unknown or len(values.get("ID", [])) > 1 or len(values.get("MaxAgeSeconds", [])) > 1:
