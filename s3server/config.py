@@ -76,7 +76,7 @@ class Settings:
     node_timeout: float = 10.0                    # seconds, per storage-node I/O
     node_down_seconds: float = 5.0                # back-off after a node failure
     max_object_size: int = 5 * 1024**3            # single PUT limit (EntityTooLarge)
-    body_idle_timeout: float = 60.0               # seconds a request body may send nothing (RequestTimeout); 0 = off
+    body_idle_timeout: float = 60.0               # seconds an upload may send nothing (RequestTimeout) or a download take nothing; 0 = off
     db_pool_size: int = 10
     fsync: bool = True
     certfile: str = ""

@@ -33,9 +33,12 @@ _gunicorn_wsgi.SERVER = "s3server"
 
 # A small body goes out in the same send() as the head, so a worker killed mid-response never
 # leaves a client a "200 OK" without its body (s3server/gunicorn_http.py).
+# A client that stops reading an answer is cut off after S3_BODY_IDLE_TIMEOUT seconds, as one
+# that stops sending a body (api/middleware.py).
 from s3server import gunicorn_http  # noqa: E402
+from s3server.config import Settings  # noqa: E402
 
-gunicorn_http.install()
+gunicorn_http.install(send_idle_timeout=Settings.from_env().body_idle_timeout)
 
 # gunicorn >= 24 opens a control socket at one fixed path per user; several gateways on
 # one machine (tests, side-by-side serves) would fight over it. We do not use it.

@@ -27,6 +27,9 @@ relies on keeps its own ``write`` for every response.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import socket
 import time
 
 import gunicorn.util as gunicorn_util
@@ -34,18 +37,45 @@ import gunicorn.util as gunicorn_util
 from s3server.timefmt import format_http_time
 
 COALESCE_BODY = 64 * 1024
+_send_idle = [0.0]        # seconds a client may take nothing before it is cut off; 0 = no limit
 
 
 def send_all(sock, data) -> None:
-    """``sock.sendall(data)``, in one ``send()`` when the socket takes it all."""
-    sent = sock.send(data) if data else 0
-    if sent < len(data):
-        sock.sendall(memoryview(data)[sent:])
+    """``sock.sendall(data)``, in one ``send()`` when the socket takes it all.
+
+    With a send idle limit (``install``), every ``send()`` may wait that long for the client to
+    make room, and no longer: a client that stops reading (a paused or vanished reader of a large
+    GET) would otherwise hold the worker's greenlet and the storage-node connection the body comes
+    from until TCP gave up. The connection is then shut and the write fails with EPIPE, which
+    gunicorn treats as the client going away. A slow reader that keeps reading is never cut off."""
+    if not data:
+        return
+    idle = _send_idle[0]
+    if not idle:
+        sent = sock.send(data)
+        if sent < len(data):
+            sock.sendall(memoryview(data)[sent:])
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(idle)
+    try:
+        view, sent = memoryview(data), 0
+        while sent < len(view):
+            sent += sock.send(view[sent:])
+    except TimeoutError:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        raise BrokenPipeError(errno.EPIPE, f"the client took nothing for {idle:g} s") from None
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(previous)
 
 
 def _write(sock, data, chunked=False):
-    if chunked:
-        return gunicorn_util.write_chunk(sock, data)
+    if chunked:         # gunicorn's write_chunk, through send_all
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return send_all(sock, b"%X\r\n%s\r\n" % (len(data), data))
     send_all(sock, data)
 
 
@@ -62,8 +92,11 @@ def _http_date(timestamp=None):
     return _date_cache[1]
 
 
-def install() -> None:
+def install(send_idle_timeout: float = 0.0) -> None:
+    """Patch gunicorn (see the module docstring); ``send_idle_timeout``: see ``send_all``."""
     import gunicorn.http.wsgi as gunicorn_wsgi
+
+    _send_idle[0] = send_idle_timeout
 
     response = gunicorn_wsgi.Response
     if getattr(response.write, "_s3server", False):

@@ -2,9 +2,11 @@
 without data the gateway answers 400 RequestTimeout (S3 and REST alike), closes the connection,
 stores nothing and leaves no temp file on the nodes. Before, the upload held its greenlet and
 its storage-node connections until TCP gave up. A slow client that keeps sending is not cut off:
-the limit is per read, not per request."""
+the limit is per read, not per request. The same for a client that stops *reading* a large GET:
+the connection is cut once a send has waited that long; a slow steady reader gets everything."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 from urllib.parse import urlsplit
@@ -106,3 +108,51 @@ def test_a_slow_client_that_keeps_sending_is_not_cut_off(served):
         answer = _read_all(sock)
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert served.client().get_object(Bucket="stall", Key="slow")["Body"].read() == b"".join(pieces)
+
+
+BIG = 48 * 2**20
+
+
+@pytest.fixture(scope="module")
+def big_object(served):
+    data = os.urandom(BIG)
+    served.client().put_object(Bucket="stall", Key="big", Body=data)
+    return data
+
+
+def _get_head(sock, url) -> bytes:
+    sock.sendall(_request_head("GET", url, {}))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    return head
+
+
+def test_a_reader_that_stops_is_cut_off(served, big_object):
+    url = served.client().generate_presigned_url("get_object", Params={"Bucket": "stall", "Key": "big"})
+    with _connect(url) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        head = _get_head(sock, url)
+        assert head.startswith(b"HTTP/1.1 200 ") and f"content-length: {BIG}".encode() in head.lower()
+        sock.recv(65536)
+        time.sleep(IDLE * 4)                     # stop reading: the gateway's send waits, then gives up
+        started, got = time.monotonic(), 0
+        while data := sock.recv(1 << 20):        # what the buffers held, then the end: never all of it
+            got += len(data)
+        assert got < BIG - 2**20 and time.monotonic() - started < 10
+    # the gateway goes on serving (the same object, whole)
+    assert served.client().get_object(Bucket="stall", Key="big")["Body"].read() == big_object
+
+
+def test_a_slow_steady_reader_gets_everything(served, big_object):
+    url = served.client().generate_presigned_url("get_object", Params={"Bucket": "stall", "Key": "big"})
+    with _connect(url) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        _get_head(sock, url)
+        got = bytearray()
+        while len(got) < BIG:
+            data = sock.recv(256 * 1024)
+            assert data, f"cut off after {len(got)} bytes"
+            got += data
+            time.sleep(0.005)                    # reading at a few tens of MB/s, never pausing for IDLE
+    assert bytes(got) == big_object
