@@ -15,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from storage_node.settings import NodeSettings
+from storage_node.settings import RECYCLE_BYTES, RECYCLE_FILES, NodeSettings
 
 GRACE_SECONDS = 10.0
 
@@ -34,12 +34,18 @@ def parse_args(argv: list[str] | None) -> NodeSettings:
                         "gateway asks to write with O_DIRECT")
     p.add_argument("--max-connections", type=int, default=1024,
                    help="connections served at once, one thread each (default 1024)")
+    p.add_argument("--recycle-files", type=int, default=RECYCLE_FILES,
+                   help="files of deleted small blobs kept for reuse instead of unlinked "
+                        f"(default {RECYCLE_FILES}; 0: unlink every one)")
+    p.add_argument("--recycle-bytes", type=int, default=RECYCLE_BYTES,
+                   help=f"bytes those files may hold in all (default {RECYCLE_BYTES})")
     a = p.parse_args(argv)
     return NodeSettings(
         data_dir=a.data_dir, node_id=a.node_id or f"{socket.gethostname()}:{a.port}",
         port=a.port, bind=a.bind, capacity_bytes=a.capacity_bytes,
         fsync=not a.no_fsync, direct_io=not a.no_direct_io,
-        max_connections=a.max_connections)
+        max_connections=a.max_connections, recycle_files=max(a.recycle_files, 0),
+        recycle_bytes=max(a.recycle_bytes, 0))
 
 
 def main(argv: list[str] | None = None) -> int:

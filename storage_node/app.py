@@ -164,7 +164,7 @@ class BlobResource:
         try:
             rng = parse_range(req.get_header("Range"), blob.size)
         except falcon.HTTPError:
-            blob.file.close()
+            blob.close()
             raise
         start, end = rng or (0, blob.size)
         stream = self.disk.stream(blob, start, end)
@@ -179,7 +179,7 @@ class BlobResource:
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, blob_id: str) -> None:
         blob = self._open(blob_id)
-        blob.file.close()
+        blob.close()
         resp.content_length = blob.size
         resp.content_type = "application/octet-stream"
         resp.set_header("Accept-Ranges", "bytes")
@@ -386,7 +386,8 @@ class HealthResource:
                       "free_bytes": space.free_bytes(), "used_bytes": space.used_bytes(),
                       "used_bytes_counted": space.counted,
                       "capacity_bytes": space.capacity,
-                      "blobs_dir": str(self.disk.blobs_dir), "filesystem": self.filesystem}
+                      "blobs_dir": str(self.disk.blobs_dir), "filesystem": self.filesystem,
+                      "recycled": self.disk.recycler.stats()}
 
 
 class ReadyResource(HealthResource):

@@ -5,6 +5,7 @@ Layout under ``data_dir``::
     blobs/ab/cd/<id>          published blobs (see blobfile.py for the format)
     tmp/<id>.<random>.tmp     uploads in progress (same file system: rename is atomic)
     quarantine/<id>.<ns>      blobs that failed a checksum: moved aside, never deleted
+    recycle/<tag>.<n>         files of deleted small blobs, kept to be reused (recycle.py)
 
 A write goes temp file -> fsync -> rename to the final name -> fsync the directory,
 so a blob is either wholly visible under its name or not at all. A fan-out directory made
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import itertools
 import mmap
 import os
@@ -25,9 +27,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from storage_node.blobfile import BlockHasher, CorruptBlob, Layout, read_layout, read_verified
+from storage_node.recycle import TRIM_PER_SECOND, Recycler
 from storage_node.settings import NodeSettings
 
 BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -262,15 +265,23 @@ class Space:
 
 @dataclass
 class OpenBlob:
-    """A published blob opened for reading; close ``file`` when done."""
+    """A published blob opened for reading; ``close()`` it when done."""
     blob_id: str
     file: BinaryIO
     layout: Layout
     mtime: float
+    release: Callable[[], None] | None = None     # the recycler's count of this file's readers
 
     @property
     def size(self) -> int:
         return self.layout.data_size
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self.file.close()
+        release, self.release = self.release, None
+        if release is not None:
+            release()
 
 
 class Disk:
@@ -282,6 +293,9 @@ class Disk:
         self.blobs_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
         self.quarantine_dir = self.root / "quarantine"
+        self.recycler = Recycler(str(self.root / "recycle"), max_files=settings.recycle_files,
+                                 max_bytes=settings.recycle_bytes,
+                                 max_file_bytes=settings.recycle_file_bytes)
         self._clock = clock
         self.space = Space(self.root, settings.capacity_bytes, 0)
         # Serialises publishing a blob with a conditional delete of the same name, so a
@@ -305,10 +319,18 @@ class Disk:
         for d in (self.blobs_dir, self.tmp_dir, self.quarantine_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.clean_temp(self.settings.temp_max_age)
+        self.recycler.adopt()
+        if self.recycler.enabled:
+            threading.Thread(target=self._trim_recycled, daemon=True, name="recycle-trim").start()
         self.space = Space(self.root, self.settings.capacity_bytes, 0, counted=False)
         started = time.time()
         threading.Thread(target=self._count_stored, args=(self.space, started), daemon=True,
                          name="count-stored").start()
+
+    def _trim_recycled(self) -> None:
+        while True:
+            time.sleep(1.0)
+            self.recycler.trim(TRIM_PER_SECOND)
 
     def _count_stored(self, space: Space, started: float) -> None:
         try:
@@ -376,10 +398,10 @@ class Disk:
         published = False
         try:
             if expected:
-                self.space.reserve(expected)
+                self._reserve(expected)
                 reserved = expected
             hasher = BlockHasher(self.settings.block_size)
-            fd = os.open(tmp, _TEMP_FLAGS, 0o644)
+            fd = self._create_temp(tmp)
             out = None
             try:
                 if not cache and (expected or 0) >= DIRECT_MIN and self.settings.direct_io:
@@ -388,7 +410,7 @@ class Disk:
                 for piece in pieces:
                     if hasher.size + len(piece) > reserved:
                         need = hasher.size + len(piece) - reserved
-                        self.space.reserve(need)
+                        self._reserve(need)
                         reserved += need
                     hasher.update(piece)
                     out.add(piece)
@@ -433,14 +455,14 @@ class Disk:
             for i, (blob_id, data) in enumerate(blobs):
                 final = str(self.path_for(blob_id))
                 try:
-                    self.space.reserve(len(data))
+                    self._reserve(len(data))
                 except NoSpace as exc:
                     results[i] = exc
                     continue
                 reserved += len(data)
                 tmp = self._temp_name(blob_id)
                 try:
-                    fd = os.open(tmp, _TEMP_FLAGS, 0o644)
+                    fd = self._create_temp(tmp)
                 except OSError as exc:
                     results[i] = _no_space(exc)
                     continue
@@ -495,6 +517,33 @@ class Disk:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry[1])
 
+    def _reserve(self, n: int) -> None:
+        """``space.reserve(n)``; when that finds no room, the recycled files are given back
+        first and it is tried once more."""
+        try:
+            self.space.reserve(n)
+        except NoSpace:
+            if not self.recycler.drop():
+                raise
+            self.space.reserve(n)
+
+    def _create_temp(self, tmp: str) -> int:
+        """Create the temp file ``tmp`` for writing: a recycled file renamed there and
+        emptied (no new inode, see recycle.py), or a new file."""
+        taken = self.recycler.take() if self.recycler.enabled else None
+        if taken is not None:
+            try:
+                os.rename(taken[0], tmp)
+            except OSError:                      # gone (removed by hand): create one instead
+                pass
+            else:
+                try:
+                    return os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+        return os.open(tmp, _TEMP_FLAGS, 0o644)
+
     def _temp_name(self, blob_id: str) -> str:
         """A temp file name unique per process and write, without asking the kernel for randomness."""
         return os.path.join(self._tmp, f"{blob_id}.{self._tmp_tag}.{next(self._tmp_seq)}.tmp")
@@ -542,18 +591,24 @@ class Disk:
         """Open a published blob. FileNotFoundError if absent; CorruptBlob (after
         quarantining it) if its footer is bad."""
         path = self.path_for(blob_id)
-        f = open(path, "rb")
+        release = None
+        if self.recycler.enabled:
+            f, ino = self.recycler.open_reader(str(path))
+            release = functools.partial(self.recycler.close_reader, ino)
+        else:
+            f = open(path, "rb")
+        blob = OpenBlob(blob_id, f, None, 0.0, release)     # type: ignore[arg-type]
         try:
             st = os.fstat(f.fileno())
-            layout = read_layout(f, st.st_size)
+            blob.layout, blob.mtime = read_layout(f, st.st_size), st.st_mtime
         except CorruptBlob:
-            f.close()
+            blob.close()
             self.quarantine(blob_id)
             raise
         except BaseException:
-            f.close()
+            blob.close()
             raise
-        return OpenBlob(blob_id, f, layout, st.st_mtime)
+        return blob
 
     def stream(self, blob: OpenBlob, start: int, end: int) -> Iterator[bytes]:
         """Yield verified bytes [start, end) and close the file at the end. At a bad
@@ -564,7 +619,7 @@ class Disk:
             self.quarantine(blob.blob_id)
             raise
         finally:
-            blob.file.close()
+            blob.close()
 
     def verify(self, blob_id: str) -> tuple[bool, int | None]:
         """Re-read every block; return (ok, size). A failing blob is quarantined.
@@ -585,14 +640,16 @@ class Disk:
         """Remove a blob; True if it existed. Idempotent. With ``min_age`` (seconds) only
         a blob published at least that long ago (by this node's clock) is removed;
         a younger one raises TooYoung. The check and the unlink are atomic with respect
-        to publishing (garbage collection relies on this)."""
+        to publishing (garbage collection relies on this). A small blob's file is moved
+        into ``recycle/`` instead of unlinked (see recycle.py)."""
         path = self.path_for(blob_id)
         with self._names:
             try:
                 st = path.stat()
                 if min_age is not None and st.st_mtime > self._clock() - min_age:
                     raise TooYoung(f"blob {blob_id} is younger than {min_age} s")
-                path.unlink()
+                if not self.recycler.keep(str(path), st.st_size, st.st_ino):
+                    path.unlink()
             except FileNotFoundError:
                 return False
         self.space.forget(st.st_size)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BLOCK_SIZE = 1024 * 1024
+RECYCLE_FILES = 65536
+RECYCLE_BYTES = 256 * 1024 * 1024
+RECYCLE_FILE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,9 @@ class NodeSettings:
     file system's free space limits it). ``fsync=False`` skips every fsync (tests,
     throwaway nodes); durability then rests on the OS page cache. ``direct_io=False``
     writes every blob through the page cache, even when the gateway asks for O_DIRECT.
+    The files of deleted blobs of at most ``recycle_file_bytes`` are kept for reuse, up to
+    ``recycle_files`` files and ``recycle_bytes`` bytes (``recycle_files=0``: never; see
+    ``recycle.py``).
     """
     data_dir: Path
     node_id: str
@@ -29,3 +35,6 @@ class NodeSettings:
     max_connections: int = 1024
     block_size: int = BLOCK_SIZE
     temp_max_age: float = 3600.0
+    recycle_files: int = RECYCLE_FILES
+    recycle_bytes: int = RECYCLE_BYTES
+    recycle_file_bytes: int = RECYCLE_FILE_BYTES
