@@ -119,8 +119,8 @@ class Recycler:
         return freed
 
     def drop(self) -> int:
-        """Unlink every kept file (no reader's file is among them that matters: an unlinked
-        file stays readable); return the bytes freed."""
+        """Unlink every kept file (a reader of one keeps its bytes: an unlinked file stays
+        readable); return the bytes freed."""
         with self._lock:
             entries, self._free, freed, self._bytes = self._free, collections.deque(), self._bytes, 0
         for path, *_ in entries:
