@@ -26,6 +26,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidPartOrder": (400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
+    "InvalidRedirectLocation": (400, "The website redirect location must have a prefix of 'http://' or 'https://' or '/'."),
     "InvalidChunkSizeError": (400, "Only the last chunk is allowed to have a size less than 8192 bytes"),
     "KeyTooLongError": (400, "Your key is too long"),
     "MalformedXML": (400, "The XML you provided was not well-formed or did not validate against our published schema."),

@@ -105,6 +105,7 @@ class ObjectMeta:
     segments: tuple[Segment, ...] = ()
     parts_count: int | None = None    # multipart objects only
     tags: tuple[tuple[str, str], ...] = ()      # (key, value) pairs in the order given
+    website_redirect: str | None = None         # x-amz-website-redirect-location
     # the bytes of a small object kept in its metadata row (S3_INLINE_MAX); a read copy only
     inline: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -159,6 +160,7 @@ class MultipartUpload:
     checksum_type: str | None = None
     storage_class: str = "STANDARD"
     tags: tuple[tuple[str, str], ...] = ()
+    website_redirect: str | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ def object_values(meta: ObjectMeta, updated_at: datetime) -> dict[str, Any]:
         "inline_data": meta.inline,
         "tags": tags_to_json(meta.tags),
         "tags_for": updated_at if meta.tags else None,
+        "website_redirect": meta.website_redirect,
+        "website_redirect_for": updated_at if meta.website_redirect else None,
     }
 
 
@@ -97,6 +99,8 @@ def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
         segments=segments_from_json(m["segments"]) if "segments" in m else (),
         parts_count=m["parts_count"],
         tags=tags_from_json(m.get("tags")) if m.get("tags_for") == m.get("updated_at") else (),
+        website_redirect=(m.get("website_redirect")
+                          if m.get("website_redirect_for") == m.get("updated_at") else None),
         inline=bytes(m["inline_data"]) if m.get("inline_data") is not None else None,
     )
 
@@ -145,7 +149,7 @@ def upload_values(u: MultipartUpload) -> dict[str, Any]:
         "owner_id": u.owner_id, **{h: getattr(u, h) for h in CONTENT_HEADERS},
         "user_metadata": dict(u.user_metadata), "checksum_algorithm": u.checksum_algorithm,
         "checksum_type": u.checksum_type, "storage_class": u.storage_class,
-        "tags": tags_to_json(u.tags),
+        "tags": tags_to_json(u.tags), "website_redirect": u.website_redirect,
     }
 
 
@@ -156,7 +160,7 @@ def upload_from_row(row: sa.Row) -> MultipartUpload:
         owner_id=m["owner_id"], **{h: m[h] for h in CONTENT_HEADERS},
         user_metadata=dict(m["user_metadata"]), checksum_algorithm=m["checksum_algorithm"],
         checksum_type=m["checksum_type"], storage_class=m["storage_class"],
-        tags=tags_from_json(m.get("tags")),
+        tags=tags_from_json(m.get("tags")), website_redirect=m.get("website_redirect"),
     )
 
 

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
-# buckets.cors and tags. 4: buckets.versioning (see ``migrate``).
-SCHEMA_VERSION = 4
+# buckets.cors and tags. 4: buckets.versioning. 5: objects.website_redirect and website_redirect_for,
+# multipart_uploads.website_redirect (see ``migrate``).
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData(
     naming_convention={
@@ -172,6 +173,10 @@ objects = sa.Table(
     # sets neither column, and the replaced object's tags must not pass to the new one.
     sa.Column("tags", JSONText),
     sa.Column("tags_for", UTCDateTime),
+    # x-amz-website-redirect-location; counts only while ``website_redirect_for`` equals
+    # ``updated_at``, for the same reason as the tags (a server of schema 4 sets neither).
+    sa.Column("website_redirect", sa.Text),
+    sa.Column("website_redirect_for", UTCDateTime),
 )
 
 multipart_uploads = sa.Table(
@@ -192,6 +197,7 @@ multipart_uploads = sa.Table(
     sa.Column("checksum_type", sa.String(32)),
     sa.Column("storage_class", sa.String(32), nullable=False),
     sa.Column("tags", JSONText),                         # for the object, as objects.tags
+    sa.Column("website_redirect", sa.Text),              # for the object, as objects.website_redirect
     # ListMultipartUploads order: key, then initiation time.
     sa.Index("ix_multipart_uploads_listing", "bucket", "key", "initiated", "upload_id"),
 )
@@ -227,6 +233,11 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN tags TEXT"))
     if current is not None and current < 4:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN versioning VARCHAR(16)"))
+    if current is not None and current < 5:
+        conn.execute(sa.text("ALTER TABLE objects ADD COLUMN website_redirect TEXT"))
+        conn.execute(sa.text("ALTER TABLE objects ADD COLUMN website_redirect_for "
+                             + ("TIMESTAMP WITH TIME ZONE" if pg else "DATETIME")))
+        conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN website_redirect TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

@@ -140,7 +140,10 @@ class CopyService:
         src = self.source_object(user, source, cond)
         owned_bucket(self.store, user, bucket)
         self.objects.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
-        if (source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None:
+        # The redirect location is never copied: the request's, if any, under either directive.
+        redirect = (replace_attrs or {}).get("website_redirect")
+        if ((source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None
+                and redirect is None):
             raise S3Error("InvalidRequest", SELF_COPY_MESSAGE)
         if src.size > MAX_COPY_SOURCE:
             raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size "
@@ -156,6 +159,7 @@ class CopyService:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(attrs["user_metadata"]),
                           max_size_allowed=MAX_METADATA_BYTES)
         attrs["tags"] = tuple((replace_attrs or {}).get("tags", ())) if tag_directive == "REPLACE" else src.tags
+        attrs["website_redirect"] = redirect
         # The copy keeps the source's checksum algorithm (recomputed over the new single blob)
         # unless the request names another one; AWS's default otherwise.
         algos = [checksum_algorithm.upper()] if checksum_algorithm else list(src.checksums) or [DEFAULT_CHECKSUM]

@@ -236,6 +236,7 @@ class MultipartService:
             content_type=upload.content_type, content_encoding=upload.content_encoding,
             content_disposition=upload.content_disposition, content_language=upload.content_language,
             cache_control=upload.cache_control, expires=upload.expires,
+            website_redirect=upload.website_redirect,
             user_metadata=dict(upload.user_metadata), storage_class=upload.storage_class, tags=upload.tags,
             checksums=obj_sums, checksum_type=ctype if obj_sums else None,
             segments=tuple(Segment(p.blob, p.part_number, p.etag,

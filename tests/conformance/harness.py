@@ -32,7 +32,8 @@ HEADER_PREFIXES = ("x-amz-meta-", "x-amz-checksum-")
 OBJECT_READS = ("GetObject", "HeadObject")
 # headers that describe the stored object: only object reads report them (what other operations
 # send there is not part of their documented output)
-OBJECT_READ_HEADERS = ("content-type", "content-length", "x-amz-storage-class", "last-modified")
+OBJECT_READ_HEADERS = ("content-type", "content-length", "x-amz-storage-class", "last-modified",
+                       "x-amz-website-redirect-location")
 # headers moto sends where the operation's documented output has no such member (botocore's
 # model: PutObjectTaggingOutput is VersionId only, Put{Object,Bucket}AclOutput has no checksum, PutObjectOutput and CopyObjectOutput have no
 # TagCount): not compared

@@ -95,7 +95,9 @@ def test_create_schema_is_idempotent_and_concurrent_safe(db_url):
 _ADDED = {2: [("objects", "inline_data")],
           3: [("objects", "tags"), ("objects", "tags_for"), ("multipart_uploads", "tags"), ("buckets", "cors"),
               ("buckets", "tags")],
-          4: [("buckets", "versioning")]}
+          4: [("buckets", "versioning")],
+          5: [("objects", "website_redirect"), ("objects", "website_redirect_for"),
+              ("multipart_uploads", "website_redirect")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -122,7 +124,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 4
+        assert st.schema_version() == schema.SCHEMA_VERSION == 5
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -143,7 +145,7 @@ def test_schema_2_is_migrated(db_url):
     for round_ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == 4
+        assert st.schema_version() == schema.SCHEMA_VERSION
         assert st.get_object("bkt", "old").tags == ()
         st.put_object(dataclasses.replace(obj("bkt", f"new{round_}"), tags=(("b", "2"), ("a", ""))))
         assert st.get_object("bkt", f"new{round_}").tags == (("b", "2"), ("a", ""))     # order kept
@@ -173,7 +175,7 @@ def test_schema_3_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == 4
+        assert st.schema_version() == schema.SCHEMA_VERSION
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         st.close()
     st = MetadataStore.from_url(db_url)
@@ -181,6 +183,37 @@ def test_schema_3_is_migrated(db_url):
     assert st.set_bucket_versioning("bkt", "Suspended") and st.get_bucket("bkt").versioning == "Suspended"
     assert not st.set_bucket_versioning("missing", "Suspended")
     st.close()
+
+
+def test_schema_4_is_migrated(db_url):
+    """Schema 4 had no website redirect location: the columns are added on the next start, an
+    old object has none, and new objects and uploads keep theirs."""
+    _database_of_schema(db_url, 4)
+    for round_ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == schema.SCHEMA_VERSION
+        assert st.get_object("bkt", "old").website_redirect is None
+        st.put_object(dataclasses.replace(obj("bkt", f"new{round_}"), website_redirect="/elsewhere"))
+        assert st.get_object("bkt", f"new{round_}").website_redirect == "/elsewhere"
+        st.create_upload(MultipartUpload(f"u{round_}", "bkt", "mp", T0, owner_id=1,
+                                         website_redirect="https://example.com/x"))
+        assert st.get_upload(f"u{round_}").website_redirect == "https://example.com/x"
+        st.close()
+
+
+def test_redirect_does_not_pass_to_an_object_a_schema_4_server_wrote(store, bucket):
+    """As the tags: an old server's overwrite leaves the redirect columns as they were, and the
+    new object must not inherit the location."""
+    store.put_object(dataclasses.replace(obj(bucket, "k"), website_redirect="/a"))
+    assert store.get_object(bucket, "k").website_redirect == "/a"
+    o = schema.objects
+    with store.engine.begin() as conn:     # what the old server's overwrite changes
+        conn.execute(sa.update(o).where(o.c.bucket == bucket)
+                     .values(etag='"other"', updated_at=datetime.now(timezone.utc) + timedelta(seconds=1)))
+    assert store.get_object(bucket, "k").website_redirect is None
+    store.put_object(obj(bucket, "k", 2))                              # a new server's overwrite
+    assert store.get_object(bucket, "k").website_redirect is None
 
 
 def test_tags_do_not_pass_to_an_object_a_schema_2_server_wrote(store, bucket):

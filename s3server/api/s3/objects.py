@@ -24,7 +24,9 @@ CONTENT_HEADERS = {
     "content-language": "content_language",
     "cache-control": "cache_control",
     "expires": "expires",
+    "x-amz-website-redirect-location": "website_redirect",
 }
+MAX_REDIRECT_LOCATION = 2048
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -141,6 +143,8 @@ def object_attrs(ctx: S3Context) -> dict:
             attrs[name] = _wire_to_text(value)
     if "content_type" not in attrs:
         attrs["content_type"] = "binary/octet-stream"
+    if "website_redirect" in attrs:
+        check_redirect_location(attrs["website_redirect"])
     meta = {}
     for name, value in ctx.headers.items():
         if name.startswith("x-amz-meta-"):
@@ -152,6 +156,16 @@ def object_attrs(ctx: S3Context) -> dict:
     attrs["storage_class"] = sc
     attrs["tags"] = tags_from_header(_wire_to_text(tagging)) if (tagging := ctx.header("x-amz-tagging")) else ()
     return attrs
+
+
+def check_redirect_location(value: str) -> None:
+    """x-amz-website-redirect-location: "/...", "http://..." or "https://...", at most 2 KB
+    (AWS: InvalidRedirectLocation)."""
+    if not value.startswith(("/", "http://", "https://")):
+        raise S3Error("InvalidRedirectLocation")
+    if len(value.encode("utf-8")) > MAX_REDIRECT_LOCATION:
+        raise S3Error("InvalidRedirectLocation",
+                      f"The length of the website redirect location cannot exceed {MAX_REDIRECT_LOCATION} characters.")
 
 
 def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> None:

@@ -174,3 +174,22 @@ def conditional_destination(run):
     run.call("copy_object", Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "src"}, IfNoneMatch="*")
     run.call("copy_object", Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "src"},
              IfMatch='"0123456789abcdef0123456789abcdef"')
+
+
+def _redirect_not_copied(records):
+    records[1]["headers"].pop("x-amz-website-redirect-location", None)
+    records[1]["body"].pop("WebsiteRedirectLocation", None)
+
+
+@S("copy")
+@aws_differs_from_moto("CopyObject x-amz-website-redirect-location: This value is unique to each object and is not "
+                       "copied when using the x-amz-metadata-directive header. Instead, you may opt to provide this "
+                       "header in combination with the x-amz-metadata-directive header. (moto copies it)",
+                       _redirect_not_copied)
+def website_redirect_not_copied(run):
+    b = _src(run, WebsiteRedirectLocation="/from-source")
+    run.call("copy_object", Bucket=b, Key="dst", CopySource={"Bucket": b, "Key": "src"})
+    run.call("head_object", Bucket=b, Key="dst")
+    run.call("copy_object", Bucket=b, Key="dst2", CopySource={"Bucket": b, "Key": "src"},
+             WebsiteRedirectLocation="https://example.com/given")
+    run.call("head_object", Bucket=b, Key="dst2")

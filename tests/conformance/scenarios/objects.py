@@ -504,3 +504,28 @@ def post_form_201(run):
     b = run.bucket()
     run.post_form(b, "k.txt", b"two hundred one", fields={"success_action_status": "201"},
                   conditions=[{"success_action_status": "201"}])
+
+
+@S("objects")
+def website_redirect_location(run):
+    b = run.bucket()
+    run.call("put_object", Bucket=b, Key="page.html", Body=b"<html/>", WebsiteRedirectLocation="/new/page.html")
+    run.call("head_object", Bucket=b, Key="page.html")
+    run.call("get_object", Bucket=b, Key="page.html")
+    run.call("put_object", Bucket=b, Key="page.html", Body=b"<html/>")
+    run.call("head_object", Bucket=b, Key="page.html")
+
+
+def _redirect_refused(records):
+    records[0] = as_error(records[0], 400, "InvalidRedirectLocation")
+    records[1] = as_error(records[1], 404, "404")
+
+
+@S("objects")
+@aws_differs_from_moto("PutObject x-amz-website-redirect-location: The value must be prefixed by /, http://, or "
+                       "https://. The length of the value is limited to 2 KB. (moto stores any value)",
+                       _redirect_refused)
+def website_redirect_location_invalid(run):
+    b = run.bucket()
+    run.call("put_object", Bucket=b, Key="k", Body=b"x", WebsiteRedirectLocation="relative/page.html")
+    run.call("head_object", Bucket=b, Key="k")
