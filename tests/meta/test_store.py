@@ -965,7 +965,7 @@ def test_complete_refuses_a_part_replaced_meanwhile(db_url):
 
     from s3server.meta.errors import Conflict
     from s3server.meta.store import MetadataStore
-    from s3server.models import BlobRef, CorsRule, MultipartUpload, ObjectMeta, Segment, UploadPart
+    from s3server.models import BlobRef, MultipartUpload, ObjectMeta, Segment, UploadPart
 
     store = MetadataStore.from_url(db_url)
     store.create_schema()
