@@ -164,10 +164,13 @@ class MultipartService:
         declared = set(payload.checksums) | set(payload.trailer_algorithms)
         if payload.sdk_algorithm:
             declared.add(payload.sdk_algorithm)
-        if upload.checksum_algorithm and declared and upload.checksum_algorithm not in declared:
+        # A part of an upload with an algorithm must carry that checksum, or none when the upload's
+        # checksum is FULL_OBJECT (AWS then computes it); a COMPOSITE one needs it from the client.
+        if upload.checksum_algorithm and upload.checksum_algorithm not in declared and (
+                declared or upload.checksum_type == "COMPOSITE"):
+            actual = sorted(declared)[0].lower() if declared else "null"
             raise S3Error("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
-                          f"{upload.checksum_algorithm.lower()}, actual checksum Type: "
-                          f"{sorted(declared)[0].lower()}")
+                          f"{upload.checksum_algorithm.lower()}, actual checksum Type: {actual}")
         blob, digests, algos = self.objects.store_payload(payload, extra_algorithms=self._part_algorithms(upload))
         sums = {a: digests.checksum(a) for a in dict.fromkeys([*algos, *self._part_algorithms(upload)])}
         part = UploadPart(upload_id=upload_id, part_number=part_number, size=blob.size,
@@ -208,7 +211,12 @@ class MultipartService:
         except meta_errors.NotFound as exc:
             raise S3Error("NoSuchUpload", upload_id=upload_id) from exc
         chosen: list[UploadPart] = []
+        composite = upload.checksum_algorithm if upload.checksum_type == "COMPOSITE" else None
         for want in parts:
+            if composite and composite not in want.checksums:
+                raise S3Error("InvalidRequest", f"The upload was created using a {composite.lower()} checksum. The "
+                              "complete request must include the checksum for each part. It was missing for part "
+                              f"{want.part_number} in the request.")
             have = stored.get(want.part_number)
             if have is None or _normalize_etag(want.etag) != _normalize_etag(have.etag) or any(
                     algo in have.checksums and value != have.checksums[algo]

@@ -309,6 +309,68 @@ def test_checksum_type_rules(s3, bucket):
         assert _code(e) == "InvalidRequest"
 
 
+def test_composite_uploads_need_each_parts_checksum(system, bucket):
+    """A COMPOSITE upload's object checksum is made of the parts' checksums the client computed:
+    AWS refuses a part sent without one, and a Complete whose part list lacks one (each with
+    InvalidRequest), and the upload stays usable."""
+    s3 = system.client(request_checksum_calculation="when_required")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="c", ChecksumAlgorithm="SHA256")["UploadId"]
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(Bucket=bucket, Key="c", UploadId=up, PartNumber=1, Body=PARTS[3])
+    assert _code(e) == "InvalidRequest"
+    assert e.value.response["Error"]["Message"] == ("Checksum Type mismatch occurred, expected checksum Type: "
+                                                    "sha256, actual checksum Type: null")
+    with pytest.raises(ClientError) as e:                   # another algorithm is a mismatch too
+        s3.upload_part(Bucket=bucket, Key="c", UploadId=up, PartNumber=1, Body=PARTS[3], ChecksumAlgorithm="CRC32")
+    assert "actual checksum Type: crc32" in e.value.response["Error"]["Message"]
+    assert s3.list_parts(Bucket=bucket, Key="c", UploadId=up).get("Parts", []) == []
+    sha = _b64(hashlib.sha256(PARTS[3]).digest())
+    r = s3.upload_part(Bucket=bucket, Key="c", UploadId=up, PartNumber=1, Body=PARTS[3], ChecksumSHA256=sha)
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=up,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]})
+    assert _code(e) == "InvalidRequest"
+    assert e.value.response["Error"]["Message"] == (
+        "The upload was created using a sha256 checksum. The complete request must include the checksum for each "
+        "part. It was missing for part 1 in the request.")
+    with pytest.raises(ClientError) as e:                   # present but wrong: that part is not the one stored
+        s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=up, MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": r["ETag"], "ChecksumSHA256": _b64(hashlib.sha256(b"x").digest())}]})
+    assert _code(e) == "InvalidPart"
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": r["ETag"], "ChecksumSHA256": sha}]})
+    assert out["ChecksumSHA256"] == _b64(hashlib.sha256(hashlib.sha256(PARTS[3]).digest()).digest()) + "-1"
+
+
+def test_full_object_uploads_compute_a_missing_part_checksum(system, bucket):
+    """A FULL_OBJECT upload's parts may come without a checksum: the server computes it (ListParts
+    shows it; UploadPart echoes only a checksum the client sent) and the object's is right."""
+    s3 = system.client(request_checksum_calculation="when_required")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="f", ChecksumAlgorithm="CRC32",
+                                    ChecksumType="FULL_OBJECT")["UploadId"]
+    r1 = s3.upload_part(Bucket=bucket, Key="f", UploadId=up, PartNumber=1, Body=PARTS[0])
+    assert "x-amz-checksum-crc32" not in r1["ResponseMetadata"]["HTTPHeaders"]
+    r2 = s3.upload_part(Bucket=bucket, Key="f", UploadId=up, PartNumber=2, Body=PARTS[3],
+                        ChecksumCRC32=_b64(_crc32(PARTS[3])))
+    assert r2["ChecksumCRC32"] == _b64(_crc32(PARTS[3]))
+    listed = s3.list_parts(Bucket=bucket, Key="f", UploadId=up)["Parts"]
+    assert [p["ChecksumCRC32"] for p in listed] == [_b64(_crc32(PARTS[0])), _b64(_crc32(PARTS[3]))]
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="f", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": r1["ETag"]}, {"PartNumber": 2, "ETag": r2["ETag"]}]})
+    assert out["ChecksumCRC32"] == _b64(_crc32(PARTS[0] + PARTS[3])) and out["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_a_copied_part_of_a_composite_upload_gets_its_checksum_from_the_server(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=PARTS[3])
+    up = s3.create_multipart_upload(Bucket=bucket, Key="cp", ChecksumAlgorithm="CRC32")["UploadId"]
+    res = s3.upload_part_copy(Bucket=bucket, Key="cp", UploadId=up, PartNumber=1,
+                              CopySource=f"{bucket}/src")["CopyPartResult"]
+    assert res["ChecksumCRC32"] == _b64(_crc32(PARTS[3]))
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="cp", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": res["ETag"], "ChecksumCRC32": res["ChecksumCRC32"]}]})
+    assert out["ChecksumCRC32"] == _b64(_crc32(_crc32(PARTS[3]))) + "-1"
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     src = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="src", Body=src)

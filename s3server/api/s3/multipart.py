@@ -37,12 +37,10 @@ def _checksum_headers(ctx: S3Context, sums: dict[str, str]) -> None:
         ctx.resp.set_header(checksums.header_name(algo), value)
 
 
-def _part_sums(part: UploadPart, upload: MultipartUpload, declared: set[str]) -> dict[str, str]:
-    """The part checksums worth echoing: the upload's algorithm and what the client sent."""
-    wanted = set(declared)
-    if upload.checksum_algorithm:
-        wanted.add(upload.checksum_algorithm)
-    return {a: v for a, v in part.checksums.items() if a in wanted}
+def _part_sums(part: UploadPart, declared: set[str]) -> dict[str, str]:
+    """The part checksums UploadPart echoes: those the client sent (AWS: "This will only be present
+    if the checksum was provided in the request"; a part of a FULL_OBJECT upload may come without)."""
+    return {a: v for a, v in part.checksums.items() if a in declared}
 
 
 def create_multipart_upload(ctx: S3Context) -> None:
@@ -66,7 +64,7 @@ def upload_part(ctx: S3Context) -> None:
     if payload.sdk_algorithm:
         declared.add(payload.sdk_algorithm)
     ctx.resp.set_header("ETag", part.etag)
-    _checksum_headers(ctx, _part_sums(part, upload, declared))
+    _checksum_headers(ctx, _part_sums(part, declared))
     ctx.resp.data = b""
 
 
@@ -77,7 +75,7 @@ def upload_part_copy(ctx: S3Context) -> None:
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), number,
         copy_source(ctx),
         range_header=ctx.header("x-amz-copy-source-range"), cond=copy_conditions(ctx))
-    sums = _part_sums(part, upload, set())
+    sums = _part_sums(part, {upload.checksum_algorithm} if upload.checksum_algorithm else set())
     _xml(ctx, xml.copy_result("CopyPartResult", part.etag, part.last_modified, sums))
 
 

@@ -286,3 +286,50 @@ def upload_part_copy_missing_source(run):
 @S("multipart")
 def create_in_missing_bucket(run):
     run.call("create_multipart_upload", Bucket=run.bucket(create=False), Key="mp")
+
+
+COMPOSITE_PARTS = ("A multipart upload created with a COMPOSITE checksum (SHA1 and SHA256 always, CRC32 and CRC32C "
+                   "by default) needs each part's checksum from the client, on UploadPart and again in "
+                   "CompleteMultipartUpload; AWS answers InvalidRequest 'Checksum Type mismatch occurred, expected "
+                   "checksum Type: sha256, actual checksum Type: null' and 'The upload was created using a sha256 "
+                   "checksum. The complete request must include the checksum for each part. It was missing for part "
+                   "1 in the request.' (moto computes and accepts both)")
+
+
+def _composite_parts_needed(records):
+    records[0] = as_error(records[0], 400, "InvalidRequest")
+    records[1] = as_error(records[1], 400, "InvalidRequest")
+
+
+@S("multipart")
+@aws_differs_from_moto(COMPOSITE_PARTS, _composite_parts_needed)
+def composite_parts_need_their_checksums(run):
+    b = run.bucket()
+    uid = run.setup("create_multipart_upload", Bucket=b, Key="mp", ChecksumAlgorithm="SHA256")["UploadId"]
+    run.raw("PUT", run.key_path(b, "mp"), query=f"partNumber=1&uploadId={uid}", body=b"no checksum sent",
+            label="upload_part")
+    sha = base64.b64encode(hashlib.sha256(b"with its checksum").digest()).decode()
+    etag = run.setup("upload_part", Bucket=b, Key="mp", UploadId=uid, PartNumber=1, Body=b"with its checksum",
+                     ChecksumSHA256=sha)["ETag"]
+    _complete(run, b, uid, [{"PartNumber": 1, "ETag": etag}])
+
+
+def _full_object_parts(records):
+    listed = records[2]["body"]
+    listed["Parts"][0]["ChecksumCRC32"] = "BAxXAw=="      # CRC32 of b"no checksum sent"
+    listed.update(ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+
+
+@S("multipart")
+@aws_differs_from_moto("ListParts: ChecksumCRC32: The Base64 encoded, 32-bit CRC32 checksum of the part. This checksum "
+                       "is present if the multipart upload request was created with the CRC32 checksum algorithm. "
+                       "ChecksumAlgorithm: The algorithm that was used to create a checksum of the object. "
+                       "ChecksumType: The checksum type, which determines how part-level checksums are combined to "
+                       "create an object-level checksum for multipart objects. (moto reports none of them)",
+                       _full_object_parts)
+def full_object_parts_may_omit_their_checksums(run):
+    b = run.bucket()
+    uid = _create(run, b, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    run.raw("PUT", run.key_path(b, "mp"), query=f"partNumber=1&uploadId={uid}", body=b"no checksum sent",
+            label="upload_part")
+    run.call("list_parts", Bucket=b, Key="mp", UploadId=uid)
