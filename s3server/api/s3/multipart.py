@@ -14,7 +14,7 @@ from s3server.api.s3.objects import check_no_customer_key, object_attrs
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
-from s3server.models import MultipartUpload, UploadPart
+from s3server.models import UploadPart
 from s3server.service import checksums
 from s3server.service.multipart import MAX_PART_NUMBER, CompletedPart, check_part_number
 
