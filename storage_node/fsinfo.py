@@ -127,7 +127,8 @@ def advice(info: FsInfo) -> list[str]:
     where = f"{info.source} ({info.fstype}, mounted on {info.mount_point})"
     if info.fstype in EXT and info.journal is False:
         return [f"data directory on {where} has no journal: a crash may need fsck, and creating files "
-                "after deletes costs much CPU; use a journaled file system (README: Deploy, Node volumes)"]
+                "after deletes costs much CPU (the node reuses deleted small blobs' files to avoid most of "
+                "it); use a journaled file system (README: Deploy, Node volumes)"]
     if info.fstype in MEMORY:
         return [f"data directory on {where} is in memory: every blob here is lost when the machine restarts"]
     return []
