@@ -371,6 +371,22 @@ def test_a_copied_part_of_a_composite_upload_gets_its_checksum_from_the_server(s
     assert out["ChecksumCRC32"] == _b64(_crc32(_crc32(PARTS[3]))) + "-1"
 
 
+@pytest.mark.parametrize("algorithm", [None, "SHA256"])
+def test_managed_multipart_copy(s3, bucket, algorithm):
+    """boto3's managed copy of a large object (UploadPartCopy parts): with a checksum algorithm it
+    passes each CopyPartResult's checksum on to Complete, which a COMPOSITE upload needs."""
+    s3.put_object(Bucket=bucket, Key="big", Body=PARTS[0] + PARTS[3])
+    extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
+    s3.copy({"Bucket": bucket, "Key": "big"}, bucket, "big-copy", ExtraArgs=extra,
+            Config=TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB))
+    head = s3.head_object(Bucket=bucket, Key="big-copy", ChecksumMode="ENABLED")
+    assert head["ETag"].endswith('-2"') and head["ContentLength"] == 5 * MiB + 1024
+    if algorithm:
+        sums = b"".join(hashlib.sha256(p).digest() for p in (PARTS[0], PARTS[3]))
+        assert head["ChecksumSHA256"] == _b64(hashlib.sha256(sums).digest()) + "-2"
+    assert s3.get_object(Bucket=bucket, Key="big-copy")["Body"].read() == PARTS[0] + PARTS[3]
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     src = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="src", Body=src)
