@@ -387,6 +387,30 @@ def test_managed_multipart_copy(s3, bucket, algorithm):
     assert s3.get_object(Bucket=bucket, Key="big-copy")["Body"].read() == PARTS[0] + PARTS[3]
 
 
+def test_reading_one_part_gives_that_parts_checksum(s3, bucket):
+    """GetObject/HeadObject with partNumber and checksum mode: a COMPOSITE object's part answers
+    with its own checksum (botocore validates the part's bytes against it), the part of a
+    FULL_OBJECT object with none."""
+    parts = [PARTS[0], PARTS[3]]
+    up, done = _upload(s3, bucket, "c", parts, ChecksumAlgorithm="SHA256")
+    s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=up, MultipartUpload={"Parts": done})
+    for n, data in enumerate(parts, 1):
+        got = s3.get_object(Bucket=bucket, Key="c", PartNumber=n, ChecksumMode="ENABLED")
+        assert got["ChecksumSHA256"] == done[n - 1]["ChecksumSHA256"] == _b64(hashlib.sha256(data).digest())
+        assert got["Body"].read() == data and got["PartsCount"] == 2
+        head = s3.head_object(Bucket=bucket, Key="c", PartNumber=n, ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == done[n - 1]["ChecksumSHA256"]
+    assert "ChecksumSHA256" not in s3.head_object(Bucket=bucket, Key="c", PartNumber=1)      # mode off
+    up, done = _upload(s3, bucket, "f", parts, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    s3.complete_multipart_upload(Bucket=bucket, Key="f", UploadId=up, MultipartUpload={"Parts": done})
+    head = s3.head_object(Bucket=bucket, Key="f", PartNumber=1, ChecksumMode="ENABLED")
+    assert not any(k.startswith("Checksum") for k in head), head
+    up, done = _upload(s3, bucket, "one", [PARTS[3]], ChecksumAlgorithm="CRC32")      # COMPOSITE, one part
+    s3.complete_multipart_upload(Bucket=bucket, Key="one", UploadId=up, MultipartUpload={"Parts": done})
+    got = s3.get_object(Bucket=bucket, Key="one", PartNumber=1, ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"] == _b64(_crc32(PARTS[3])) and got["Body"].read() == PARTS[3]
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     src = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="src", Body=src)

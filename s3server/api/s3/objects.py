@@ -196,6 +196,17 @@ def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> N
             resp.set_header(header, ctx.query[param])
 
 
+def part_checksums(meta: ObjectMeta, part_number: int) -> dict[str, str]:
+    """GetObject/HeadObject of one part of a multipart object, checksum mode on: a COMPOSITE
+    object's part has its own checksum (the one the client sent with UploadPart), which AWS
+    returns, so that a client reading an object part by part can check each part. A FULL_OBJECT
+    object's parts have none to give (their checksums only combine into the object's)."""
+    if meta.checksum_type != "COMPOSITE":
+        return {}
+    part = next((s for s in meta.segments if s.part_number == part_number), None)
+    return {a: v for a, v in part.checksums.items() if a in meta.checksums} if part else {}
+
+
 def conditions(ctx: S3Context) -> Conditions:
     return Conditions(ctx.header("if-match"), ctx.header("if-none-match"),
                       ctx.header("if-modified-since"), ctx.header("if-unmodified-since"))
@@ -247,6 +258,9 @@ def get_object(ctx: S3Context, *, head: bool = False) -> None:
     meta = read.meta
     whole = read.start == 0 and read.end == meta.size and (part_number is None or not meta.parts_count)
     set_object_headers(ctx, meta, checksum=_checksum_mode(ctx) and whole)
+    if part_number is not None and meta.parts_count and _checksum_mode(ctx):
+        for algo, value in part_checksums(meta, part_number).items():
+            ctx.resp.set_header(checksums.header_name(algo), value)
     ctx.resp.status = falcon.code_to_http_status(read.status)
     if read.status == 206:
         ctx.resp.set_header("Content-Range", f"bytes {read.start}-{read.end - 1}/{meta.size}")
