@@ -84,7 +84,10 @@ class Recycler:
             if not self._room(size):
                 return False
             dest = os.path.join(self.dir, f"{self._tag}.{next(self._seq)}")
-            os.rename(path, dest)
+            try:
+                os.rename(path, dest)
+            except OSError:          # gone meanwhile (quarantined), or recycle/ unusable: unlink as before
+                return False
             self._free.append((dest, ino, size, self._clock()))
             self._bytes += size
             self.kept += 1
