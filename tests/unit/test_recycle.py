@@ -187,3 +187,13 @@ def test_node_reuses_files_over_http(tmp_path):
     finally:
         http.clear()
         assert node.stop() == 0
+
+
+def test_a_delete_still_works_when_recycle_dir_is_unusable(tmp_path):
+    d = make_disk(tmp_path)
+    d.write(blob_id(1), [b"a"])
+    os.rmdir(d.root / "recycle")                      # removed by hand while the node runs
+    assert d.delete(blob_id(1)) and not d.path_for(blob_id(1)).exists()
+    assert d.recycler.stats()["files"] == 0
+    d.write(blob_id(2), [b"b"])
+    assert read_all(d, blob_id(2)) == b"b"
