@@ -196,11 +196,23 @@ class MultipartService:
     def complete_multipart_upload(self, user: User, bucket: str, key: str, upload_id: str,
                                   parts: Sequence[CompletedPart], *, declared: dict[str, str] | None = None,
                                   if_none_match: bool = False, if_match: str | None = None,
-                                  object_size: int | None = None) -> ObjectMeta:
+                                  object_size: int | None = None,
+                                  checksum_type: str | None = None) -> ObjectMeta:
         """``declared``: x-amz-checksum-* headers of the request (the object's checksum, full-object
         or ``-N`` composite form), verified against what the parts give. ``object_size``:
-        x-amz-mp-object-size, verified against the sum of the parts."""
+        x-amz-mp-object-size, verified against the sum of the parts. ``checksum_type``:
+        x-amz-checksum-type, if sent, must be the upload's (AWS: "a data integrity check to verify
+        that the checksum type that is received is the same checksum type that was specified
+        during the CreateMultipartUpload request")."""
         upload = self._upload(user, bucket, key, upload_id)
+        if checksum_type is not None:
+            wanted = checksum_type.strip().upper()
+            if wanted not in ("COMPOSITE", "FULL_OBJECT"):
+                raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+            mode = upload.checksum_type or "FULL_OBJECT"
+            if wanted != mode:
+                raise S3Error("InvalidRequest", f"The upload was created using the {mode} checksum mode. The "
+                              "complete request must use the same checksum mode.")
         if not parts:
             raise S3Error("MalformedXML")
         for prev, cur in zip(parts, parts[1:]):

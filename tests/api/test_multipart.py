@@ -411,6 +411,26 @@ def test_reading_one_part_gives_that_parts_checksum(s3, bucket):
     assert got["ChecksumCRC32"] == _b64(_crc32(PARTS[3])) and got["Body"].read() == PARTS[3]
 
 
+def test_complete_checks_a_checksum_type_it_is_sent(s3, bucket):
+    up, done = _upload(s3, bucket, "t", [PARTS[3]], ChecksumAlgorithm="SHA256")         # COMPOSITE
+    for ctype, message in (("FULL_OBJECT", "The upload was created using the COMPOSITE checksum mode. The "
+                                           "complete request must use the same checksum mode."),
+                           ("SOMETHING", "Value for x-amz-checksum-type header is invalid.")):
+        with pytest.raises(ClientError) as e:
+            s3.complete_multipart_upload(Bucket=bucket, Key="t", UploadId=up, MultipartUpload={"Parts": done},
+                                         ChecksumType=ctype)
+        assert _code(e) == "InvalidRequest" and e.value.response["Error"]["Message"] == message
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="t", UploadId=up, MultipartUpload={"Parts": done},
+                                       ChecksumType="COMPOSITE")
+    assert out["ChecksumType"] == "COMPOSITE"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="d")["UploadId"]                   # default: CRC64NVME
+    r = s3.upload_part(Bucket=bucket, Key="d", UploadId=up, PartNumber=1, Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="d", UploadId=up, ChecksumType="COMPOSITE",
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]})
+    assert "created using the FULL_OBJECT checksum mode" in e.value.response["Error"]["Message"]
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     src = os.urandom(6 * MiB)
     s3.put_object(Bucket=bucket, Key="src", Body=src)

@@ -115,7 +115,7 @@ def complete_multipart_upload(ctx: S3Context) -> None:
     meta = ctx.services.multipart.complete_multipart_upload(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), parts, declared=declared,
         if_none_match=if_none_match is not None, if_match=ctx.header("if-match"),
-        object_size=ctx.int_header("x-amz-mp-object-size"))
+        object_size=ctx.int_header("x-amz-mp-object-size"), checksum_type=ctx.header("x-amz-checksum-type"))
     host = ctx.header("host") or "localhost"
     scheme = ctx.req.scheme or "http"
     location = f"{scheme}://{host}/{quote(ctx.bucket)}/{quote(ctx.key, safe='/~')}"
