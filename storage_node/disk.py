@@ -293,9 +293,12 @@ class Disk:
         self.blobs_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
         self.quarantine_dir = self.root / "quarantine"
+        # recycled files are not counted as stored: with a capacity, they may add a sixteenth to it
+        recycle_bytes = settings.recycle_bytes
+        if settings.capacity_bytes is not None:
+            recycle_bytes = min(recycle_bytes, settings.capacity_bytes // 16)
         self.recycler = Recycler(str(self.root / "recycle"), max_files=settings.recycle_files,
-                                 max_bytes=settings.recycle_bytes,
-                                 max_file_bytes=settings.recycle_file_bytes)
+                                 max_bytes=recycle_bytes, max_file_bytes=settings.recycle_file_bytes)
         self._clock = clock
         self.space = Space(self.root, settings.capacity_bytes, 0)
         # Serialises publishing a blob with a conditional delete of the same name, so a

@@ -197,3 +197,13 @@ def test_a_delete_still_works_when_recycle_dir_is_unusable(tmp_path):
     assert d.recycler.stats()["files"] == 0
     d.write(blob_id(2), [b"b"])
     assert read_all(d, blob_id(2)) == b"b"
+
+
+def test_with_a_capacity_recycled_files_hold_at_most_a_sixteenth_of_it(tmp_path):
+    d = make_disk(tmp_path, capacity_bytes=160_000)
+    assert d.recycler.max_bytes == 10_000
+    for i in range(1, 4):
+        d.write(blob_id(i), [b"c" * 4000])
+    for i in range(1, 4):
+        d.delete(blob_id(i))
+    assert d.recycler.stats()["files"] == 2 and len(recycled(d)) == 2      # the third did not fit
