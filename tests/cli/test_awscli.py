@@ -144,3 +144,17 @@ def test_s3api_calls(system, cli_bucket, tmp_path):
     versions = json.loads(r.stdout)["Versions"]
     assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in versions] == [("f.txt", "null", True),
                                                                            ("g.txt", "null", True)]
+
+
+def test_cp_website_redirect(system, cli_bucket, tmp_path):
+    """`aws s3 cp --website-redirect` stores the location; a bad one fails the upload cleanly."""
+    src = tmp_path / "old.html"
+    src.write_bytes(b"<p>moved</p>")
+    r = aws(system, "s3", "cp", str(src), f"s3://{cli_bucket}/old.html", "--website-redirect", "/new.html",
+            tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    head = system.client().head_object(Bucket=cli_bucket, Key="old.html")
+    assert head["WebsiteRedirectLocation"] == "/new.html"
+    r = aws(system, "s3", "cp", str(src), f"s3://{cli_bucket}/bad.html", "--website-redirect", "new.html",
+            tmp_path=tmp_path)
+    assert r.returncode != 0 and "InvalidRedirectLocation" in r.stderr
