@@ -249,7 +249,8 @@ class MultipartService:
         obj_sums = {algo: value} if value is not None else {}
         for d_algo, d_value in (declared or {}).items():
             if d_algo == algo and value is not None and d_value not in (value, value.rsplit("-", 1)[0]):
-                raise S3Error("BadDigest", f"The {algo} you specified did not match the calculated checksum.")
+                # AWS names the algorithm in lower case here (PutObject's says "CRC32")
+                raise S3Error("BadDigest", f"The {algo.lower()} you specified did not match the calculated checksum.")
         meta = ObjectMeta(
             bucket=bucket, key=key, size=total,
             etag=checksums.multipart_etag([p.etag for p in chosen]), last_modified=self.clock(),

@@ -292,6 +292,9 @@ def test_crc64nvme_full_object_checksum(s3, bucket):
         with pytest.raises(ClientError) as e:       # declared full-object checksum / size are verified
             s3.complete_multipart_upload(Bucket=bucket, Key="nv", UploadId=up, MultipartUpload={"Parts": done}, **kw)
         assert _code(e) == code
+        if code == "BadDigest":
+            assert e.value.response["Error"]["Message"] == ("The crc64nvme you specified did not match the "
+                                                            "calculated checksum.")
     out = s3.complete_multipart_upload(Bucket=bucket, Key="nv", UploadId=up, MultipartUpload={"Parts": done},
                                        ChecksumCRC64NVME=want, ChecksumType="FULL_OBJECT",
                                        MpuObjectSize=sum(map(len, parts)))
