@@ -63,8 +63,10 @@ class Recycler:
         os.makedirs(self.dir, exist_ok=True)
         for entry in os.scandir(self.dir):
             try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue                     # not ours (a directory or link made by hand): left alone
                 st = entry.stat(follow_symlinks=False)
-                if not entry.is_file(follow_symlinks=False) or st.st_nlink != 1 or not self._room(st.st_size):
+                if st.st_nlink != 1 or not self._room(st.st_size):
                     os.unlink(entry.path)
                     continue
             except FileNotFoundError:

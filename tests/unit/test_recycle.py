@@ -121,8 +121,11 @@ def test_restart_keeps_recycled_files_but_never_one_that_is_also_a_blob(tmp_path
     d.delete(blob_id(1))
     os.link(d.path_for(blob_id(2)), d.root / "recycle" / "crash.0")
     (d.root / "recycle" / "big.0").write_bytes(b"x" * (d.settings.recycle_file_bytes + 1))
+    (d.root / "recycle" / "a-dir").mkdir()                   # not ours: left alone, never taken
+    os.symlink(d.path_for(blob_id(2)), d.root / "recycle" / "a-link")
     again = make_disk(tmp_path)
-    assert len(recycled(again)) == 1 and again.recycler.stats()["files"] == 1
+    assert {"a-dir", "a-link"} <= set(recycled(again)) and len(recycled(again)) == 3
+    assert again.recycler.stats()["files"] == 1
     for i in range(3, 6):
         again.write(blob_id(i), [b"new"])
     assert read_all(again, blob_id(2)) == b"blob 2"
