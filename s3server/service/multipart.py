@@ -207,7 +207,7 @@ class MultipartService:
         upload = self._upload(user, bucket, key, upload_id)
         if checksum_type is not None:
             wanted = checksum_type.strip().upper()
-            if wanted not in ("COMPOSITE", "FULL_OBJECT"):
+            if wanted not in CHECKSUM_TYPES:
                 raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
             mode = upload.checksum_type or "FULL_OBJECT"
             if wanted != mode:
