@@ -42,6 +42,7 @@ from s3server.meta.errors import (
     PreconditionFailed,
     Unavailable,
 )
+from s3server.meta.group import GroupRunner
 from s3server.meta.listing import (
     EMPTY,
     Cursor,
@@ -117,6 +118,13 @@ _Q_DELETE_OBJECTS_IN = s.objects.delete().where(
     s.objects.c.bucket == sa.bindparam("bucket"),
     s.objects.c.key.in_(sa.bindparam("keys", expanding=True)))
 _DELETE_CHUNK = 500     # keys per statement: under SQLite's oldest parameter limit (999)
+# Concurrent DeleteObject calls of one gateway process, combined (PostgreSQL; see meta/group.py):
+# the (bucket, key) pairs as two arrays, one statement, one commit.
+_Q_DELETE_PAIRS_PG = sa.text(
+    "DELETE FROM objects AS o USING unnest(CAST(:buckets AS text[]), CAST(:keys AS text[])) AS d(bucket, key)"
+    " WHERE o.bucket = d.bucket AND o.key = d.key RETURNING "
+    + ", ".join(f'o."{c.name}"' for c in _RETURNED))
+_DELETE_GROUP_MAX = 64  # DeleteObject calls per combined statement
 
 
 @functools.lru_cache(maxsize=None)
@@ -181,7 +189,9 @@ class MetadataStore(UploadQueries, RepairQueries):
                 "object_head": DirectStatement(_Q_OBJECT_HEAD, self._read_engine, _RETURNED),
                 "delete": DirectStatement(_Q_DELETE_OBJECT, self._read_engine, _RETURNED),
                 "replace": DirectStatement(_pg_replace_object(), self._read_engine, [written, *_RETURNED]),
+                "delete_pairs": DirectStatement(_Q_DELETE_PAIRS_PG, self._read_engine, _RETURNED),
             }
+        self._deletes = GroupRunner(self._delete_batch, max_items=_DELETE_GROUP_MAX) if self._direct else None
 
     @classmethod
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
@@ -653,16 +663,37 @@ class MetadataStore(UploadQueries, RepairQueries):
         return self._run(_do, write=True, single=True)
 
     def delete_object(self, bucket: str, key: str) -> ObjectMeta | None:
-        if self._direct:
-            rows = run_direct(self._read_engine, self._direct["delete"], {"bucket": bucket, "key": key},
-                              write=True)
-            return object_from_row(rows[0]) if rows else None
+        """Delete the object's row; the removed object, or None if there was none. On
+        PostgreSQL concurrent calls share statements and commits (``GroupRunner``): each
+        row still goes atomically with what it returns."""
+        if self._deletes is not None:
+            return self._deletes((bucket, key))
 
         def _do(conn: sa.Connection) -> ObjectMeta | None:
             row = conn.execute(_Q_DELETE_OBJECT, {"bucket": bucket, "key": key}).first()
             return object_from_row(row) if row else None
 
         return self._run(_do, write=True, single=True)
+
+    def _delete_batch(self, pairs: list[tuple[str, str]]) -> list[ObjectMeta | None]:
+        """A batch of ``delete_object`` calls (PostgreSQL): one statement, in autocommit.
+        The pairs go in sorted order, so that concurrent batches lock rows in one order (a
+        deadlock that still happens is retried by ``run_direct``). A pair given twice gets
+        the row once, the other call None (as if it came second)."""
+        if len(pairs) == 1:
+            bucket, key = pairs[0]
+            rows = run_direct(self._read_engine, self._direct["delete"], {"bucket": bucket, "key": key},
+                              write=True)
+            return [object_from_row(rows[0]) if rows else None]
+        ordered = sorted(set(pairs))
+        rows = run_direct(self._read_engine, self._direct["delete_pairs"],
+                          {"buckets": [b for b, _ in ordered], "keys": [k for _, k in ordered]}, write=True)
+        found = {(r["bucket"], r["key"]): r for r in rows}
+        out: list[ObjectMeta | None] = []
+        for pair in pairs:
+            row = found.pop(pair, None)
+            out.append(object_from_row(row) if row is not None else None)
+        return out
 
     def delete_object_if(self, bucket: str, key: str, holds: Callable[[ObjectMeta], bool]) -> ObjectMeta | None:
         """Delete the object if ``holds(current object)`` (a conditional delete), reading its row

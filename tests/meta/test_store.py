@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -572,6 +573,68 @@ def test_concurrent_overwrites_each_return_the_row_they_replaced(store, bucket):
     assert replaced.count(None) == 1
     assert sorted(x for x in replaced if x) == sorted(
         f'"etag{i}"' for i in range(n) if f'"etag{i}"' != final)
+
+
+def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
+    """DeleteObject calls that come while another runs (on PostgreSQL: queued behind a delete
+    held by a row lock) each get back the row they removed, special keys and a key deleted
+    twice included; on PostgreSQL the queued ones went together in one statement."""
+    keys = [f"k{i:02d}" for i in range(30)] + SPECIAL_KEYS
+    for i, key in enumerate(keys):
+        store.put_object(obj(bucket, key, i))
+    other = store.create_user("other")
+    store.create_bucket("bkt2", other.id, "us-east-1")
+    store.put_object(obj("bkt2", "k03", 99))              # the same key in another bucket stays
+    calls = [("blocked", keys[0])] + [("k", k) for k in keys[1:]] + [("again", keys[5])]
+    results: dict[tuple[str, str], ObjectMeta | None] = {}
+    lock = threading.Lock()
+
+    def delete(tag, key):
+        got = store.delete_object(bucket, key)
+        with lock:
+            results[(tag, key)] = got
+
+    pg = db_url.startswith("postgresql")
+    holder = store.engine.connect() if pg else None
+    try:
+        if pg:               # a concurrent transaction holds the first key's row: its delete waits
+            holder.begin()
+            holder.execute(sa.select(schema.objects.c.key).where(
+                schema.objects.c.bucket == bucket, schema.objects.c.key == keys[0]).with_for_update())
+        first = threading.Thread(target=delete, args=calls[0])
+        first.start()
+        if pg:
+            deadline = time.monotonic() + 10
+            while not store._deletes._busy:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        rest = [threading.Thread(target=delete, args=c) for c in calls[1:]]
+        for t in rest:
+            t.start()
+        if pg:
+            deadline = time.monotonic() + 10
+            while len(store._deletes._queue) < len(rest):
+                assert time.monotonic() < deadline, len(store._deletes._queue)
+                time.sleep(0.01)
+            holder.rollback()
+        for t in [first, *rest]:
+            t.join(30)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert len(results) == len(calls)
+    for i, key in enumerate(keys):
+        tag = "blocked" if i == 0 else "k"
+        got = results[(tag, key)]
+        if key == keys[5]:      # deleted twice at once: one call removed it, the other found nothing
+            pair = [got, results[("again", key)]]
+            assert pair.count(None) == 1
+            got = next(g for g in pair if g is not None)
+        assert got is not None and (got.key, got.etag) == (key, f'"etag{i}"'), key
+        assert store.get_object(bucket, key) is None
+    assert store.get_object("bkt2", "k03").etag == '"etag99"'
+    if pg:
+        assert (store._deletes.batches, store._deletes.calls) == (2, len(calls))
 
 
 # -- listing ---------------------------------------------------------------------------
