@@ -1,17 +1,21 @@
 """GroupRunner: concurrent calls of one statement combined into one execution (group commit).
 
-A DELETE of one object on PostgreSQL is a round trip and a commit; under load most of its
-cost there is per statement, not per row (measured with psycopg alone: ~125 us of client and
-server CPU for one ``DELETE ... RETURNING`` in autocommit, ~50 us per key when four go in one
-statement). Here the first caller runs its statement at once, as before; callers that come
+On PostgreSQL most of the cost of a one-row statement is per statement, not per row: the
+round trip (two ``send()``s that wake another process, which costs much on a VM), parsing the
+answer, and for a write the commit. Measured with psycopg alone: ~125 us of client and server
+CPU for one ``DELETE ... RETURNING`` in autocommit, ~50 us per key when four go in one
+statement. Here the first caller runs its statement at once, as before; callers that come
 while it runs queue up, and when it is done the first of them runs one statement for all of
 them (up to ``max_items``), while the others wait for it. Nothing waits on purpose: a lone
-call is never delayed, and a batch is whatever queued during the previous statement.
+call is never delayed, and a batch is whatever queued during the previous statement. A call
+is always executed after it was made, so it sees every write committed before it.
 
-Each caller gets its own result or the batch's exception. A caller interrupted while it
-waits (a greenlet killed by a timeout) leaves the queue, or, if it had just been made the
-next runner, hands that on, so the others never wait for a caller that is gone. Works with
-real threads and under gevent's monkey-patching (the lock and events are then gevent's).
+The gateway uses it for DeleteObject and for the object lookup of GET and HEAD (see
+``MetadataStore``). Each caller gets its own result or the batch's exception. A caller
+interrupted while it waits (a greenlet killed by a timeout) leaves the queue, or, if it had
+just been made the next runner, hands that on, so the others never wait for a caller that is
+gone; the callers of a batch whose runner is interrupted get ``Interrupted``. Works with real
+threads and under gevent's monkey-patching (the lock and events are then gevent's).
 """
 from __future__ import annotations
 
@@ -26,9 +30,9 @@ class Interrupted(Exception):
 class _Call:
     __slots__ = ("arg", "ready", "lead", "result", "error")
 
-    def __init__(self, arg: Any, ready):
+    def __init__(self, arg: Any):
         self.arg = arg
-        self.ready = ready
+        self.ready: Any = None
         self.lead = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -45,22 +49,26 @@ class GroupRunner:
     ``event`` default to ``threading``'s (gevent's under its monkey-patching)."""
 
     def __init__(self, run_batch: Callable[[list[Any]], Sequence[Any]], *, max_items: int = 64,
-                 lock: Any = None, event: Callable[[], Any] = threading.Event):
+                 lock: Any = None, event: Callable[[], Any] | None = None):
         self._run_batch = run_batch
         self._max = max_items
         self._lock = lock if lock is not None else threading.Lock()
-        self._event = event
+        # looked up now, not at import: under gevent, after its monkey-patching
+        self._event = event if event is not None else threading.Event
         self._queue: list[_Call] = []
         self._busy = False
         self.batches = 0          # statistics, for tests and the curious
         self.calls = 0
 
     def __call__(self, arg: Any) -> Any:
-        call = _Call(arg, self._event())
+        call = _Call(arg)
         with self._lock:
             self._queue.append(call)
             lead = not self._busy
-            self._busy = True
+            if lead:
+                self._busy = True
+            else:
+                call.ready = self._event()       # only a caller that waits needs one
         if not lead:
             try:
                 call.ready.wait()
@@ -97,7 +105,7 @@ class GroupRunner:
                 self.calls += len(batch)
                 for c in batch:
                     if c is not call:
-                        c.ready.set()
+                        c.ready.set()    # (every call in a batch but its runner's waited)
                 self._pass_lead()
         return call.outcome()
 

@@ -125,6 +125,15 @@ _Q_DELETE_PAIRS_PG = sa.text(
     " WHERE o.bucket = d.bucket AND o.key = d.key RETURNING "
     + ", ".join(f'o."{c.name}"' for c in _RETURNED))
 _DELETE_GROUP_MAX = 64  # DeleteObject calls per combined statement
+# Concurrent object lookups (GET/HEAD) of one gateway process, combined the same way: one
+# statement answers them all, in one snapshot taken after each was asked for.
+_PAIRS = "unnest(CAST(:buckets AS text[]), CAST(:keys AS text[])) AS d(bucket, key)"
+_Q_OBJECT_PAIRS_PG = sa.text(
+    f"SELECT o.* FROM {_PAIRS} JOIN objects AS o ON o.bucket = d.bucket AND o.key = d.key")
+_Q_OBJECT_HEAD_PAIRS_PG = sa.text(
+    "SELECT " + ", ".join(f'o."{c.name}"' for c in _RETURNED)
+    + f" FROM {_PAIRS} JOIN objects AS o ON o.bucket = d.bucket AND o.key = d.key")
+_LOOKUP_GROUP_MAX = 64
 
 
 @functools.lru_cache(maxsize=None)
@@ -190,8 +199,13 @@ class MetadataStore(UploadQueries, RepairQueries):
                 "delete": DirectStatement(_Q_DELETE_OBJECT, self._read_engine, _RETURNED),
                 "replace": DirectStatement(_pg_replace_object(), self._read_engine, [written, *_RETURNED]),
                 "delete_pairs": DirectStatement(_Q_DELETE_PAIRS_PG, self._read_engine, _RETURNED),
+                "object_pairs": DirectStatement(_Q_OBJECT_PAIRS_PG, self._read_engine, cols),
+                "object_head_pairs": DirectStatement(_Q_OBJECT_HEAD_PAIRS_PG, self._read_engine, _RETURNED),
             }
         self._deletes = GroupRunner(self._delete_batch, max_items=_DELETE_GROUP_MAX) if self._direct else None
+        self._lookups = {
+            inline: GroupRunner(functools.partial(self._lookup_batch, inline), max_items=_LOOKUP_GROUP_MAX)
+            for inline in (True, False)} if self._direct else None
 
     @classmethod
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
@@ -569,18 +583,17 @@ class MetadataStore(UploadQueries, RepairQueries):
     def get_bucket_and_object(self, bucket: str, key: str, *, with_inline: bool = True
                               ) -> tuple[Bucket | None, ObjectMeta | None]:
         """The bucket and one of its objects in one round trip (the hot path of GET/HEAD);
-        with the lookup cache, the bucket usually comes from memory. Without
-        ``with_inline`` the object's inline bytes are not read (``inline`` is None)."""
+        with the lookup cache, the bucket usually comes from memory, and on PostgreSQL
+        concurrent lookups share statements (``GroupRunner``). Without ``with_inline`` the
+        object's inline bytes are not read (``inline`` is None)."""
         q_object = _Q_OBJECT if with_inline else _Q_OBJECT_HEAD
         if self._cache is not None:
             found = self.get_bucket(bucket)
             if found is None:
                 return None, None
             params = {"bucket": bucket, "key": key}
-            if self._direct:
-                stmt = self._direct["object" if with_inline else "object_head"]
-                rows = run_direct(self._read_engine, stmt, params, write=False)
-                orow = rows[0] if rows else None
+            if self._lookups is not None:
+                orow = self._lookups[with_inline]((bucket, key))
             else:
                 orow = self._run(lambda conn: conn.execute(q_object, params).first())
             if orow is None:    # the miss path: make sure the bucket was not deleted meanwhile
@@ -595,6 +608,21 @@ class MetadataStore(UploadQueries, RepairQueries):
             return bucket_from_row(brow), (object_from_row(orow) if orow else None)
 
         return self._run(_do)
+
+    def _lookup_batch(self, with_inline: bool, pairs: list[tuple[str, str]]) -> list[dict | None]:
+        """A batch of ``get_bucket_and_object``'s object lookups (PostgreSQL, see GroupRunner):
+        one row (a dict) per pair, None where there is none. One statement, so every lookup
+        of a batch sees one snapshot, taken after each of them was asked for."""
+        if len(pairs) == 1:
+            bucket, key = pairs[0]
+            stmt = self._direct["object" if with_inline else "object_head"]
+            rows = run_direct(self._read_engine, stmt, {"bucket": bucket, "key": key}, write=False)
+            return [rows[0] if rows else None]
+        stmt = self._direct["object_pairs" if with_inline else "object_head_pairs"]
+        rows = run_direct(self._read_engine, stmt, {"buckets": [b for b, _ in pairs], "keys": [k for _, k in pairs]},
+                          write=False)
+        found = {(r["bucket"], r["key"]): r for r in rows}
+        return [found.get(pair) for pair in pairs]
 
     def get_object(self, bucket: str, key: str) -> ObjectMeta | None:
         o = s.objects

@@ -637,6 +637,77 @@ def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
         assert (store._deletes.batches, store._deletes.calls) == (2, len(calls))
 
 
+def test_concurrent_object_lookups_each_get_their_own_row(db_url):
+    """GET/HEAD lookups (``get_bucket_and_object``, the gateway's cached store) that come while
+    another runs each get their own object, with or without its inline bytes: present, missing,
+    special and repeated keys, the same key in another bucket; on PostgreSQL the queued ones
+    (behind a lookup a table lock holds up) went together, one statement per kind."""
+    store = MetadataStore.from_url(db_url, pool_size=8, cache=True)
+    store.create_schema()
+    try:
+        owner = store.create_user("owner")
+        store.create_bucket("bkt", owner.id, "us-east-1")
+        store.create_bucket("bkt2", owner.id, "us-east-1")
+        keys = [f"k{i:02d}" for i in range(12)] + SPECIAL_KEYS
+        for i, key in enumerate(keys):
+            store.put_object(obj("bkt", key, i, inline=b"x%d" % i))
+        store.put_object(obj("bkt2", "k03", 99))
+        asks = ([("bkt", k, i % 2 == 0) for i, k in enumerate(keys)]
+                + [("bkt", "missing", True), ("bkt", "missing", False), ("bkt", keys[4], True),
+                   ("bkt2", "k03", True), ("bkt2", "k03", False), ("bkt2", "k04", False)])
+        results: dict[int, tuple] = {}
+
+        def look(n, bucket, key, inline):
+            results[n] = store.get_bucket_and_object(bucket, key, with_inline=inline)
+
+        pg = db_url.startswith("postgresql")
+        holder = store.engine.connect() if pg else None
+        try:
+            if pg:           # the first lookup of each kind waits for the table lock
+                holder.begin()
+                holder.execute(sa.text("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE"))
+            firsts = [threading.Thread(target=look, args=(-1, "bkt", "k00", True)),
+                      threading.Thread(target=look, args=(-2, "bkt", "k01", False))]
+            for t in firsts:
+                t.start()
+            if pg:
+                deadline = time.monotonic() + 10
+                while not all(r._busy for r in store._lookups.values()):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+            rest = [threading.Thread(target=look, args=(n, *a)) for n, a in enumerate(asks)]
+            for t in rest:
+                t.start()
+            if pg:
+                deadline = time.monotonic() + 10
+                while sum(len(r._queue) for r in store._lookups.values()) < len(asks):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                holder.rollback()
+            for t in [*firsts, *rest]:
+                t.join(30)
+        finally:
+            if holder is not None:
+                holder.close()
+        assert len(results) == len(asks) + 2
+        for n, (bucket, key, inline) in [(-1, ("bkt", "k00", True)), (-2, ("bkt", "k01", False)),
+                                         *enumerate(asks)]:
+            found, meta = results[n]
+            assert found is not None and found.name == bucket
+            if key == "missing" or (bucket, key) == ("bkt2", "k04"):
+                assert meta is None
+                continue
+            i = 99 if bucket == "bkt2" else keys.index(key)
+            assert (meta.bucket, meta.key, meta.etag) == (bucket, key, f'"etag{i}"'), (n, key)
+            if bucket == "bkt":
+                assert meta.inline == (b"x%d" % i if inline else None), (n, key, inline)
+        if pg:
+            assert sorted((r.batches, r.calls) for r in store._lookups.values()) == sorted(
+                [(2, 1 + sum(1 for a in asks if a[2])), (2, 1 + sum(1 for a in asks if not a[2]))])
+    finally:
+        store.close()
+
+
 # -- listing ---------------------------------------------------------------------------
 
 def reference_listing(keys, prefix="", delimiter="", start_after=""):

@@ -168,7 +168,7 @@ class TrippingEvent(threading.Event):
 
 
 def _events(modes: dict[int, str]):
-    """An event factory: the n-th event made (0-based) trips as ``modes[n]`` says."""
+    """An event factory: the n-th event made (0-based; only queued callers get one) trips as ``modes[n]`` says."""
     made: list[TrippingEvent] = []
 
     def make():
@@ -183,7 +183,7 @@ def _queued(runner, n, timeout=5.0):
 
 def test_a_queued_caller_interrupted_while_waiting_leaves_the_queue():
     gate = Gate()
-    runner = GroupRunner(gate, event=_events({1: "early"}))
+    runner = GroupRunner(gate, event=_events({0: "early"}))
     outcomes: dict[int, object] = {}
 
     def call(i):
@@ -213,7 +213,7 @@ def test_a_queued_caller_interrupted_while_waiting_leaves_the_queue():
 
 def test_the_next_runner_interrupted_before_it_runs_hands_on_to_the_next():
     gate = Gate()
-    runner = GroupRunner(gate, event=_events({1: "late"}))
+    runner = GroupRunner(gate, event=_events({0: "late"}))
     outcomes: dict[int, object] = {}
 
     def call(i):
