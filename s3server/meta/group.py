@@ -22,9 +22,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Sequence
 
+from s3server.meta.errors import Unavailable
 
-class Interrupted(Exception):
-    """The caller that ran this batch was interrupted (the statement's outcome is unknown)."""
+
+class Interrupted(Unavailable):
+    """The caller that ran this batch was interrupted (the statement's outcome is unknown);
+    retryable, as any lost database answer is (503 to an S3 client)."""
 
 
 class _Call:

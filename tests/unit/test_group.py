@@ -12,6 +12,7 @@ import gevent.event
 import gevent.lock
 import pytest
 
+from s3server.meta.errors import Unavailable
 from s3server.meta.group import GroupRunner, Interrupted
 from tests.unit.test_blobs import eventually
 
@@ -285,6 +286,7 @@ def test_a_runner_interrupted_mid_batch_fails_its_batch_and_the_queue_goes_on():
     for t in threads:
         t.join(5)
     assert outcomes == {0: 0, 1: "Killed", 2: "Interrupted", 3: 30}
+    assert issubclass(Interrupted, Unavailable)  # retryable: a 503 to an S3 client
     assert batches == [[0], [1, 2], [3]]
     assert not runner._busy
 
