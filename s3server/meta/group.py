@@ -4,11 +4,12 @@ On PostgreSQL most of the cost of a one-row statement is per statement, not per 
 round trip (two ``send()``s that wake another process, which costs much on a VM), parsing the
 answer, and for a write the commit. Measured with psycopg alone: ~125 us of client and server
 CPU for one ``DELETE ... RETURNING`` in autocommit, ~50 us per key when four go in one
-statement. Here the first caller runs its statement at once, as before; callers that come
-while it runs queue up, and when it is done the first of them runs one statement for all of
-them (up to ``max_items``), while the others wait for it. Nothing waits on purpose: a lone
-call is never delayed, and a batch is whatever queued during the previous statement. A call
-is always executed after it was made, so it sees every write committed before it.
+statement. Here a caller runs its statement at once, as before, while fewer than
+``max_running`` statements run; callers that come while that many run queue up, and when one
+is done the first of them runs one statement for all of them (up to ``max_items``), while the
+others wait for it. Nothing waits on purpose: a call with a free slot is never delayed, and a
+batch is whatever queued while the slots were busy. A call is always executed after it was
+made, so it sees every write committed before it.
 
 The gateway uses it for DeleteObject and for the object lookup of GET and HEAD (see
 ``MetadataStore``). Each caller gets its own result or the batch's exception. A caller
@@ -31,12 +32,12 @@ class Interrupted(Unavailable):
 
 
 class _Call:
-    __slots__ = ("arg", "ready", "lead", "result", "error")
+    __slots__ = ("arg", "ready", "batch", "result", "error")
 
     def __init__(self, arg: Any):
         self.arg = arg
         self.ready: Any = None
-        self.lead = False
+        self.batch: list[_Call] | None = None     # set when this caller is to run a batch
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -48,45 +49,49 @@ class _Call:
 
 class GroupRunner:
     """``runner(arg)`` returns what ``run_batch([... arg ...])`` gave for ``arg``; ``run_batch``
-    takes the args of one batch (in arrival order) and returns one result per arg. ``lock`` and
-    ``event`` default to ``threading``'s (gevent's under its monkey-patching)."""
+    takes the args of one batch (in arrival order) and returns one result per arg. At most
+    ``max_running`` batches run at once (so one slow statement, a cold read say, does not
+    hold up every other call); calls queue only while that many run. ``lock`` and ``event``
+    default to ``threading``'s (gevent's under its monkey-patching)."""
 
     def __init__(self, run_batch: Callable[[list[Any]], Sequence[Any]], *, max_items: int = 64,
-                 lock: Any = None, event: Callable[[], Any] | None = None):
+                 max_running: int = 1, lock: Any = None, event: Callable[[], Any] | None = None):
+        if max_running < 1 or max_items < 1:
+            raise ValueError("max_running and max_items must be at least 1")
         self._run_batch = run_batch
         self._max = max_items
+        self._max_running = max_running
         self._lock = lock if lock is not None else threading.Lock()
         # looked up now, not at import: under gevent, after its monkey-patching
         self._event = event if event is not None else threading.Event
-        self._queue: list[_Call] = []
-        self._busy = False
+        self._queue: list[_Call] = []     # waiting, not yet in a batch (only while all slots run)
+        self._running = 0
         self.batches = 0          # statistics, for tests and the curious
         self.calls = 0
 
     def __call__(self, arg: Any) -> Any:
         call = _Call(arg)
         with self._lock:
-            self._queue.append(call)
-            lead = not self._busy
-            if lead:
-                self._busy = True
+            if self._running < self._max_running:
+                self._running += 1
+                call.batch = [call]
             else:
                 call.ready = self._event()       # only a caller that waits needs one
-        if not lead:
+                self._queue.append(call)
+        if call.batch is None:
             try:
                 call.ready.wait()
             except BaseException:
                 with self._lock:
-                    if call in self._queue:
+                    if call.batch is not None:     # made a runner, gone before it ran: hand on
+                        self._queue[:0] = [c for c in call.batch if c is not call]
+                        self._pass_lead()
+                    elif call in self._queue:
                         self._queue.remove(call)
-                        if call.lead:
-                            self._pass_lead()
                 raise
-            if not call.lead:
+            if call.batch is None:
                 return call.outcome()
-        with self._lock:
-            batch = self._queue[:self._max]
-            del self._queue[:self._max]
+        batch = call.batch
         try:
             results = self._run_batch([c.arg for c in batch])
             if len(results) != len(batch):
@@ -113,10 +118,13 @@ class GroupRunner:
         return call.outcome()
 
     def _pass_lead(self) -> None:
-        """(Under the lock.) The first queued caller runs next, or nobody is running."""
+        """(Under the lock.) A slot is free: the first queued caller runs the queue's head (up
+        to ``max_items`` calls, itself first), or the slot stays free."""
         if self._queue:
-            first = self._queue[0]
-            first.lead = True
+            batch = self._queue[:self._max]
+            del self._queue[:self._max]
+            first = batch[0]
+            first.batch = batch
             first.ready.set()
         else:
-            self._busy = False
+            self._running -= 1

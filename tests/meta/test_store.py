@@ -576,8 +576,8 @@ def test_concurrent_overwrites_each_return_the_row_they_replaced(store, bucket):
 
 
 def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
-    """DeleteObject calls that come while another runs (on PostgreSQL: queued behind a delete
-    held by a row lock) each get back the row they removed, special keys and a key deleted
+    """DeleteObject calls that come while others run (on PostgreSQL: queued behind two deletes,
+    as many as may run at once, held by row locks) each get back the row they removed, special keys and a key deleted
     twice included; on PostgreSQL the queued ones went together in one statement."""
     keys = [f"k{i:02d}" for i in range(30)] + SPECIAL_KEYS
     for i, key in enumerate(keys):
@@ -585,7 +585,8 @@ def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
     other = store.create_user("other")
     store.create_bucket("bkt2", other.id, "us-east-1")
     store.put_object(obj("bkt2", "k03", 99))              # the same key in another bucket stays
-    calls = [("blocked", keys[0])] + [("k", k) for k in keys[1:]] + [("again", keys[5])]
+    calls = ([("blocked", keys[0]), ("blocked", keys[1])] + [("k", k) for k in keys[2:]]
+             + [("again", keys[5])])
     results: dict[tuple[str, str], ObjectMeta | None] = {}
     lock = threading.Lock()
 
@@ -594,37 +595,38 @@ def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
         with lock:
             results[(tag, key)] = got
 
+    def wait_for(check):
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
     pg = db_url.startswith("postgresql")
     holder = store.engine.connect() if pg else None
     try:
-        if pg:               # a concurrent transaction holds the first key's row: its delete waits
+        if pg:     # a concurrent transaction holds the first two keys' rows: their deletes wait
             holder.begin()
             holder.execute(sa.select(schema.objects.c.key).where(
-                schema.objects.c.bucket == bucket, schema.objects.c.key == keys[0]).with_for_update())
-        first = threading.Thread(target=delete, args=calls[0])
-        first.start()
-        if pg:
-            deadline = time.monotonic() + 10
-            while not store._deletes._busy:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-        rest = [threading.Thread(target=delete, args=c) for c in calls[1:]]
+                schema.objects.c.bucket == bucket, schema.objects.c.key.in_(keys[:2])).with_for_update())
+        firsts = [threading.Thread(target=delete, args=c) for c in calls[:2]]
+        for t in firsts:          # one statement each: every slot busy
+            t.start()
+            if pg:
+                wait_for(lambda: store._deletes._running == len([f for f in firsts if f.is_alive()]))
+        rest = [threading.Thread(target=delete, args=c) for c in calls[2:]]
         for t in rest:
             t.start()
         if pg:
-            deadline = time.monotonic() + 10
-            while len(store._deletes._queue) < len(rest):
-                assert time.monotonic() < deadline, len(store._deletes._queue)
-                time.sleep(0.01)
+            wait_for(lambda: len(store._deletes._queue) == len(rest))
             holder.rollback()
-        for t in [first, *rest]:
+        for t in [*firsts, *rest]:
             t.join(30)
     finally:
         if holder is not None:
             holder.close()
     assert len(results) == len(calls)
     for i, key in enumerate(keys):
-        tag = "blocked" if i == 0 else "k"
+        tag = "blocked" if i < 2 else "k"
         got = results[(tag, key)]
         if key == keys[5]:      # deleted twice at once: one call removed it, the other found nothing
             pair = [got, results[("again", key)]]
@@ -633,15 +635,16 @@ def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
         assert got is not None and (got.key, got.etag) == (key, f'"etag{i}"'), key
         assert store.get_object(bucket, key) is None
     assert store.get_object("bkt2", "k03").etag == '"etag99"'
-    if pg:
-        assert (store._deletes.batches, store._deletes.calls) == (2, len(calls))
+    if pg:         # the two blocked ones alone, then the queue in one statement
+        assert (store._deletes.batches, store._deletes.calls) == (3, len(calls))
 
 
 def test_concurrent_object_lookups_each_get_their_own_row(db_url):
     """GET/HEAD lookups (``get_bucket_and_object``, the gateway's cached store) that come while
     another runs each get their own object, with or without its inline bytes: present, missing,
     special and repeated keys, the same key in another bucket; on PostgreSQL the queued ones
-    (behind a lookup a table lock holds up) went together, one statement per kind."""
+    (behind two lookups per kind, as many as may run at once, held up by a table lock) went
+    together, one statement per kind."""
     store = MetadataStore.from_url(db_url, pool_size=8, cache=True)
     store.create_schema()
     try:
@@ -663,16 +666,16 @@ def test_concurrent_object_lookups_each_get_their_own_row(db_url):
         pg = db_url.startswith("postgresql")
         holder = store.engine.connect() if pg else None
         try:
-            if pg:           # the first lookup of each kind waits for the table lock
+            if pg:           # the first lookups (one per slot) wait for the table lock
                 holder.begin()
                 holder.execute(sa.text("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE"))
-            firsts = [threading.Thread(target=look, args=(-1, "bkt", "k00", True)),
-                      threading.Thread(target=look, args=(-2, "bkt", "k01", False))]
+            firsts = [threading.Thread(target=look, args=(-1 - n, "bkt", f"k{n:02d}", n % 2 == 0))
+                      for n in range(4)]
             for t in firsts:
                 t.start()
             if pg:
                 deadline = time.monotonic() + 10
-                while not all(r._busy for r in store._lookups.values()):
+                while not all(r._running == r._max_running == 2 for r in store._lookups.values()):
                     assert time.monotonic() < deadline
                     time.sleep(0.01)
             rest = [threading.Thread(target=look, args=(n, *a)) for n, a in enumerate(asks)]
@@ -689,8 +692,8 @@ def test_concurrent_object_lookups_each_get_their_own_row(db_url):
         finally:
             if holder is not None:
                 holder.close()
-        assert len(results) == len(asks) + 2
-        for n, (bucket, key, inline) in [(-1, ("bkt", "k00", True)), (-2, ("bkt", "k01", False)),
+        assert len(results) == len(asks) + 4
+        for n, (bucket, key, inline) in [*((-1 - n, ("bkt", f"k{n:02d}", n % 2 == 0)) for n in range(4)),
                                          *enumerate(asks)]:
             found, meta = results[n]
             assert found is not None and found.name == bucket
@@ -703,7 +706,7 @@ def test_concurrent_object_lookups_each_get_their_own_row(db_url):
                 assert meta.inline == (b"x%d" % i if inline else None), (n, key, inline)
         if pg:
             assert sorted((r.batches, r.calls) for r in store._lookups.values()) == sorted(
-                [(2, 1 + sum(1 for a in asks if a[2])), (2, 1 + sum(1 for a in asks if not a[2]))])
+                [(3, 2 + sum(1 for a in asks if a[2])), (3, 2 + sum(1 for a in asks if not a[2]))])
     finally:
         store.close()
 

@@ -91,6 +91,38 @@ def test_max_items_splits_a_long_queue():
     assert [len(b) for b in gate.batches] == [1, 3, 3, 1]
 
 
+def test_up_to_max_running_batches_run_at_once_then_calls_queue():
+    entered = [threading.Event() for _ in range(3)]
+    release = threading.Event()
+    batches: list[list] = []
+
+    def run_batch(args):
+        batches.append(list(args))
+        entered[min(len(batches), 3) - 1].set()
+        release.wait(5)
+        return [a * 10 for a in args]
+
+    runner = GroupRunner(run_batch, max_running=2)
+    results: dict[int, int] = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, runner(i))) for i in range(6)]
+    threads[0].start()
+    assert entered[0].wait(5)
+    threads[1].start()
+    assert entered[1].wait(5)                    # the second ran beside the first, not queued
+    assert runner._running == 2 and not runner._queue
+    for t in threads[2:]:
+        t.start()
+    eventually(lambda: len(runner._queue) == 4)  # both slots busy: the rest queue
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert results == {i: i * 10 for i in range(6)}
+    assert batches[:2] == [[0], [1]] and sorted(x for b in batches[2:] for x in b) == [2, 3, 4, 5]
+    assert runner._running == 0
+    with pytest.raises(ValueError):
+        GroupRunner(run_batch, max_running=0)
+
+
 def test_an_error_reaches_every_caller_of_its_batch_and_no_other():
     gate = Gate(fail_on=5)
     runner = GroupRunner(gate)
@@ -123,7 +155,7 @@ def test_a_batch_giving_the_wrong_number_of_results_fails_its_callers():
     runner = GroupRunner(lambda args: [])
     with pytest.raises(RuntimeError, match="gave 0 results"):
         runner("x")
-    assert not runner._busy
+    assert not runner._running
 
 
 def _gevent_runner(gate, **kw):
@@ -209,7 +241,7 @@ def test_a_queued_caller_interrupted_while_waiting_leaves_the_queue():
         t.join(5)
     assert outcomes == {0: 0, 1: "killed", 2: 20}
     assert gate.batches == [[0], [2]]            # the interrupted caller's statement never ran
-    assert not runner._busy
+    assert not runner._running
 
 
 def test_the_next_runner_interrupted_before_it_runs_hands_on_to_the_next():
@@ -236,7 +268,7 @@ def test_the_next_runner_interrupted_before_it_runs_hands_on_to_the_next():
         t.join(5)
     assert outcomes == {0: 0, 1: "killed", 2: 20}
     assert gate.batches == [[0], [2]]
-    assert not runner._busy and not runner._queue
+    assert not runner._running and not runner._queue
     assert runner(3) == 30
 
 
@@ -272,7 +304,7 @@ def test_a_runner_interrupted_mid_batch_fails_its_batch_and_the_queue_goes_on():
     runner._run_batch = first_held
     threads = [threading.Thread(target=call, args=(0,))]
     threads[0].start()
-    eventually(lambda: runner._busy)
+    eventually(lambda: runner._running)
     for i in (1, 2):
         threads.append(threading.Thread(target=call, args=(i,)))
         threads[-1].start()
@@ -288,7 +320,7 @@ def test_a_runner_interrupted_mid_batch_fails_its_batch_and_the_queue_goes_on():
     assert outcomes == {0: 0, 1: "Killed", 2: "Interrupted", 3: 30}
     assert issubclass(Interrupted, Unavailable)  # retryable: a 503 to an S3 client
     assert batches == [[0], [1, 2], [3]]
-    assert not runner._busy
+    assert not runner._running
 
 
 def test_many_threads_hammering_get_their_own_results():
