@@ -135,9 +135,8 @@ _Q_OBJECT_HEAD_PAIRS_PG = sa.text(
     + f" FROM {_PAIRS} JOIN objects AS o ON o.bucket = d.bucket AND o.key = d.key")
 _LOOKUP_GROUP_MAX = 64
 # Statements of one kind running at once per gateway process before calls queue and group: two,
-# so that one slow statement (rows not in memory, a lock) does not hold up every other call.
-# In A/B runs (HEAD, GET, DELETE at c=16, all in memory) two and one measured the same within
-# the noise.
+# so that one slow statement (rows not in memory, a lock wait) does not hold up every other call.
+# With every row in memory one at a time was 3-5% faster (larger batches; README, item 22).
 _GROUP_RUNNING = 2
 
 
