@@ -103,9 +103,14 @@ _Q_DELETE_OBJECT = (s.objects.delete()
                     .returning(*_RETURNED))
 # DeleteObjects: many keys of one bucket per statement. PostgreSQL takes the keys as ONE array
 # parameter (the SQL text is the same for any number of keys, so psycopg can prepare it);
-# elsewhere an expanding IN list (one parameter per key: see _DELETE_CHUNK).
+# elsewhere an expanding IN list (one parameter per key: see _DELETE_CHUNK). The bounds ``lo``
+# and ``hi`` (the chunk's first and last key) keep the scan to that key range whatever plan
+# psycopg's prepared statement keeps: planned while the table was small, ``key = ANY(...)``
+# became a filter over a probe of the whole bucket (see ``_delete_chain``).
 _Q_DELETE_OBJECTS_PG = (s.objects.delete()
                         .where(s.objects.c.bucket == sa.bindparam("bucket"),
+                               s.objects.c.key >= sa.bindparam("lo", type_=s.KEY),
+                               s.objects.c.key <= sa.bindparam("hi", type_=s.KEY),
                                s.objects.c.key == sa.any_(sa.bindparam("keys", type_=sa.ARRAY(sa.Text))))
                         .returning(*_RETURNED))
 _Q_DELETE_OBJECTS = (s.objects.delete()
@@ -119,20 +124,38 @@ _Q_DELETE_OBJECTS_IN = s.objects.delete().where(
     s.objects.c.key.in_(sa.bindparam("keys", expanding=True)))
 _DELETE_CHUNK = 500     # keys per statement: under SQLite's oldest parameter limit (999)
 # Concurrent DeleteObject calls of one gateway process, combined (PostgreSQL; see meta/group.py):
-# the (bucket, key) pairs as two arrays, one statement, one commit.
-_Q_DELETE_PAIRS_PG = sa.text(
-    "DELETE FROM objects AS o USING unnest(CAST(:buckets AS text[]), CAST(:keys AS text[])) AS d(bucket, key)"
-    " WHERE o.bucket = d.bucket AND o.key = d.key RETURNING "
-    + ", ".join(f'o."{c.name}"' for c in _RETURNED))
+# one statement, one commit, made of one single-row DELETE per key (``_delete_chain``).
 _DELETE_GROUP_MAX = 64  # DeleteObject calls per combined statement
+_RETURNED_SQL = ", ".join(f'"{c.name}"' for c in _RETURNED)
+
+
+@functools.lru_cache(maxsize=None)
+def _delete_chain(n: int) -> sa.TextClause:
+    """PostgreSQL: delete ``n`` rows by (bucket, key) in ONE statement, each by its own
+    single-row DELETE in a WITH, so each keeps the primary-key probe that single-row
+    statements get at any table size. A join of the objects table to the key list instead
+    (``USING unnest(...)``) got a hash join over a sequential scan when planned while the
+    table was small, and psycopg's prepared statement kept that plan as the table grew (the
+    trap of README item 19); so did ``key = ANY(...)``, probing the bucket and filtering."""
+    ctes = ", ".join(f'x{i} AS (DELETE FROM objects WHERE "bucket" = :b{i} AND "key" = :k{i} '
+                     f"RETURNING {_RETURNED_SQL})" for i in range(n))
+    union = " UNION ALL ".join(f"SELECT * FROM x{i}" for i in range(n))
+    return sa.text(f"WITH {ctes} {union}")
+
+
 # Concurrent object lookups (GET/HEAD) of one gateway process, combined the same way: one
-# statement answers them all, in one snapshot taken after each was asked for.
-_PAIRS = "unnest(CAST(:buckets AS text[]), CAST(:keys AS text[])) AS d(bucket, key)"
-_Q_OBJECT_PAIRS_PG = sa.text(
-    f"SELECT o.* FROM {_PAIRS} JOIN objects AS o ON o.bucket = d.bucket AND o.key = d.key")
-_Q_OBJECT_HEAD_PAIRS_PG = sa.text(
-    "SELECT " + ", ".join(f'o."{c.name}"' for c in _RETURNED)
-    + f" FROM {_PAIRS} JOIN objects AS o ON o.bucket = d.bucket AND o.key = d.key")
+# statement answers them all, in one snapshot taken after each was asked for. Each key is
+# probed by a LATERAL subquery with LIMIT 1, a plan no table size turns into a join over the
+# table (see ``_delete_chain``).
+def _q_object_pairs(columns: str) -> sa.TextClause:
+    return sa.text(
+        f"SELECT o.* FROM unnest(CAST(:buckets AS text[]), CAST(:keys AS text[])) AS d(bucket, key) "
+        f'CROSS JOIN LATERAL (SELECT {columns} FROM objects WHERE "bucket" = d.bucket AND "key" = d.key '
+        f"LIMIT 1) AS o")
+
+
+_Q_OBJECT_PAIRS_PG = _q_object_pairs("*")
+_Q_OBJECT_HEAD_PAIRS_PG = _q_object_pairs(_RETURNED_SQL)
 _LOOKUP_GROUP_MAX = 64
 # Statements of one kind running at once per gateway process before calls queue and group: two,
 # so that one slow statement (rows not in memory, a lock wait) does not hold up every other call.
@@ -202,10 +225,10 @@ class MetadataStore(UploadQueries, RepairQueries):
                 "object_head": DirectStatement(_Q_OBJECT_HEAD, self._read_engine, _RETURNED),
                 "delete": DirectStatement(_Q_DELETE_OBJECT, self._read_engine, _RETURNED),
                 "replace": DirectStatement(_pg_replace_object(), self._read_engine, [written, *_RETURNED]),
-                "delete_pairs": DirectStatement(_Q_DELETE_PAIRS_PG, self._read_engine, _RETURNED),
                 "object_pairs": DirectStatement(_Q_OBJECT_PAIRS_PG, self._read_engine, cols),
                 "object_head_pairs": DirectStatement(_Q_OBJECT_HEAD_PAIRS_PG, self._read_engine, _RETURNED),
             }
+        self._delete_chains: dict[int, DirectStatement] = {}
         self._deletes = (GroupRunner(self._delete_batch, max_items=_DELETE_GROUP_MAX, max_running=_GROUP_RUNNING)
                          if self._direct else None)
         self._lookups = {
@@ -710,8 +733,8 @@ class MetadataStore(UploadQueries, RepairQueries):
         return self._run(_do, write=True, single=True)
 
     def _delete_batch(self, pairs: list[tuple[str, str]]) -> list[ObjectMeta | None]:
-        """A batch of ``delete_object`` calls (PostgreSQL): one statement, in autocommit.
-        The pairs go in sorted order, so that concurrent batches lock rows in one order (a
+        """A batch of ``delete_object`` calls (PostgreSQL): one statement, in autocommit
+        (``_delete_chain``). The pairs go in sorted order, so that concurrent batches lock rows in one order (a
         deadlock that still happens is retried by ``run_direct``). A pair given twice gets
         the row once, the other call None (as if it came second)."""
         if len(pairs) == 1:
@@ -720,8 +743,14 @@ class MetadataStore(UploadQueries, RepairQueries):
                               write=True)
             return [object_from_row(rows[0]) if rows else None]
         ordered = sorted(set(pairs))
-        rows = run_direct(self._read_engine, self._direct["delete_pairs"],
-                          {"buckets": [b for b, _ in ordered], "keys": [k for _, k in ordered]}, write=True)
+        stmt = self._delete_chains.get(len(ordered))
+        if stmt is None:
+            stmt = self._delete_chains[len(ordered)] = DirectStatement(
+                _delete_chain(len(ordered)), self._read_engine, _RETURNED)
+        params = {}
+        for i, (bucket, key) in enumerate(ordered):
+            params[f"b{i}"], params[f"k{i}"] = bucket, key
+        rows = run_direct(self._read_engine, stmt, params, write=True)
         found = {(r["bucket"], r["key"]): r for r in rows}
         out: list[ObjectMeta | None] = []
         for pair in pairs:
@@ -770,7 +799,7 @@ class MetadataStore(UploadQueries, RepairQueries):
             for chunk in chunks:
                 params = {"bucket": bucket, "keys": chunk}
                 if self._pg:
-                    rows.extend(conn.execute(_Q_DELETE_OBJECTS_PG, params))
+                    rows.extend(conn.execute(_Q_DELETE_OBJECTS_PG, dict(params, lo=chunk[0], hi=chunk[-1])))
                 elif conn.dialect.delete_returning:
                     rows.extend(conn.execute(_Q_DELETE_OBJECTS, params))
                 else:

@@ -711,6 +711,74 @@ def test_concurrent_object_lookups_each_get_their_own_row(db_url):
         store.close()
 
 
+def test_grouped_statements_keep_index_probes_when_planned_on_a_small_table(pg_database):
+    """The grouped lookup and delete statements (GroupRunner batches), prepared with a generic
+    plan while the objects table holds 20 rows (as psycopg's prepared statements on a new
+    installation are), must still probe the primary key per key once it holds 40,000: a join
+    of the table to the key list was planned as a hash join over a sequential scan, and
+    ``key = ANY(...)`` as a probe of the whole bucket with a filter (README, items 19 and 22)."""
+    import re
+
+    import psycopg
+
+    from s3server.meta.store import (_Q_DELETE_OBJECTS_PG, _Q_OBJECT_HEAD_PAIRS_PG, _Q_OBJECT_PAIRS_PG,
+                                     _delete_chain)
+
+    st = MetadataStore.from_url(pg_database.url)
+    st.create_schema()
+    st.create_bucket("small", 1, "us-east-1")
+    st.create_bucket("big", 1, "us-east-1")
+    bulk_insert_keys(st, "small", [f"k{i}" for i in range(20)])
+    st.close()
+    dialect = sa.dialects.postgresql.dialect()
+
+    def prepared(conn, name, stmt, values):
+        sql = str(stmt.compile(dialect=dialect))
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+        for i, n in enumerate(names, 1):
+            sql = sql.replace(f"%({n})s", f"${i}")
+        conn.execute(f"PREPARE {name} AS {sql}")
+
+        def explain(bucket):
+            args = []
+            for n in names:
+                v = values(bucket)[n]
+                literal = conn.execute("SELECT quote_nullable(%s::text)", (str(v) if isinstance(v, str) else
+                                       "{" + ",".join(v) + "}",)).fetchone()[0]
+                args.append(literal + ("::text[]" if isinstance(v, list) else "::text"))
+            return "\n".join(r[0] for r in conn.execute(f"EXPLAIN EXECUTE {name}({', '.join(args)})"))
+        return explain
+
+    def pairs(bucket):
+        return {"buckets": [bucket] * 3, "keys": ["k1", "k2", "k3"]}
+
+    def chain(bucket):
+        return {f"{c}{i}": (bucket if c == "b" else f"k{i}") for i in range(3) for c in "bk"}
+
+    with psycopg.connect(pg_database.plain_url, autocommit=True) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute("SET enable_bitmapscan = off")            # as the store's sessions run
+        explains = [prepared(conn, "get", _Q_OBJECT_PAIRS_PG, pairs),
+                    prepared(conn, "head", _Q_OBJECT_HEAD_PAIRS_PG, pairs),
+                    prepared(conn, "del", _delete_chain(3), chain)]
+        many = prepared(conn, "many", _Q_DELETE_OBJECTS_PG, lambda b: {
+            "bucket": b, "lo": "k1", "hi": "k3", "keys": ["k1", "k2", "k3"]})
+        small = [e("small") for e in explains]                 # the generic plans are made here
+        many_small = many("small")
+        conn.execute("INSERT INTO objects (bucket, key, size, etag, last_modified, content_type, user_metadata,"
+                     " checksums, storage_class, segments, updated_at) SELECT 'big', 'k' || i,"
+                     " 1, 'e', now(), 'x', '{}', '{}', 'STANDARD', '[]', now() FROM generate_series(1, 40000) i")
+        big = [e("big") for e in explains]                     # and reused here
+        many_big = many("big")
+    for plan in small + big:
+        assert "Hash Join" not in plan and "Seq Scan" not in plan and "Filter" not in plan, plan
+        assert "Index Scan using pk_objects" in plan, plan
+        assert re.search(r"Index Cond: .*bucket.*key", plan), plan
+    for plan in (many_small, many_big):      # DeleteObjects: the scan stays within its keys' range
+        assert re.search(r"Index Cond: .*bucket.* >= .* <= ", plan), plan
+        assert "Seq Scan" not in plan, plan
+
+
 # -- listing ---------------------------------------------------------------------------
 
 def reference_listing(keys, prefix="", delimiter="", start_after=""):
