@@ -575,6 +575,13 @@ def test_concurrent_overwrites_each_return_the_row_they_replaced(store, bucket):
         f'"etag{i}"' for i in range(n) if f'"etag{i}"' != final)
 
 
+def _wait_for(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
 def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
     """DeleteObject calls that come while others run (on PostgreSQL: queued behind two deletes,
     as many as may run at once, held by row locks) each get back the row they removed, special keys and a key deleted
@@ -595,12 +602,6 @@ def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
         with lock:
             results[(tag, key)] = got
 
-    def wait_for(check):
-        deadline = time.monotonic() + 10
-        while not check():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-
     pg = db_url.startswith("postgresql")
     holder = store.engine.connect() if pg else None
     try:
@@ -612,12 +613,12 @@ def test_concurrent_deletes_each_get_their_own_row(store, bucket, db_url):
         for t in firsts:          # one statement each: every slot busy
             t.start()
             if pg:
-                wait_for(lambda: store._deletes._running == len([f for f in firsts if f.is_alive()]))
+                _wait_for(lambda: store._deletes._running == len([f for f in firsts if f.is_alive()]))
         rest = [threading.Thread(target=delete, args=c) for c in calls[2:]]
         for t in rest:
             t.start()
         if pg:
-            wait_for(lambda: len(store._deletes._queue) == len(rest))
+            _wait_for(lambda: len(store._deletes._queue) == len(rest))
             holder.rollback()
         for t in [*firsts, *rest]:
             t.join(30)
@@ -674,18 +675,12 @@ def test_concurrent_object_lookups_each_get_their_own_row(db_url):
             for t in firsts:
                 t.start()
             if pg:
-                deadline = time.monotonic() + 10
-                while not all(r._running == r._max_running == 2 for r in store._lookups.values()):
-                    assert time.monotonic() < deadline
-                    time.sleep(0.01)
+                _wait_for(lambda: all(r._running == r._max_running == 2 for r in store._lookups.values()))
             rest = [threading.Thread(target=look, args=(n, *a)) for n, a in enumerate(asks)]
             for t in rest:
                 t.start()
             if pg:
-                deadline = time.monotonic() + 10
-                while sum(len(r._queue) for r in store._lookups.values()) < len(asks):
-                    assert time.monotonic() < deadline
-                    time.sleep(0.01)
+                _wait_for(lambda: sum(len(r._queue) for r in store._lookups.values()) == len(asks))
                 holder.rollback()
             for t in [*firsts, *rest]:
                 t.join(30)

@@ -214,16 +214,23 @@ def _queued(runner, n, timeout=5.0):
     eventually(lambda: len(runner._queue) >= n, timeout)
 
 
-def test_a_queued_caller_interrupted_while_waiting_leaves_the_queue():
-    gate = Gate()
-    runner = GroupRunner(gate, event=_events({0: "early"}))
+def _recorder(runner):
+    """(outcomes, call): ``call(i)`` runs ``runner(i)`` and records its result, or the name of
+    what interrupted it."""
     outcomes: dict[int, object] = {}
 
     def call(i):
         try:
             outcomes[i] = runner(i)
-        except Killed:
-            outcomes[i] = "killed"
+        except (Killed, Interrupted) as exc:
+            outcomes[i] = "killed" if isinstance(exc, Killed) else "Interrupted"
+    return outcomes, call
+
+
+def test_a_queued_caller_interrupted_while_waiting_leaves_the_queue():
+    gate = Gate()
+    runner = GroupRunner(gate, event=_events({0: "early"}))
+    outcomes, call = _recorder(runner)
 
     gate.hold()
     first = threading.Thread(target=call, args=(0,))
@@ -247,13 +254,7 @@ def test_a_queued_caller_interrupted_while_waiting_leaves_the_queue():
 def test_the_next_runner_interrupted_before_it_runs_hands_on_to_the_next():
     gate = Gate()
     runner = GroupRunner(gate, event=_events({0: "late"}))
-    outcomes: dict[int, object] = {}
-
-    def call(i):
-        try:
-            outcomes[i] = runner(i)
-        except Killed:
-            outcomes[i] = "killed"
+    outcomes, call = _recorder(runner)
 
     gate.hold()
     threads = [threading.Thread(target=call, args=(0,))]
@@ -285,13 +286,7 @@ def test_a_runner_interrupted_mid_batch_fails_its_batch_and_the_queue_goes_on():
         return [a * 10 for a in args]
 
     runner = GroupRunner(run_batch)
-    outcomes: dict[int, object] = {}
-
-    def call(i):
-        try:
-            outcomes[i] = runner(i)
-        except (Killed, Interrupted) as exc:
-            outcomes[i] = type(exc).__name__
+    outcomes, call = _recorder(runner)
 
     hold = threading.Event()
     original = run_batch
@@ -317,7 +312,7 @@ def test_a_runner_interrupted_mid_batch_fails_its_batch_and_the_queue_goes_on():
     release.set()
     for t in threads:
         t.join(5)
-    assert outcomes == {0: 0, 1: "Killed", 2: "Interrupted", 3: 30}
+    assert outcomes == {0: 0, 1: "killed", 2: "Interrupted", 3: 30}
     assert issubclass(Interrupted, Unavailable)  # retryable: a 503 to an S3 client
     assert batches == [[0], [1, 2], [3]]
     assert not runner._running
