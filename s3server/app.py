@@ -38,6 +38,7 @@ from s3server.service.identity import IdentityService
 from s3server.service.listing import ListingService
 from s3server.service.multipart import MultipartService
 from s3server.service.objects import ObjectService
+from s3server.service.sse import Sealer
 
 S3_HANDLERS: dict[str, Callable] = {
     **s3_buckets.HANDLERS,
@@ -86,7 +87,8 @@ def build_services(settings: Settings, *, store=None, blobs=None, clock: Callabl
             blob_store.cache.on_lookup = metrics.observe_cache
         blob_store = MeteredBlobs(blob_store, metrics, replicas=settings.replicas, errors=(BlobError,))
     objects = ObjectService(guarded, blob_store, max_object_size=settings.max_object_size, clock=clock,
-                            inline_max=settings.inline_max)
+                            inline_max=settings.inline_max,
+                            sealer=Sealer.from_settings(settings.sse_key, settings.sse_old_keys))
     copies = CopyService(guarded, objects, clock=clock)
     return Services(
         store=guarded,

@@ -16,11 +16,13 @@ from pathlib import Path
 from s3server.config import Settings, format_nodes
 from s3server.logs import setup_logging
 from s3server.models import account_id
+from s3server.service.sse import new_master_key
 
 log = logging.getLogger("s3server")
 NODES_IN_SERVE = 3
 STATE_FILE = "serve.json"
 CREDENTIALS_FILE = "admin-credentials.json"
+SSE_KEY_FILE = "sse.key"
 SERVE_REPAIR_INTERVAL = 3600.0   # seconds between background repair passes in serve
 
 
@@ -100,6 +102,19 @@ def _gunicorn_cmd() -> list[str]:
 
 
 # --------------------------------------------------------------------------- serve
+def _serve_sse_key(data_dir: Path) -> str:
+    """serve's SSE-S3 master key when S3_SSE_KEY is not set: ``<data>/sse.key``, made on the
+    first start (mode 0600). Encrypted objects cannot be read without it."""
+    path = data_dir / SSE_KEY_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_master_key() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    return path.read_text().strip()
+
+
 def cmd_serve(args) -> int:
     overrides = {"data_dir": Path(args.data_dir) if args.data_dir else None, "port": args.port,
                  "bind": args.bind, "workers": args.workers, "certfile": args.certfile, "keyfile": args.keyfile}
@@ -107,6 +122,8 @@ def cmd_serve(args) -> int:
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.with_(data_dir=data_dir)
+    if not settings.sse_key:
+        settings = settings.with_(sse_key=_serve_sse_key(data_dir))
     if not os.environ.get("S3_REPAIR_INTERVAL"):   # serve repairs itself unless told otherwise
         settings = settings.with_(repair_interval=SERVE_REPAIR_INTERVAL)
     if not _port_free(settings.bind, settings.port):

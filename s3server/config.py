@@ -4,6 +4,7 @@ A leaf: imports nothing of ours.
 """
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -89,6 +90,10 @@ class Settings:
     scrub_days: float = 7.0                       # background passes re-read every copy about this often
     scrub_mb_per_s: float = 50.0                  # scrub read rate per pass (MB/s); 0 = unthrottled
     log_level: str = "info"
+    # SSE-S3 master key (32 bytes, base64); "" = SSE-S3 refused. Old keys (comma-separated) still
+    # open the data keys they sealed, after a rotation.
+    sse_key: str = field(default="", repr=False)
+    sse_old_keys: str = field(default="", repr=False)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -116,7 +121,7 @@ class Settings:
             "db_pool_size": int, "fsync": _bool, "certfile": str, "keyfile": str,
             "repair_interval": float, "gc_grace_seconds": float, "log_level": str,
             "scrub_days": float, "scrub_mb_per_s": float, "blob_cache_mb": float,
-            "inline_max": int, "write_batch_max": int,
+            "inline_max": int, "write_batch_max": int, "sse_key": str, "sse_old_keys": str,
         }
         for f in fields(cls):
             if f.name not in conv:
@@ -142,6 +147,16 @@ class Settings:
             raise ValueError("S3_WRITE_QUORUM must be between 1 and S3_REPLICAS")
         if self.rate_limit_per_min < 0 or self.rate_limit_burst < 0:
             raise ValueError("S3_RATE_LIMIT_PER_MIN and S3_RATE_LIMIT_BURST must be >= 0")
+        for name, keys in (("S3_SSE_KEY", [self.sse_key]), ("S3_SSE_OLD_KEYS", self.sse_old_keys.split(","))):
+            for key in (k.strip() for k in keys if k.strip()):
+                try:
+                    raw = base64.b64decode(key, validate=True)
+                except ValueError:
+                    raw = b""
+                if len(raw) != 32:
+                    raise ValueError(f"{name} must be 32 bytes in base64 (openssl rand -base64 32)")
+        if self.sse_old_keys.strip() and not self.sse_key.strip():
+            raise ValueError("S3_SSE_OLD_KEYS needs S3_SSE_KEY (the key new objects are encrypted with)")
         if self.storage_nodes and len(self.storage_nodes) < self.replicas:
             raise ValueError(f"S3_STORAGE_NODES lists {len(self.storage_nodes)} nodes, fewer than S3_REPLICAS={self.replicas}")
 

@@ -69,10 +69,12 @@ class CorsRule:
 
 @dataclass(frozen=True)
 class BlobRef:
-    """One blob on the storage nodes: a random id, its size, the node ids holding it."""
+    """One blob on the storage nodes: a random id, its size, the node ids holding it, and for an
+    encrypted blob its data key sealed under the server's master key (service/sse.py)."""
     blob_id: str
     size: int
     nodes: tuple[str, ...]
+    key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class ObjectMeta:
     parts_count: int | None = None    # multipart objects only
     tags: tuple[tuple[str, str], ...] = ()      # (key, value) pairs in the order given
     website_redirect: str | None = None         # x-amz-website-redirect-location
+    # "AES256" when every segment is encrypted (SSE-S3); derived from the segments when read
+    sse: str | None = None
     # the bytes of a small object kept in its metadata row (S3_INLINE_MAX); a read copy only
     inline: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -161,6 +165,7 @@ class MultipartUpload:
     storage_class: str = "STANDARD"
     tags: tuple[tuple[str, str], ...] = ()
     website_redirect: str | None = None
+    sse: str | None = None             # "AES256": every part is encrypted (SSE-S3)
 
 
 @dataclass(frozen=True)

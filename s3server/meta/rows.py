@@ -24,11 +24,18 @@ from s3server.models import (
 )
 
 def blob_to_json(b: BlobRef) -> dict[str, Any]:
-    return {"blob_id": b.blob_id, "size": b.size, "nodes": list(b.nodes)}
+    if b.key is None:
+        return {"blob_id": b.blob_id, "size": b.size, "nodes": list(b.nodes)}
+    return {"blob_id": b.blob_id, "size": b.size, "nodes": list(b.nodes), "key": b.key}
 
 
 def blob_from_json(d: dict[str, Any]) -> BlobRef:
-    return BlobRef(blob_id=d["blob_id"], size=d["size"], nodes=tuple(d["nodes"]))
+    return BlobRef(blob_id=d["blob_id"], size=d["size"], nodes=tuple(d["nodes"]), key=d.get("key"))
+
+
+def segments_sse(segments: tuple[Segment, ...]) -> str | None:
+    """An object's server-side encryption: "AES256" when every segment's blob is encrypted."""
+    return "AES256" if segments and all(s.blob.key is not None for s in segments) else None
 
 
 def segments_to_json(segments: tuple[Segment, ...]) -> list[dict[str, Any]]:
@@ -85,6 +92,7 @@ def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
     """An ObjectMeta from a Row of the objects table, or from a mapping of its columns (the
     direct statements of meta/direct.py)."""
     m = getattr(row, "_mapping", row)
+    segments = segments_from_json(m["segments"]) if "segments" in m else ()
     return ObjectMeta(
         bucket=m["bucket"],
         key=m["key"],
@@ -96,7 +104,8 @@ def object_from_row(row: sa.Row | Mapping[str, Any]) -> ObjectMeta:
         checksums=dict(m["checksums"]),
         checksum_type=m["checksum_type"],
         storage_class=m["storage_class"],
-        segments=segments_from_json(m["segments"]) if "segments" in m else (),
+        segments=segments,
+        sse=segments_sse(segments),
         parts_count=m["parts_count"],
         tags=tags_from_json(m.get("tags")) if m.get("tags_for") == m.get("updated_at") else (),
         website_redirect=(m.get("website_redirect")
@@ -149,7 +158,7 @@ def upload_values(u: MultipartUpload) -> dict[str, Any]:
         "owner_id": u.owner_id, **{h: getattr(u, h) for h in CONTENT_HEADERS},
         "user_metadata": dict(u.user_metadata), "checksum_algorithm": u.checksum_algorithm,
         "checksum_type": u.checksum_type, "storage_class": u.storage_class,
-        "tags": tags_to_json(u.tags), "website_redirect": u.website_redirect,
+        "tags": tags_to_json(u.tags), "website_redirect": u.website_redirect, "sse": u.sse,
     }
 
 
@@ -160,7 +169,7 @@ def upload_from_row(row: sa.Row) -> MultipartUpload:
         owner_id=m["owner_id"], **{h: m[h] for h in CONTENT_HEADERS},
         user_metadata=dict(m["user_metadata"]), checksum_algorithm=m["checksum_algorithm"],
         checksum_type=m["checksum_type"], storage_class=m["storage_class"],
-        tags=tags_from_json(m.get("tags")), website_redirect=m.get("website_redirect"),
+        tags=tags_from_json(m.get("tags")), website_redirect=m.get("website_redirect"), sse=m.get("sse"),
     )
 
 

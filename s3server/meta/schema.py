@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
 # buckets.cors and tags. 4: buckets.versioning. 5: objects.website_redirect and website_redirect_for,
-# multipart_uploads.website_redirect (see ``migrate``).
-SCHEMA_VERSION = 5
+# multipart_uploads.website_redirect. 6: multipart_uploads.sse (see ``migrate``).
+SCHEMA_VERSION = 6
 
 metadata = sa.MetaData(
     naming_convention={
@@ -198,6 +198,7 @@ multipart_uploads = sa.Table(
     sa.Column("storage_class", sa.String(32), nullable=False),
     sa.Column("tags", JSONText),                         # for the object, as objects.tags
     sa.Column("website_redirect", sa.Text),              # for the object, as objects.website_redirect
+    sa.Column("sse", sa.String(16)),                     # "AES256": the parts are encrypted (SSE-S3)
     # ListMultipartUploads order: key, then initiation time.
     sa.Index("ix_multipart_uploads_listing", "bucket", "key", "initiated", "upload_id"),
 )
@@ -238,6 +239,8 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE objects ADD COLUMN website_redirect_for "
                              + ("TIMESTAMP WITH TIME ZONE" if pg else "DATETIME")))
         conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN website_redirect TEXT"))
+    if current is not None and current < 6:
+        conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN sse VARCHAR(16)"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

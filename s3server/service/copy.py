@@ -109,11 +109,13 @@ class CopyService:
         check_copy_conditions(meta, cond)
         return meta
 
-    def copy_data(self, src: ObjectMeta, start: int, end: int, algorithms: list[str]):
+    def copy_data(self, src: ObjectMeta, start: int, end: int, algorithms: list[str], *, sse: str | None = None):
         """Stream bytes [start, end) of ``src`` into a new replicated blob, computing MD5 and
-        ``algorithms``. Returns (BlobRef, Digests)."""
+        ``algorithms``, encrypted under a key of its own with ``sse`` (a copy is encrypted as its
+        request asks, whatever its source was). Returns (BlobRef, Digests)."""
+        self.objects.check_sse(sse)
         payload = Payload(chunks=self.objects.open_range(src, start, end), length=end - start)
-        blob, digests, _ = self.objects.store_payload(payload, extra_algorithms=algorithms)
+        blob, digests, _ = self.objects.store_payload(payload, extra_algorithms=algorithms, sse=sse)
         return blob, digests
 
     def copy_object(self, user: User, bucket: str, key: str, source: CopySource, *,
@@ -141,9 +143,12 @@ class CopyService:
         owned_bucket(self.store, user, bucket)
         self.objects.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         # The redirect location is never copied: the request's, if any, under either directive.
+        # Nor is encryption: the copy is encrypted when the request asks for it.
         redirect = (replace_attrs or {}).get("website_redirect")
+        sse = (replace_attrs or {}).get("sse")
+        self.objects.check_sse(sse)
         if ((source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None
-                and redirect is None):
+                and redirect is None and sse is None):
             raise S3Error("InvalidRequest", SELF_COPY_MESSAGE)
         if src.size > MAX_COPY_SOURCE:
             raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size "
@@ -163,12 +168,13 @@ class CopyService:
         # The copy keeps the source's checksum algorithm (recomputed over the new single blob)
         # unless the request names another one; AWS's default otherwise.
         algos = [checksum_algorithm.upper()] if checksum_algorithm else list(src.checksums) or [DEFAULT_CHECKSUM]
-        blob, digests = self.copy_data(src, 0, src.size, algos)
+        blob, digests = self.copy_data(src, 0, src.size, algos, sse=sse)
         meta = ObjectMeta(
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
             last_modified=self.clock(), checksums={a: digests.checksum(a) for a in algos},
             checksum_type="FULL_OBJECT", storage_class=storage_class or "STANDARD",
-            segments=(Segment(blob),), inline=self._inline_copy(src, blob.size), **attrs)
+            segments=(Segment(blob),), sse=sse,
+            inline=None if sse else self._inline_copy(src, blob.size), **attrs)
         return self.objects.commit(meta, if_none_match=if_none_match, if_match=if_match)
 
     def _inline_copy(self, src: ObjectMeta, size: int) -> bytes | None:

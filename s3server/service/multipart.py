@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
 from s3server.models import MultipartUpload, ObjectMeta, Segment, UploadPart, User
-from s3server.service import checksums
+from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.copy import CopyConditions, CopyService, CopySource, parse_copy_range
 from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
@@ -149,6 +149,7 @@ class MultipartService:
         if user_metadata_size(meta) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(meta), max_size_allowed=MAX_METADATA_BYTES)
         algo, ctype = resolve_checksum(checksum_algorithm, checksum_type)
+        self.objects.check_sse(attrs.get("sse"))
         upload = MultipartUpload(upload_id=self.new_id(), bucket=bucket, key=key, initiated=self.clock(),
                                  owner_id=user.id, checksum_algorithm=algo, checksum_type=ctype, **attrs)
         try:
@@ -171,7 +172,8 @@ class MultipartService:
             actual = sorted(declared)[0].lower() if declared else "null"
             raise S3Error("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
                           f"{upload.checksum_algorithm.lower()}, actual checksum Type: {actual}")
-        blob, digests, algos = self.objects.store_payload(payload, extra_algorithms=self._part_algorithms(upload))
+        blob, digests, algos = self.objects.store_payload(payload, extra_algorithms=self._part_algorithms(upload),
+                                                          sse=upload.sse)
         sums = {a: digests.checksum(a) for a in dict.fromkeys([*algos, *self._part_algorithms(upload)])}
         part = UploadPart(upload_id=upload_id, part_number=part_number, size=blob.size,
                           etag=f'"{digests.md5_hex()}"', last_modified=self.clock(), blob=blob, checksums=sums)
@@ -187,7 +189,7 @@ class MultipartService:
         if end - start > MAX_PART_COPY:
             raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
         algos = self._part_algorithms(upload)
-        blob, digests = self.copies.copy_data(src, start, end, algos)
+        blob, digests = self.copies.copy_data(src, start, end, algos, sse=upload.sse)
         part = UploadPart(upload_id=upload_id, part_number=part_number, size=blob.size,
                           etag=f'"{digests.md5_hex()}"', last_modified=self.clock(), blob=blob,
                           checksums={a: digests.checksum(a) for a in algos})
@@ -262,7 +264,9 @@ class MultipartService:
             checksums=obj_sums, checksum_type=ctype if obj_sums else None,
             segments=tuple(Segment(p.blob, p.part_number, p.etag,
                                    {algo: p.checksums[algo]} if algo in p.checksums else {}) for p in chosen),
-            parts_count=len(chosen))
+            parts_count=len(chosen),
+            # what the parts are (a part an older server stored during an upgrade is not encrypted)
+            sse=sse_mod.ALGORITHM if all(p.blob.key is not None for p in chosen) else None)
         try:
             replaced, unused = self.store.complete_upload(upload_id, meta, [p.part_number for p in chosen],
                                                           if_none_match=if_none_match, if_match=if_match)

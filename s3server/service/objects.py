@@ -22,7 +22,7 @@ from s3server.errors import S3Error
 from s3server.timefmt import parse_http_date
 from s3server.meta import errors as meta_errors
 from s3server.models import ObjectMeta, Segment, User
-from s3server.service import checksums
+from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, can_access, owned_bucket, quorum_error, unavailable, validate_key
 
 log = logging.getLogger(__name__)
@@ -263,12 +263,20 @@ def inline_bytes(meta: ObjectMeta) -> bytes | None:
 
 class ObjectService:
     def __init__(self, store: GuardedStore, blobs, *, max_object_size: int, clock: Callable[[], datetime],
-                 inline_max: int = 0):
+                 inline_max: int = 0, sealer: sse_mod.Sealer | None = None):
         self.store = store
         self.blobs = blobs
         self.max_object_size = max_object_size
         self.clock = clock
         self.inline_max = inline_max      # objects up to this size keep a copy in their row
+        self.sealer = sealer              # SSE-S3's master keys; None: encryption is not offered
+
+    def check_sse(self, sse: str | None) -> None:
+        """An upload asking for SSE-S3 on a server without a master key is refused before any
+        data is stored (rather than stored unencrypted while its client believes otherwise)."""
+        if sse is not None and self.sealer is None:
+            raise S3Error("NotImplemented", "Server-side encryption is not enabled on this server (it needs a "
+                          "master key: S3_SSE_KEY).")
 
     # ------------------------------------------------------------------ writes
     def put_object(self, user: User, bucket: str, key: str, payload: Payload, attrs: dict,
@@ -280,12 +288,15 @@ class ObjectService:
                           max_size_allowed=MAX_METADATA_BYTES)
         if payload.length is not None and payload.length > self.max_object_size:
             raise S3Error("EntityTooLarge", proposed_size=payload.length, max_size_allowed=self.max_object_size)
+        sse = attrs.get("sse")
+        self.check_sse(sse)
         self.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         kept = None
-        if self.inline_max and (payload.length is None or payload.length <= self.inline_max):
+        # an encrypted object keeps no plaintext copy in its row
+        if self.inline_max and not sse and (payload.length is None or payload.length <= self.inline_max):
             kept = _Kept(self.inline_max)
             payload = dataclasses.replace(payload, chunks=kept.wrap(payload.chunks))
-        blob, digests, algos = self.store_payload(payload)
+        blob, digests, algos = self.store_payload(payload, sse=sse)
         meta = ObjectMeta(
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
             last_modified=self.clock(),
@@ -330,12 +341,15 @@ class ObjectService:
                 self.blobs.delete_later(garbage)
         return meta
 
-    def store_payload(self, payload: Payload, *, extra_algorithms: Iterable[str] = ()):
+    def store_payload(self, payload: Payload, *, extra_algorithms: Iterable[str] = (), sse: str | None = None):
         """Stream a payload to the nodes, verifying it on the way. Returns (BlobRef, Digests, algorithms
         stored). Any failed check is raised from inside the stream, so the node uploads are aborted.
         ``extra_algorithms`` are computed as well (e.g. a multipart upload's algorithm); they are
-        included in the returned Digests but not in the returned algorithms."""
+        included in the returned Digests but not in the returned algorithms. With ``sse`` the
+        bytes are encrypted after the digests saw them, under a new data key the BlobRef keeps
+        sealed."""
         validate_payload(payload)
+        self.check_sse(sse)
         algos = list(payload.checksums) or list(payload.trailer_algorithms)
         if not algos and payload.sdk_algorithm in checksums.ALGORITHMS:
             algos = [payload.sdk_algorithm]
@@ -356,12 +370,19 @@ class ObjectService:
                 raise S3Error("IncompleteBody")
             self._verify(payload, digests)
 
+        stream: Iterator[bytes] = verified()
+        sealed = None
+        if sse is not None:
+            data_key, sealed = self.sealer.new_key()
+            stream = sse_mod.crypt(data_key, stream)
         try:
-            blob = self.blobs.write(verified(), size=payload.length)
+            blob = self.blobs.write(stream, size=payload.length)
         except blobs_mod.QuorumError as exc:
             raise quorum_error(exc) from exc
         except blobs_mod.BlobError as exc:
             raise quorum_error(exc) from exc
+        if sealed is not None:
+            blob = dataclasses.replace(blob, key=sealed)
         return blob, digests, algos
 
     @staticmethod
@@ -480,7 +501,7 @@ class ObjectService:
         if not pieces:
             return iter(())
         try:
-            first = self.blobs.open(pieces[0][0], pieces[0][1], pieces[0][2])
+            first = self._open(pieces[0][0], pieces[0][1], pieces[0][2])
             head = next(first, b"")
         except blobs_mod.BlobError as exc:
             raise unavailable(f"No replica of the object data could be read ({exc}).") from exc
@@ -491,4 +512,19 @@ class ObjectService:
             yield head
         yield from first
         for blob, lo, hi in rest:
-            yield from self.blobs.open(blob, lo, hi)
+            yield from self._open(blob, lo, hi)
+
+    def _open(self, blob, lo: int, hi: int) -> Iterator[bytes]:
+        """Bytes [lo, hi) of one blob, decrypted if it is encrypted (its key is opened here,
+        before any byte is read, so a missing master key fails the request cleanly)."""
+        if blob.key is None:
+            return self.blobs.open(blob, lo, hi)
+        try:
+            if self.sealer is None:
+                raise sse_mod.KeyUnavailable("no SSE master key is configured (S3_SSE_KEY)")
+            data_key = self.sealer.open(blob.key)
+        except sse_mod.KeyUnavailable as exc:
+            log.error("cannot decrypt blob %s: %s", blob.blob_id, exc)
+            raise S3Error("InternalError", "The server-side encryption key of this object's data is not "
+                          "available on this server.") from exc
+        return sse_mod.crypt(data_key, self.blobs.open(blob, lo, hi), lo)

@@ -1,18 +1,28 @@
-"""Server-side encryption is not implemented: a request for it is refused (501) rather than the
-object stored unencrypted while its client believes otherwise; SSE-C headers on a read are
-InvalidRequest, since no object here is encrypted with a customer key."""
+"""Server-side encryption: SSE-S3 (``x-amz-server-side-encryption: AES256``) stores the data
+encrypted on the nodes (``serve`` makes a master key in its data directory) and reads it back
+decrypted, whole or in ranges; SSE-KMS and SSE-C are refused (501) rather than the object stored
+otherwise than its client believes; SSE-C headers on a read are InvalidRequest, since no object
+here is encrypted with a customer key."""
 from __future__ import annotations
 
+import hashlib
 import os
+import time
+from io import BytesIO
+from pathlib import Path
 
 import pytest
 import requests
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from tests.conftest import ADMIN_API
 from tests.sigv4util import sign
 
 KEY = os.urandom(32)
 SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": KEY}
+SSE = {"ServerSideEncryption": "AES256"}
+MiB = 1024 * 1024
 
 
 def error_of(call) -> tuple[int, str]:
@@ -21,10 +31,135 @@ def error_of(call) -> tuple[int, str]:
     return e.value.response["ResponseMetadata"]["HTTPStatusCode"], e.value.response["Error"]["Code"]
 
 
-@pytest.mark.parametrize("sse", [{"ServerSideEncryption": "AES256"}, {"ServerSideEncryption": "aws:kms"},
-                                 {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/mine"}, SSE_C],
-                         ids=["sse-s3", "sse-kms", "sse-kms-key", "sse-c"])
-def test_uploads_asking_for_encryption_are_refused(s3, bucket, sse):
+def sse_of(resp: dict) -> str | None:
+    return resp["ResponseMetadata"]["HTTPHeaders"].get("x-amz-server-side-encryption")
+
+
+def marked(size: int) -> tuple[bytes, bytes]:
+    """A body of ``size`` bytes made of one random 32-byte marker repeated (to search the disks for)."""
+    marker = os.urandom(16).hex().encode()
+    return marker, (marker * (size // len(marker) + 1))[:size]
+
+
+@pytest.fixture
+def since() -> float:
+    """When the test began: files older than that hold other tests' data, not looked at."""
+    return time.time() - 2
+
+
+def stored_anywhere(data_dir: Path, marker: bytes, since: float) -> bool:
+    """Whether ``marker`` is in any file of the system's data directory (node blobs, temp files,
+    the SQLite metadata database and its WAL) written since ``since``."""
+    for path in Path(data_dir).rglob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime >= since and marker in path.read_bytes():
+                return True
+        except OSError:          # a temp file renamed or removed while we looked
+            continue
+    return False
+
+
+@pytest.mark.parametrize("size", [3000, 100 * 1024], ids=["batched-inline-size", "streamed"])
+def test_sse_s3_data_is_encrypted_on_disk_and_read_back(system, s3, bucket, size, since):
+    marker, body = marked(size)
+    put = s3.put_object(Bucket=bucket, Key="enc", Body=body, **SSE)
+    assert sse_of(put) == "AES256" and put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    head = s3.head_object(Bucket=bucket, Key="enc")
+    assert head["ServerSideEncryption"] == "AES256" and head["ContentLength"] == size
+    got = s3.get_object(Bucket=bucket, Key="enc", ChecksumMode="ENABLED")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body
+    for first, last in ((0, 0), (1, 16), (15, 33), (16, 31), (size - 17, size - 1), (size // 2, size - 1)):
+        part = s3.get_object(Bucket=bucket, Key="enc", Range=f"bytes={first}-{last}")
+        assert part["Body"].read() == body[first:last + 1], (first, last)
+    assert s3.get_object(Bucket=bucket, Key="enc", Range="bytes=-5")["Body"].read() == body[-5:]
+    rest = requests.get(f"{system.endpoint}/buckets/{bucket}/objects/enc",            # the JSON REST route
+                        headers={"Authorization": f"Bearer {ADMIN_API}"}, timeout=30)
+    assert rest.status_code == 200 and rest.content == body
+    if system.backend == "sqlite":       # the metadata database is in the data directory too
+        assert not stored_anywhere(system.data_dir, marker, since)
+    else:
+        assert not any(stored_anywhere(d, marker, since) for d in system.node_dirs())
+    # the search finds what is stored as sent
+    plain_marker, plain = marked(size)
+    s3.put_object(Bucket=bucket, Key="plain", Body=plain)
+    assert sse_of(s3.head_object(Bucket=bucket, Key="plain")) is None
+    assert any(stored_anywhere(d, plain_marker, since) for d in system.node_dirs())
+
+
+def test_overwrites_and_copies_are_encrypted_as_their_request_asks(system, s3, bucket, since):
+    marker, body = marked(20000)
+    s3.put_object(Bucket=bucket, Key="k", Body=body, **SSE)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"now plain")
+    assert sse_of(s3.head_object(Bucket=bucket, Key="k")) is None
+    s3.put_object(Bucket=bucket, Key="src", Body=body, **SSE)
+    out = s3.copy_object(Bucket=bucket, Key="decrypted", CopySource={"Bucket": bucket, "Key": "src"})
+    assert sse_of(out) is None and out["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert s3.get_object(Bucket=bucket, Key="decrypted")["Body"].read() == body
+    assert any(stored_anywhere(d, marker, since) for d in system.node_dirs())        # the plain copy
+    marker2, body2 = marked(20000)
+    s3.put_object(Bucket=bucket, Key="plain", Body=body2)
+    out = s3.copy_object(Bucket=bucket, Key="encrypted", CopySource={"Bucket": bucket, "Key": "plain"}, **SSE)
+    assert sse_of(out) == "AES256"
+    got = s3.get_object(Bucket=bucket, Key="encrypted")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body2
+    # a copy onto itself that changes only the encryption is allowed (and encrypts in place)
+    assert sse_of(s3.copy_object(Bucket=bucket, Key="plain", CopySource={"Bucket": bucket, "Key": "plain"},
+                                 **SSE)) == "AES256"
+    s3.delete_object(Bucket=bucket, Key="encrypted")
+    assert s3.get_object(Bucket=bucket, Key="plain")["Body"].read() == body2
+    assert sse_of(s3.head_object(Bucket=bucket, Key="plain")) == "AES256"
+
+
+def test_multipart_upload_with_sse_s3(system, s3, bucket, since):
+    """Every part is encrypted under a key of its own; ranges across part boundaries decrypt;
+    a part copied from a plain object is encrypted too; boto3's managed transfer with
+    ExtraArgs works."""
+    marker, p1 = marked(5 * MiB)
+    _, p2 = marked(1 * MiB + 123)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", **SSE)
+    assert sse_of(up) == "AES256"
+    r1 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=p1)
+    assert sse_of(r1) == "AES256"
+    s3.put_object(Bucket=bucket, Key="plain-src", Body=p2)
+    r2 = s3.upload_part_copy(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=2,
+                             CopySource={"Bucket": bucket, "Key": "plain-src"})
+    assert sse_of(r2) == "AES256"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": r1["ETag"]}, {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]})
+    assert sse_of(done) == "AES256"
+    whole = p1 + p2
+    got = s3.get_object(Bucket=bucket, Key="mp")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == whole
+    lo, hi = 5 * MiB - 1000, 5 * MiB + 999
+    assert s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={lo}-{hi}")["Body"].read() == whole[lo:hi + 1]
+    assert s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)["Body"].read() == p2
+    # boto3's managed transfer: CreateMultipartUpload carries the header, the parts do not
+    cfg = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    s3.upload_fileobj(BytesIO(whole), bucket, "managed", ExtraArgs=SSE, Config=cfg)
+    head = s3.head_object(Bucket=bucket, Key="managed")
+    assert head["ServerSideEncryption"] == "AES256" and head["ETag"].endswith('-2"')
+    assert hashlib.md5(s3.get_object(Bucket=bucket, Key="managed")["Body"].read()).digest() == \
+        hashlib.md5(whole).digest()
+    assert not any(stored_anywhere(d, marker, since) for d in system.node_dirs())     # p1 was only sent encrypted
+
+
+def test_a_form_upload_with_sse_s3(system, s3, bucket, since):
+    marker, body = marked(5000)
+    post = system.client(signature_version="s3v4").generate_presigned_post(
+        bucket, "f", Fields={"x-amz-server-side-encryption": "AES256"},
+        Conditions=[{"x-amz-server-side-encryption": "AES256"}])
+    resp = requests.post(post["url"], data=post["fields"], files={"file": ("f", body)}, timeout=30)
+    assert resp.status_code == 204 and resp.headers["x-amz-server-side-encryption"] == "AES256"
+    got = s3.get_object(Bucket=bucket, Key="f")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body
+    assert not any(stored_anywhere(d, marker, since) for d in system.node_dirs())
+
+
+@pytest.mark.parametrize("sse", [{"ServerSideEncryption": "aws:kms"},
+                                 {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/mine"},
+                                 {"ServerSideEncryption": "aws:kms:dsse"}, SSE_C],
+                         ids=["sse-kms", "sse-kms-key", "dsse-kms", "sse-c"])
+def test_uploads_asking_for_kms_or_customer_keys_are_refused(s3, bucket, sse):
     s3.put_object(Bucket=bucket, Key="plain", Body=b"plain")
     assert error_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"secret", **sse)) == (501, "NotImplemented")
     assert error_of(lambda: s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "plain"},
@@ -34,11 +169,20 @@ def test_uploads_asking_for_encryption_are_refused(s3, bucket, sse):
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_an_unknown_method_is_invalid(system, bucket):
+def test_aes256_with_a_kms_key_id_is_invalid(s3, bucket):
+    """AWS: a KMS key id needs x-amz-server-side-encryption: aws:kms."""
+    assert error_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="AES256",
+                                          SSEKMSKeyId="alias/mine")) == (400, "InvalidArgument")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+@pytest.mark.parametrize("method", ["rot13", "aes256", ""])
+def test_an_unknown_method_is_invalid(system, bucket, s3, method):
     url = f"{system.endpoint}/{bucket}/k"
-    resp = requests.put(url, data=b"x", headers=sign("PUT", url, b"x", {"x-amz-server-side-encryption": "rot13"}),
+    resp = requests.put(url, data=b"x", headers=sign("PUT", url, b"x", {"x-amz-server-side-encryption": method}),
                         timeout=10)
     assert resp.status_code == 400 and "<Code>InvalidArgument</Code>" in resp.text
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
 def test_customer_keys_on_reads_are_not_applicable(s3, bucket):
@@ -56,10 +200,10 @@ def test_customer_keys_on_reads_are_not_applicable(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"plain"
 
 
-def test_a_form_upload_asking_for_encryption_is_refused(system, s3, bucket):
+def test_a_form_upload_asking_for_kms_is_refused(system, s3, bucket):
     post = system.client(signature_version="s3v4").generate_presigned_post(
-        bucket, "f", Fields={"x-amz-server-side-encryption": "AES256"},
-        Conditions=[{"x-amz-server-side-encryption": "AES256"}])
+        bucket, "f", Fields={"x-amz-server-side-encryption": "aws:kms"},
+        Conditions=[{"x-amz-server-side-encryption": "aws:kms"}])
     resp = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"x")}, timeout=30)
     assert resp.status_code == 501 and "<Code>NotImplemented</Code>" in resp.text
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0

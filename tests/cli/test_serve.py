@@ -2,6 +2,7 @@
 a second start on the same data dir finds everything, two serves run side by side."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import signal
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from tests.conftest import ServeProcess, backend_env
 
@@ -48,6 +50,8 @@ def test_restart_keeps_everything_and_stops_cleanly(tmp_path, backend):
         s3.create_bucket(Bucket="keepme")
         body = os.urandom(300_000)
         s3.put_object(Bucket="keepme", Key="dir/file.bin", Body=body, Metadata={"k": "v"})
+        s3.put_object(Bucket="keepme", Key="encrypted", Body=body[:5000], ServerSideEncryption="AES256")
+        assert (data_dir / "sse.key").stat().st_mode & 0o777 == 0o600      # the master key serve made
         r = requests.get(printed["endpoint"] + "/buckets", headers={"Authorization": "Bearer " + printed["API key"]})
         assert r.status_code == 200 and "keepme" in r.text
         assert processes_using(data_dir)
@@ -61,6 +65,8 @@ def test_restart_keeps_everything_and_stops_cleanly(tmp_path, backend):
         got = s3.get_object(Bucket="keepme", Key="dir/file.bin")
         assert hashlib.sha256(got["Body"].read()).digest() == hashlib.sha256(body).digest()
         assert got["Metadata"] == {"k": "v"}
+        got = s3.get_object(Bucket="keepme", Key="encrypted")
+        assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body[:5000]
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["keepme"]
         assert second.stop(signal.SIGTERM) == 0
         assert processes_using(data_dir) == []
@@ -121,3 +127,47 @@ def test_node_ports_are_distinct_and_never_the_gateways():
     for _ in range(10):
         ports = _free_ports("127.0.0.1", 3, avoid=half)
         assert len(set(ports)) == 3 and not half & set(ports)
+
+
+def test_sse_master_key_rotation(tmp_path):
+    """S3_SSE_KEY replaces serve's key file; after a rotation the old key in S3_SSE_OLD_KEYS still
+    opens what it sealed, new objects use the new key, and without the old key its objects are a
+    clear error (their metadata still reads); a malformed key stops serve at start."""
+    old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    data_dir = tmp_path / "data"
+
+    def start(**env):
+        return ServeProcess(data_dir, env={"S3_SSE_KEY": "", "S3_SSE_OLD_KEYS": "", **env}).start()
+
+    serve = start(S3_SSE_KEY=old)
+    try:
+        assert not (data_dir / "sse.key").exists()
+        s3 = serve.client()
+        s3.create_bucket(Bucket="rot")
+        s3.put_object(Bucket="rot", Key="old", Body=b"sealed by the old key", ServerSideEncryption="AES256")
+        s3.put_object(Bucket="rot", Key="plain", Body=b"never encrypted")
+    finally:
+        serve.stop()
+    serve = start(S3_SSE_KEY=new, S3_SSE_OLD_KEYS=old)
+    try:
+        s3 = serve.client()
+        assert s3.get_object(Bucket="rot", Key="old")["Body"].read() == b"sealed by the old key"
+        s3.put_object(Bucket="rot", Key="new", Body=b"sealed by the new key", ServerSideEncryption="AES256")
+    finally:
+        serve.stop()
+    serve = start(S3_SSE_KEY=new)
+    try:
+        s3 = serve.client()
+        assert s3.get_object(Bucket="rot", Key="new")["Body"].read() == b"sealed by the new key"
+        assert s3.get_object(Bucket="rot", Key="plain")["Body"].read() == b"never encrypted"
+        assert s3.head_object(Bucket="rot", Key="old")["ServerSideEncryption"] == "AES256"
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket="rot", Key="old")
+        assert e.value.response["Error"]["Code"] == "InternalError"
+        assert "encryption key" in e.value.response["Error"]["Message"]
+    finally:
+        serve.stop()
+    broken = ServeProcess(data_dir, env={"S3_SSE_KEY": "c2hvcnQ="})
+    with pytest.raises(RuntimeError):
+        broken.start(timeout=30)
+    assert "S3_SSE_KEY must be 32 bytes" in Path(broken.log.name).read_text()

@@ -25,7 +25,8 @@ from tests.sigv4util import sign
 CLIENT_HEADERS = ("content-range", "content-encoding", "content-disposition",
                   "content-language", "cache-control", "expires", "accept-ranges", "x-amz-mp-parts-count",
                   "x-amz-bucket-region", "location",
-                  "x-amz-delete-marker", "x-amz-copy-source-version-id", "x-amz-tagging-count")
+                  "x-amz-delete-marker", "x-amz-copy-source-version-id", "x-amz-tagging-count",
+                  "x-amz-server-side-encryption")
 HEADER_PREFIXES = ("x-amz-meta-", "x-amz-checksum-")
 # Content-Type and Content-Length describe the object only on object reads; on XML results they
 # describe each implementation's own XML formatting, which is not compared (the parsed body is).

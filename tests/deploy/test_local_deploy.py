@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.deploy import model as m
 
@@ -234,6 +235,11 @@ def test_the_manifests_commands_run_as_local_processes(pg_database, tmp_path, pr
     got = s3.get_object(Bucket="deploy-check", Key="dir/blob.bin")["Body"].read()
     assert got == body
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="deploy-check")["Contents"]] == ["dir/blob.bin"]
+    # the manifests set no SSE master key (secret.yaml says how): SSE-S3 is refused, nothing stored
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="deploy-check", Key="encrypted", Body=b"x", ServerSideEncryption="AES256")
+    assert refused.value.response["Error"]["Code"] == "NotImplemented"
+    assert "S3_SSE_KEY" in refused.value.response["Error"]["Message"]
     # the logged API key works on the REST routes (the README's curl examples)
     status, listing = http_get(endpoint + "/buckets", {"Authorization": f"Bearer {api_key.group(1)}"})
     assert status == 200 and "deploy-check" in listing.decode()

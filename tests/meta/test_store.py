@@ -98,7 +98,8 @@ _ADDED = {2: [("objects", "inline_data")],
               ("buckets", "tags")],
           4: [("buckets", "versioning")],
           5: [("objects", "website_redirect"), ("objects", "website_redirect_for"),
-              ("multipart_uploads", "website_redirect")]}
+              ("multipart_uploads", "website_redirect")],
+          6: [("multipart_uploads", "sse")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -125,7 +126,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 5
+        assert st.schema_version() == schema.SCHEMA_VERSION == 6
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -201,6 +202,44 @@ def test_schema_4_is_migrated(db_url):
                                          website_redirect="https://example.com/x"))
         assert st.get_upload(f"u{round_}").website_redirect == "https://example.com/x"
         st.close()
+
+
+def test_schema_5_is_migrated(db_url):
+    """Schema 5 had no multipart_uploads.sse: the column is added on the next start, an old
+    upload is unencrypted, and a new upload keeps its encryption."""
+    _database_of_schema(db_url, 5)
+    st = MetadataStore.from_url(db_url)
+    with st.engine.begin() as conn:         # an upload the old server made
+        conn.execute(sa.insert(schema.multipart_uploads).values(
+            upload_id="before", bucket="bkt", key="mp", initiated=T0, owner_id=1, content_type="x/y",
+            user_metadata={}, storage_class="STANDARD"))
+    st.close()
+    for round_ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == schema.SCHEMA_VERSION
+        assert st.get_upload("before").sse is None
+        st.create_upload(MultipartUpload(f"u{round_}", "bkt", "mp", T0, owner_id=1, sse="AES256"))
+        assert st.get_upload(f"u{round_}").sse == "AES256"
+        st.close()
+
+
+def test_sealed_data_keys_are_kept_with_their_blobs(store, bucket):
+    """An encrypted blob's sealed key travels with its reference (objects' segments, upload parts);
+    an object reads as encrypted only when every segment is."""
+    sealed = dataclasses.replace(blob(1), key="v1:kid:c2VhbGVk")
+    store.put_object(obj(bucket, "enc", segments=(Segment(blob=sealed),)))
+    got = store.get_object(bucket, "enc")
+    assert got.segments[0].blob.key == "v1:kid:c2VhbGVk" and got.sse == "AES256"
+    mixed = (Segment(blob=sealed, part_number=1), Segment(blob=blob(2), part_number=2))
+    store.put_object(obj(bucket, "mixed", segments=mixed, parts_count=2))
+    assert store.get_object(bucket, "mixed").sse is None
+    assert store.get_object(bucket, "mixed").segments[0].blob.key == "v1:kid:c2VhbGVk"
+    store.put_object(obj(bucket, "plain"))
+    assert store.get_object(bucket, "plain").sse is None
+    store.create_upload(MultipartUpload("up-sealed", bucket, "mp", T0, owner_id=1, sse="AES256"))
+    store.put_part(UploadPart("up-sealed", 1, 10, '"e"', T0, sealed))
+    assert store.get_parts("up-sealed")[1].blob.key == "v1:kid:c2VhbGVk"
 
 
 def test_redirect_does_not_pass_to_an_object_a_schema_4_server_wrote(store, bucket):

@@ -5,7 +5,7 @@ import dataclasses
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.objects import check_no_customer_key, object_attrs
+from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_sse_header
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
@@ -34,7 +34,7 @@ def copy_object(ctx: S3Context) -> None:
     if (ctx.header("x-amz-tagging-directive") or "COPY").upper() != "REPLACE" and "x-amz-tagging" in ctx.headers:
         # COPY (the default) takes the source's tags: the header is ignored, not validated
         ctx = dataclasses.replace(ctx, headers={k: v for k, v in ctx.headers.items() if k != "x-amz-tagging"})
-    attrs = object_attrs(ctx)           # validates x-amz-storage-class too, refuses SSE for the copy
+    attrs = object_attrs(ctx)           # validates x-amz-storage-class and the copy's encryption too
     check_no_customer_key(ctx)          # the source is not encrypted with a customer key either
     meta = ctx.services.copy.copy_object(
         ctx.user, ctx.bucket, ctx.key, source, cond=copy_conditions(ctx),
@@ -45,6 +45,7 @@ def copy_object(ctx: S3Context) -> None:
         if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
     if meta.storage_class != "STANDARD":
         ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
+    set_sse_header(ctx, meta.sse)
     _xml(ctx, xml.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))
 
 

@@ -10,7 +10,7 @@ from s3server.api import xml
 from s3server.api.s3.buckets import _xml, owner_of
 from s3server.api.s3.copy import copy_conditions, copy_source
 from s3server.api.s3.listing import _encoding
-from s3server.api.s3.objects import check_no_customer_key, object_attrs
+from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_sse_header
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
@@ -51,6 +51,7 @@ def create_multipart_upload(ctx: S3Context) -> None:
     if upload.checksum_algorithm:
         ctx.resp.set_header("x-amz-checksum-algorithm", upload.checksum_algorithm)
         ctx.resp.set_header("x-amz-checksum-type", upload.checksum_type)
+    set_sse_header(ctx, upload.sse)
     _xml(ctx, xml.initiate_multipart(ctx.bucket, ctx.key, upload.upload_id))
 
 
@@ -64,6 +65,7 @@ def upload_part(ctx: S3Context) -> None:
     if payload.sdk_algorithm:
         declared.add(payload.sdk_algorithm)
     ctx.resp.set_header("ETag", part.etag)
+    set_sse_header(ctx, upload.sse)
     _checksum_headers(ctx, _part_sums(part, declared))
     ctx.resp.data = b""
 
@@ -76,6 +78,7 @@ def upload_part_copy(ctx: S3Context) -> None:
         copy_source(ctx),
         range_header=ctx.header("x-amz-copy-source-range"), cond=copy_conditions(ctx))
     sums = _part_sums(part, {upload.checksum_algorithm} if upload.checksum_algorithm else set())
+    set_sse_header(ctx, upload.sse)
     _xml(ctx, xml.copy_result("CopyPartResult", part.etag, part.last_modified, sums))
 
 
@@ -119,6 +122,7 @@ def complete_multipart_upload(ctx: S3Context) -> None:
     host = ctx.header("host") or "localhost"
     scheme = ctx.req.scheme or "http"
     location = f"{scheme}://{host}/{quote(ctx.bucket)}/{quote(ctx.key, safe='/~')}"
+    set_sse_header(ctx, meta.sse)
     _xml(ctx, xml.complete_multipart(location, ctx.bucket, ctx.key, meta.etag, meta.checksums,
                                      meta.checksum_type))
 

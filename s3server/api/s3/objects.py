@@ -12,7 +12,7 @@ from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
-from s3server.service import acl, checksums
+from s3server.service import acl, checksums, sse
 from s3server.service.objects import Conditions, DeleteCondition
 from s3server.service.tagging import tags_from_header
 from s3server.timefmt import http_date, parse_http_date
@@ -82,26 +82,39 @@ def _text_to_wire(value: str) -> str:
 OBJECT_LOCK_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
                        "x-amz-object-lock-legal-hold", "x-amz-object-lock-event-hold",
                        "x-amz-object-lock-event-hold-duration-days", "x-amz-object-lock-event-hold-duration-years")
-SSE_METHODS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+# botocore's ServerSideEncryption enum (aws:fsx and aws:backup belong to FSx and AWS Backup)
+SSE_METHODS = frozenset({"AES256", "aws:kms", "aws:kms:dsse", "aws:fsx", "aws:backup"})
 SSE_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
                "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-customer-algorithm",
                "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5")
 SSE_C_READ_HEADERS = SSE_HEADERS[3:] + ("x-amz-copy-source-server-side-encryption-customer-algorithm",)
 
 
-def check_encryption(ctx: S3Context) -> None:
-    """Server-side encryption is not implemented: objects are stored as sent (encryption at rest
-    is the disks' job). An upload asking for SSE-S3, SSE-KMS or SSE-C is refused with 501 rather
-    than stored unencrypted while its client believes otherwise (as MinIO and Ceph RGW do without
-    a key service)."""
+def check_encryption(ctx: S3Context) -> str | None:
+    """The server-side encryption an upload asks for: None, or "AES256" (SSE-S3, with keys this
+    server manages; the service refuses it if no master key is configured). SSE-KMS and SSE-C
+    are refused with 501 rather than the object stored otherwise than its client believes (as
+    MinIO and Ceph RGW do without a key service)."""
     if not any(h in ctx.headers for h in SSE_HEADERS):
-        return
+        return None
     method = ctx.header("x-amz-server-side-encryption")
     if method is not None and method not in SSE_METHODS:
         raise S3Error("InvalidArgument", "The encryption method specified is not supported",
                       argument_name="x-amz-server-side-encryption", argument_value=method)
-    raise S3Error("NotImplemented", "Server-side encryption is not implemented by this server: objects are "
-                  "stored as sent.")
+    if method == sse.ALGORITHM:
+        kms = next((h for h in SSE_HEADERS[1:3] if h in ctx.headers), None)
+        if kms is not None:
+            raise S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header "
+                          "x-amz-server-side-encryption : aws:kms", argument_name=kms, argument_value=ctx.header(kms))
+        if not any(h in ctx.headers for h in SSE_HEADERS[3:]):
+            return sse.ALGORITHM
+    raise S3Error("NotImplemented", "Server-side encryption with KMS keys (SSE-KMS, DSSE-KMS) or customer keys "
+                  "(SSE-C) is not implemented by this server; SSE-S3 (AES256) is.")
+
+
+def set_sse_header(ctx: S3Context, method: str | None) -> None:
+    if method is not None:
+        ctx.resp.set_header("x-amz-server-side-encryption", method)
 
 
 def check_object_lock(ctx: S3Context) -> None:
@@ -134,9 +147,8 @@ def object_attrs(ctx: S3Context) -> dict:
     """Content headers, x-amz-meta-*, storage class and x-amz-tagging captured from an upload
     request, whose ACL headers are checked too."""
     check_acl(ctx)
-    check_encryption(ctx)
+    attrs: dict = {"sse": check_encryption(ctx)}
     check_object_lock(ctx)
-    attrs: dict = {}
     for header, name in CONTENT_HEADERS.items():
         value = ctx.header(header)
         if value is not None:
@@ -182,6 +194,7 @@ def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> N
         resp.set_header("x-amz-meta-" + name, _text_to_wire(value))
     if meta.storage_class != "STANDARD":
         resp.set_header("x-amz-storage-class", meta.storage_class)
+    set_sse_header(ctx, meta.sse)
     if meta.parts_count and "partNumber" in ctx.query:
         # AWS: "This value is only returned if you specify partNumber in your request and the object
         # was uploaded as a multipart upload."
@@ -242,6 +255,7 @@ def put_object(ctx: S3Context) -> None:
         ctx.user, ctx.bucket, ctx.key, payload, attrs,
         if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
     ctx.resp.set_header("ETag", meta.etag)
+    set_sse_header(ctx, meta.sse)
     for algo, value in meta.checksums.items():
         if algo in payload.checksums or algo in payload.trailer_algorithms or algo == payload.sdk_algorithm:
             ctx.resp.set_header(checksums.header_name(algo), value)

@@ -12,7 +12,7 @@ import falcon
 
 from s3server.api import routing, xml
 from s3server.api.s3 import form
-from s3server.api.s3.objects import CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, object_attrs
+from s3server.api.s3.objects import CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, object_attrs, set_sse_header
 from s3server.api.s3.resources import S3Context
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
@@ -76,6 +76,7 @@ def post_object(ctx: S3Context) -> None:
     location += quote(key, safe="/~")
     ctx.resp.set_header("ETag", meta.etag)
     ctx.resp.set_header("Location", location)
+    set_sse_header(ctx, meta.sse)
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect:
         query = urlencode({"bucket": ctx.bucket, "key": key, "etag": meta.etag})

@@ -1,0 +1,103 @@
+"""SSE-S3: server-side encryption with keys this server manages (``x-amz-server-side-encryption:
+AES256``). HTTP-free.
+
+Every encrypted blob has a data key of its own: 32 random bytes, used for that blob alone, kept in
+the blob's reference in the metadata row *sealed* (AES-256-GCM) under the server's master key, with
+the master key's id beside it so that an old key can still open what it sealed after a rotation.
+The blob's bytes are AES-256-CTR under its data key with the counter starting at zero: a blob's
+ciphertext is as long as its plaintext, so sizes, ranges, the nodes' block checksums, repair and
+scrub work on encrypted blobs unchanged, and a range is decrypted from its own offset. A data key
+never encrypts two plaintexts (a blob is written once; repair copies its ciphertext), which is what
+CTR needs. The plaintext's MD5 (the ETag) and checksums are computed before encryption, as AWS
+computes them; tampering with the stored bytes is caught by the nodes' block checksums and by the
+checksums a client may ask for (``x-amz-checksum-mode``), not by the cipher.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from typing import Iterable, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ALGORITHM = "AES256"
+_VERSION = "v1"
+_AAD = b"s3server-sse-data-key-v1"
+
+
+class KeyUnavailable(Exception):
+    """A sealed data key this server cannot open: its master key is not configured (or the
+    stored value is damaged)."""
+
+
+def parse_master_key(text: str) -> bytes:
+    """A master key as configured: 32 bytes, base64 (``openssl rand -base64 32``)."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("an SSE master key must be 32 bytes in base64 (openssl rand -base64 32)") from exc
+    if len(key) != 32:
+        raise ValueError(f"an SSE master key must be 32 bytes in base64, not {len(key)} bytes")
+    return key
+
+
+def key_id(master: bytes) -> str:
+    """A master key's public id (recorded with every data key it seals; reveals nothing of the key)."""
+    return hashlib.sha256(b"s3server-sse-key-id\0" + master).hexdigest()[:16]
+
+
+def new_master_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+class Sealer:
+    """Makes data keys sealed under the current master key and opens keys sealed under it or
+    under any of the ``old`` ones (a rotation: new writes use the new key, old objects stay
+    readable while the old key is configured)."""
+
+    def __init__(self, current: bytes, old: Iterable[bytes] = ()):
+        self.key_id = key_id(current)
+        self._keys = {key_id(k): AESGCM(k) for k in (*old, current)}
+
+    @classmethod
+    def from_settings(cls, current: str, old: str = "") -> "Sealer | None":
+        """None when no master key is configured (SSE requests are then refused)."""
+        if not current.strip():
+            return None
+        return cls(parse_master_key(current), [parse_master_key(k) for k in old.split(",") if k.strip()])
+
+    def new_key(self) -> tuple[bytes, str]:
+        """A fresh data key and its sealed form (what the blob reference keeps)."""
+        data_key = os.urandom(32)
+        nonce = os.urandom(12)
+        sealed = self._keys[self.key_id].encrypt(nonce, data_key, _AAD)
+        return data_key, f"{_VERSION}:{self.key_id}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def open(self, sealed: str) -> bytes:
+        version, _, rest = sealed.partition(":")
+        kid, _, data = rest.partition(":")
+        aead = self._keys.get(kid)
+        if version != _VERSION or aead is None:
+            raise KeyUnavailable(f"the master key {kid or '?'} that sealed this object's data key is not configured "
+                                 "(S3_SSE_KEY / S3_SSE_OLD_KEYS)")
+        try:
+            raw = base64.b64decode(data, validate=True)
+            return aead.decrypt(raw[:12], raw[12:], _AAD)
+        except (binascii.Error, ValueError, InvalidTag) as exc:
+            raise KeyUnavailable(f"the sealed data key under master key {kid} does not open") from exc
+
+
+def crypt(data_key: bytes, chunks: Iterable[bytes], offset: int = 0) -> Iterator[bytes]:
+    """AES-256-CTR of ``chunks``, which start ``offset`` bytes into the blob (encryption and
+    decryption are the same operation). The counter is the 16-byte block number, big-endian."""
+    block, skip = divmod(offset, 16)
+    ctx = Cipher(algorithms.AES(data_key), modes.CTR(block.to_bytes(16, "big"))).encryptor()
+    if skip:
+        ctx.update(bytes(skip))
+    for chunk in chunks:
+        if chunk:
+            yield ctx.update(chunk)
