@@ -54,6 +54,14 @@ class Bucket:
     cors: "tuple[CorsRule, ...] | None" = None     # None: no CORS configuration
     tags: tuple[tuple[str, str], ...] | None = None  # None: no tag set (GetBucketTagging: NoSuchTagSet)
     versioning: str | None = None                    # None: never set; "Suspended"
+    encryption: "BucketEncryption | None" = None     # None: no default encryption (PutBucketEncryption)
+
+
+@dataclass(frozen=True)
+class BucketEncryption:
+    """A bucket's default encryption (PutBucketEncryption): applied to uploads that ask for none."""
+    algorithm: str                       # "AES256" (SSE-S3), the only one offered
+    bucket_key_enabled: bool = False     # kept and reported; meaningless for SSE-S3, as in AWS
 
 
 @dataclass(frozen=True)

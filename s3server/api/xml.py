@@ -588,3 +588,12 @@ def versioning(status: str | None = None) -> bytes:
     if status:
         _sub(root, "Status", status)
     return _doc(root)
+
+
+def bucket_encryption(enc) -> bytes:
+    """GetBucketEncryption's ``ServerSideEncryptionConfiguration`` (one rule)."""
+    root = _root("ServerSideEncryptionConfiguration")
+    rule = _sub(root, "Rule")
+    _sub(_sub(rule, "ApplyServerSideEncryptionByDefault"), "SSEAlgorithm", enc.algorithm)
+    _sub(rule, "BucketKeyEnabled", "true" if enc.bucket_key_enabled else "false")
+    return _doc(root)

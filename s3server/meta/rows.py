@@ -14,6 +14,7 @@ from s3server.models import (
     ApiKey,
     BlobRef,
     Bucket,
+    BucketEncryption,
     CorsRule,
     Credential,
     MultipartUpload,
@@ -131,9 +132,15 @@ def api_key_from_row(row: sa.Row) -> ApiKey:
 
 def bucket_from_row(row: sa.Row) -> Bucket:
     m = row._mapping
+    enc = m.get("encryption")
     return Bucket(name=m["name"], owner_id=m["owner_id"], region=m["region"], created_at=m["created_at"],
                   cors=cors_from_json(m.get("cors")), tags=tags_from_json(m["tags"]) if m.get("tags") else None,
-                  versioning=m.get("versioning"))
+                  versioning=m.get("versioning"),
+                  encryption=BucketEncryption(enc["algorithm"], bool(enc.get("bucket_key"))) if enc else None)
+
+
+def encryption_to_json(enc: BucketEncryption | None) -> dict[str, Any] | None:
+    return None if enc is None else {"algorithm": enc.algorithm, "bucket_key": enc.bucket_key_enabled}
 
 
 def cors_to_json(rules: tuple[CorsRule, ...] | None) -> list[dict[str, Any]] | None:

@@ -61,6 +61,7 @@ from s3server.meta.rows import (
     bucket_from_row,
     cors_to_json,
     credential_from_row,
+    encryption_to_json,
     object_from_row,
     object_values,
     tags_to_json,
@@ -71,6 +72,7 @@ from s3server.models import (
     ApiKey,
     BlobRef,
     Bucket,
+    BucketEncryption,
     CorsRule,
     Credential,
     ListPage,
@@ -566,6 +568,13 @@ class MetadataStore(UploadQueries, RepairQueries):
         b = s.buckets
         return self._run_change(lambda conn: conn.execute(
             sa.update(b).where(b.c.name == name).values(versioning=status)).rowcount > 0)
+
+    def set_bucket_encryption(self, name: str, encryption: BucketEncryption | None) -> bool:
+        """Record PutBucketEncryption's default (None: DeleteBucketEncryption); False if there is
+        no such bucket. Announced on the change feed, as CORS rules are."""
+        b = s.buckets
+        return self._run_change(lambda conn: conn.execute(
+            sa.update(b).where(b.c.name == name).values(encryption=encryption_to_json(encryption))).rowcount > 0)
 
     def set_bucket_tags(self, name: str, tags: tuple[tuple[str, str], ...] | None) -> bool:
         """Replace the bucket's tag set (None or empty: remove it); False if there is no such bucket."""

@@ -5,7 +5,7 @@ import re
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import Bucket, CorsRule, User, account_id
+from s3server.models import Bucket, BucketEncryption, CorsRule, User, account_id
 from s3server.service import cors
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
@@ -151,6 +151,20 @@ class BucketService:
 
     def get_bucket_versioning(self, user: User, name: str) -> str | None:
         return owned_bucket(self.store, user, name).versioning
+
+    # -- default encryption ------------------------------------------------------------
+    def set_bucket_encryption(self, user: User, name: str, encryption: BucketEncryption | None) -> None:
+        """PutBucketEncryption (None: DeleteBucketEncryption). The caller has checked that the
+        server offers the algorithm (ObjectService.check_sse)."""
+        owned_bucket(self.store, user, name)
+        if not self.store.set_bucket_encryption(name, encryption):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_encryption(self, user: User, name: str) -> BucketEncryption:
+        enc = owned_bucket(self.store, user, name).encryption
+        if enc is None:
+            raise S3Error("ServerSideEncryptionConfigurationNotFoundError", bucket_name=name)
+        return enc
 
     # -- bucket owner condition ------------------------------------------------------
     def check_expected_owner(self, name: str, expected: str) -> None:

@@ -18,7 +18,7 @@ from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
-                                      failed_condition, inline_bytes, user_metadata_size)
+                                      failed_condition, inline_bytes, upload_sse, user_metadata_size)
 
 MAX_COPY_SOURCE = 5 * 1024 ** 3
 SELF_COPY_MESSAGE = ("This copy request is illegal because it is trying to copy an object to itself without "
@@ -140,15 +140,16 @@ class CopyService:
             raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of "
                           f"the valid types: [{', '.join(checksums.ALGORITHMS)}]")
         src = self.source_object(user, source, cond)
-        owned_bucket(self.store, user, bucket)
+        dest = owned_bucket(self.store, user, bucket)
         self.objects.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         # The redirect location is never copied: the request's, if any, under either directive.
-        # Nor is encryption: the copy is encrypted when the request asks for it.
+        # Nor is encryption: the copy is encrypted as its request asks, else as its bucket's default.
         redirect = (replace_attrs or {}).get("website_redirect")
-        sse = (replace_attrs or {}).get("sse")
+        requested = (replace_attrs or {}).get("sse")
+        sse = upload_sse(dest, requested)
         self.objects.check_sse(sse)
         if ((source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None
-                and redirect is None and sse is None):
+                and redirect is None and requested is None and sse == src.sse):
             raise S3Error("InvalidRequest", SELF_COPY_MESSAGE)
         if src.size > MAX_COPY_SOURCE:
             raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size "

@@ -28,7 +28,7 @@ from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.copy import CopyConditions, CopyService, CopySource, parse_copy_range
 from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
-                                      _normalize_etag, user_metadata_size)
+                                      _normalize_etag, upload_sse, user_metadata_size)
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
@@ -144,7 +144,7 @@ class MultipartService:
                                 checksum_algorithm: str | None = None,
                                 checksum_type: str | None = None) -> MultipartUpload:
         validate_key(key)
-        owned_bucket(self.store, user, bucket)
+        attrs = {**attrs, "sse": upload_sse(owned_bucket(self.store, user, bucket), attrs.get("sse"))}
         meta = attrs.get("user_metadata", {})
         if user_metadata_size(meta) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(meta), max_size_allowed=MAX_METADATA_BYTES)

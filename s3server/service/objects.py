@@ -21,7 +21,7 @@ from s3server import blobs as blobs_mod
 from s3server.errors import S3Error
 from s3server.timefmt import parse_http_date
 from s3server.meta import errors as meta_errors
-from s3server.models import ObjectMeta, Segment, User
+from s3server.models import Bucket, ObjectMeta, Segment, User
 from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, can_access, owned_bucket, quorum_error, unavailable, validate_key
 
@@ -261,6 +261,13 @@ def inline_bytes(meta: ObjectMeta) -> bytes | None:
     return data
 
 
+def upload_sse(bucket: Bucket, requested: str | None) -> str | None:
+    """The encryption of a new object: what its request asks for, else the bucket's default."""
+    if requested is not None:
+        return requested
+    return bucket.encryption.algorithm if bucket.encryption is not None else None
+
+
 class ObjectService:
     def __init__(self, store: GuardedStore, blobs, *, max_object_size: int, clock: Callable[[], datetime],
                  inline_max: int = 0, sealer: sse_mod.Sealer | None = None):
@@ -282,7 +289,7 @@ class ObjectService:
     def put_object(self, user: User, bucket: str, key: str, payload: Payload, attrs: dict,
                    *, if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
         validate_key(key)
-        owned_bucket(self.store, user, bucket)
+        attrs = {**attrs, "sse": upload_sse(owned_bucket(self.store, user, bucket), attrs.get("sse"))}
         if user_metadata_size(attrs.get("user_metadata", {})) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(attrs["user_metadata"]),
                           max_size_allowed=MAX_METADATA_BYTES)

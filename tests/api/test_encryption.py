@@ -1,6 +1,6 @@
-"""Server-side encryption: SSE-S3 (``x-amz-server-side-encryption: AES256``) stores the data
-encrypted on the nodes (``serve`` makes a master key in its data directory) and reads it back
-decrypted, whole or in ranges; SSE-KMS and SSE-C are refused (501) rather than the object stored
+"""Server-side encryption: SSE-S3 (``x-amz-server-side-encryption: AES256``, or a bucket's
+default encryption) stores the data encrypted on the nodes (``serve`` makes a master key in its
+data directory) and reads it back decrypted, whole or in ranges; SSE-KMS and SSE-C are refused (501) rather than the object stored
 otherwise than its client believes; SSE-C headers on a read are InvalidRequest, since no object
 here is encrypted with a customer key."""
 from __future__ import annotations
@@ -207,3 +207,91 @@ def test_a_form_upload_asking_for_kms_is_refused(system, s3, bucket):
     resp = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"x")}, timeout=30)
     assert resp.status_code == 501 and "<Code>NotImplemented</Code>" in resp.text
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def _default_encryption(algorithm: str = "AES256", **rule) -> dict:
+    return {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm}, **rule}]}
+
+
+def test_bucket_default_encryption_applies_to_uploads_that_ask_for_none(system, s3, bucket, since):
+    """PutBucketEncryption (AES256): PUTs, copies, multipart uploads and form uploads without the
+    header are encrypted; GetBucketEncryption reports it; DeleteBucketEncryption stops it and
+    leaves what was encrypted as it is."""
+    s3.put_object(Bucket=bucket, Key="before", Body=b"stored before the default")
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_default_encryption())
+    got = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert got == {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                              "BucketKeyEnabled": False}]}
+    marker, body = marked(70000)
+    assert sse_of(s3.put_object(Bucket=bucket, Key="put", Body=body)) == "AES256"
+    assert sse_of(s3.head_object(Bucket=bucket, Key="before")) is None          # not rewritten
+    assert sse_of(s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "before"})) \
+        == "AES256"
+    # a copy onto itself now changes the encryption, so it is allowed
+    assert sse_of(s3.copy_object(Bucket=bucket, Key="before", CopySource={"Bucket": bucket, "Key": "before"})) \
+        == "AES256"
+    with pytest.raises(ClientError) as e:            # ... but not once nothing would change
+        s3.copy_object(Bucket=bucket, Key="before", CopySource={"Bucket": bucket, "Key": "before"})
+    assert e.value.response["Error"]["Code"] == "InvalidRequest"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+    assert sse_of(up) == "AES256"
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=body)
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    post = system.client(signature_version="s3v4").generate_presigned_post(bucket, "form")
+    resp = requests.post(post["url"], data=post["fields"], files={"file": ("f", body)}, timeout=30)
+    assert resp.status_code == 204 and resp.headers["x-amz-server-side-encryption"] == "AES256"
+    for key in ("put", "mp", "form"):
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body, key
+    assert not any(stored_anywhere(d, marker, since) for d in system.node_dirs())
+    # BucketKeyEnabled is kept (it changes nothing for SSE-S3)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_default_encryption(
+        BucketKeyEnabled=True))
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "BucketKeyEnabled"] is True
+    assert s3.delete_bucket_encryption(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert error_of(lambda: s3.get_bucket_encryption(Bucket=bucket)) == (
+        404, "ServerSideEncryptionConfigurationNotFoundError")
+    assert sse_of(s3.put_object(Bucket=bucket, Key="after", Body=b"plain again")) is None
+    assert s3.get_object(Bucket=bucket, Key="put")["Body"].read() == body
+
+
+@pytest.mark.parametrize("config,expected", [
+    (_default_encryption("aws:kms"), (501, "NotImplemented")),
+    (_default_encryption("aws:kms:dsse"), (501, "NotImplemented")),
+    ({"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256", "KMSMasterKeyID": "alias/x"}}]},
+     (400, "InvalidArgument")),
+    ({"Rules": []}, (400, "MalformedXML")),
+    ({"Rules": [{"BucketKeyEnabled": True}]}, (400, "MalformedXML")),
+], ids=["kms", "dsse", "aes-with-kms-key", "no-rule", "no-default"])
+def test_bucket_default_encryption_that_cannot_be_kept_is_refused(s3, bucket, config, expected):
+    assert error_of(lambda: s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=config)) \
+        == expected
+    assert error_of(lambda: s3.get_bucket_encryption(Bucket=bucket)) == (
+        404, "ServerSideEncryptionConfigurationNotFoundError")
+    assert sse_of(s3.put_object(Bucket=bucket, Key="k", Body=b"x")) is None
+
+
+@pytest.mark.parametrize("body", [b"<ServerSideEncryptionConfiguration/>", b"not xml",
+                                  b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>"
+                                  b"<SSEAlgorithm>rot13</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
+                                  b"</ServerSideEncryptionConfiguration>",
+                                  b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>"
+                                  b"<SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault>"
+                                  b"<BucketKeyEnabled>maybe</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"],
+                         ids=["empty", "not-xml", "unknown-algorithm", "bad-bucket-key"])
+def test_malformed_encryption_documents(system, s3, bucket, body):
+    url = f"{system.endpoint}/{bucket}?encryption"
+    resp = requests.put(url, data=body, headers=sign("PUT", url, body, {}), timeout=10)
+    assert resp.status_code == 400 and "<Code>MalformedXML</Code>" in resp.text
+    assert error_of(lambda: s3.get_bucket_encryption(Bucket=bucket))[0] == 404
+
+
+def test_bucket_encryption_of_a_missing_bucket(s3, bucket):
+    missing = bucket + "-missing"
+    assert error_of(lambda: s3.put_bucket_encryption(Bucket=missing,
+                                                     ServerSideEncryptionConfiguration=_default_encryption())) \
+        == (404, "NoSuchBucket")
+    assert error_of(lambda: s3.get_bucket_encryption(Bucket=missing)) == (404, "NoSuchBucket")
+    assert error_of(lambda: s3.delete_bucket_encryption(Bucket=missing)) == (404, "NoSuchBucket")

@@ -51,7 +51,6 @@ def test_deletes_succeed_with_nothing_to_delete(s3, bucket):
 
 @pytest.mark.parametrize("query,body", [
     ("policy", b'{"Version": "2012-10-17", "Statement": []}'),
-    ("encryption", b"<ServerSideEncryptionConfiguration/>"),
     ("website", b"<WebsiteConfiguration/>"),
     ("publicAccessBlock", b"<PublicAccessBlockConfiguration/>"),
     ("ownershipControls", b"<OwnershipControls/>"),

@@ -19,7 +19,8 @@ from s3server.meta.errors import (
 )
 from s3server.meta.listing import successor
 from s3server.meta.store import MetadataStore
-from s3server.models import BlobRef, CorsRule, MultipartUpload, ObjectMeta, Segment, UploadPart
+from s3server.models import (BlobRef, BucketEncryption, CorsRule, MultipartUpload, ObjectMeta, Segment,
+                             UploadPart)
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -99,7 +100,8 @@ _ADDED = {2: [("objects", "inline_data")],
           4: [("buckets", "versioning")],
           5: [("objects", "website_redirect"), ("objects", "website_redirect_for"),
               ("multipart_uploads", "website_redirect")],
-          6: [("multipart_uploads", "sse")]}
+          6: [("multipart_uploads", "sse")],
+          7: [("buckets", "encryption")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -126,7 +128,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 6
+        assert st.schema_version() == schema.SCHEMA_VERSION == 7
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -222,6 +224,24 @@ def test_schema_5_is_migrated(db_url):
         st.create_upload(MultipartUpload(f"u{round_}", "bkt", "mp", T0, owner_id=1, sse="AES256"))
         assert st.get_upload(f"u{round_}").sse == "AES256"
         st.close()
+
+
+def test_schema_6_is_migrated(db_url):
+    """Schema 6 had no bucket default encryption: the column is added on the next start, an old
+    bucket has none, and one set is kept and removed."""
+    _database_of_schema(db_url, 6)
+    for _ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == schema.SCHEMA_VERSION
+        assert st.get_bucket("bkt").encryption is None
+        st.close()
+    st = MetadataStore.from_url(db_url)
+    assert st.set_bucket_encryption("bkt", BucketEncryption("AES256", True))
+    assert st.get_bucket("bkt").encryption == BucketEncryption("AES256", True)
+    assert st.set_bucket_encryption("bkt", None) and st.get_bucket("bkt").encryption is None
+    assert not st.set_bucket_encryption("missing", BucketEncryption("AES256"))
+    st.close()
 
 
 def test_sealed_data_keys_are_kept_with_their_blobs(store, bucket):

@@ -1,4 +1,4 @@
-"""Bucket configurations this server keeps none of (policy, lifecycle, encryption, website,
+"""Bucket configurations this server keeps none of (policy, lifecycle, website,
 object lock, public access block, replication, logging, notifications, payer, acceleration): the
 reads answer what AWS answers for a bucket where they were never set, and the deletes succeed,
 since there is nothing to remove. Tools that read every setting of a bucket (Terraform's
@@ -26,7 +26,6 @@ from s3server.errors import S3Error
 NOT_SET = {
     "GetBucketPolicy": "NoSuchBucketPolicy",
     "GetBucketLifecycleConfiguration": "NoSuchLifecycleConfiguration",
-    "GetBucketEncryption": "ServerSideEncryptionConfigurationNotFoundError",
     "GetBucketWebsite": "NoSuchWebsiteConfiguration",
     "GetObjectLockConfiguration": "ObjectLockConfigurationNotFoundError",
     "GetPublicAccessBlock": "NoSuchPublicAccessBlockConfiguration",
@@ -52,7 +51,7 @@ DEFAULTS = {
         "ListBucketIntelligentTieringConfigurationsOutput", "IsTruncated", "false"),
 }
 OBJECT_LOCK = ("GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold")
-NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketLifecycle", "DeleteBucketEncryption",
+NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketLifecycle",
                      "DeleteBucketWebsite", "DeletePublicAccessBlock", "DeleteBucketReplication")
 
 
