@@ -25,15 +25,6 @@ def strip_etag(etag: str) -> str:
     return etag.strip().strip('"')
 
 
-def as_text(column: sa.ColumnElement) -> sa.ColumnElement:
-    """A JSONText column seen as plain text (so a LIKE pattern is not JSON-encoded)."""
-    return sa.type_coerce(column, sa.Text)
-
-
-def like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def with_user(table: sa.Table) -> sa.Select:
     """SELECT a key table's row joined with its user's columns (for ``joined_user``)."""
     u = s.users

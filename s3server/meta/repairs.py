@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from s3server.meta import schema as s
-from s3server.meta.common import BLOB_PAGE, as_text, like_escape, utc
+from s3server.meta.common import BLOB_PAGE, utc
 from s3server.meta.errors import Unavailable
 from s3server.meta.rows import blob_from_json
 from s3server.models import BlobRef
@@ -28,20 +28,9 @@ class RepairQueries:
             yield use.blob.blob_id
 
     def blob_referenced(self, blob_id: str) -> bool:
-        """Whether any object or part references ``blob_id``. A scan of the JSON text
-        (blob ids are not indexed): meant for re-checking a handful of GC candidates,
-        not for bulk use -- use ``iter_blob_ids`` for that."""
-        needle = "%" + like_escape('"blob_id":' + json.dumps(blob_id, ensure_ascii=False)) + "%"
-        o, p = s.objects, s.upload_parts
-
-        def _do(conn: sa.Connection) -> bool:
-            if conn.execute(sa.select(o.c.key).where(as_text(o.c.segments).like(needle, escape="\\"))
-                            .limit(1)).first():
-                return True
-            return conn.execute(sa.select(p.c.upload_id).where(as_text(p.c.blob).like(needle, escape="\\"))
-                                .limit(1)).first() is not None
-
-        return self._run(_do)
+        """Whether any object or part references ``blob_id`` (a scan of both tables, see
+        ``referenced_blob_ids``: not for use in a loop)."""
+        return bool(self.referenced_blob_ids([blob_id]))
 
     # -- repair: where blobs are used, node lists, batch reference checks ----------------
 
@@ -125,28 +114,21 @@ class RepairQueries:
         """Which of ``blob_ids`` any object or upload part references, decided by ONE
         SQL statement (a UNION over both tables), so it sees one snapshot even under
         READ COMMITTED: a multipart Complete moving a blob from a part row to an object
-        row cannot slip between two checks. Scans the JSON text; keep batches to a few
-        hundred ids (GC re-checks its candidates with it right before deleting)."""
+        row cannot slip between two checks. Blob ids are not indexed (an index would cost
+        every write), so this is one pass over both tables, whose cost per row does not
+        grow with the number of ids (each row's blob ids are looked up in a hashed set:
+        PostgreSQL's ``= ANY`` of a constant array, SQLite's ``IN`` of a subquery): GC
+        re-checks thousands of candidates at once (~0.6 s per 200,000 objects on
+        PostgreSQL here; one LIKE per id per row took 10 s for 200 ids)."""
         ids = sorted(set(blob_ids))
         if not ids:
             return set()
-        o, p = s.objects, s.upload_parts
-
-        def likes(col: sa.ColumnElement) -> sa.ColumnElement:
-            text = as_text(col)
-            return sa.or_(*(text.like("%" + like_escape('"blob_id":' + json.dumps(i)) + "%",
-                                      escape="\\") for i in ids))
-
-        q = sa.union_all(
-            sa.select(as_text(o.c.segments).label("doc")).where(likes(o.c.segments)),
-            sa.select(as_text(p.c.blob).label("doc")).where(likes(p.c.blob)))
-        docs = self._run(lambda conn: conn.execute(q).scalars().all())
-        found: set[str] = set()
-        for doc in docs:
-            parsed = json.loads(doc)
-            for d in parsed if isinstance(parsed, list) else [parsed]:
-                found.add(d["blob_id"])
-        return found & set(ids)
+        if self._engine.dialect.name == "postgresql":
+            q, params = _REFERENCED_PG, {"ids": ids}
+        else:
+            q, params = _REFERENCED_SQLITE, {"ids": json.dumps(ids)}
+        found = self._run(lambda conn: conn.execute(q, params).scalars().all())
+        return set(found) & set(ids)
 
     def try_lock_repair(self) -> "RepairLock":
         """A non-blocking, process-wide "one repair pass at a time" lock: a PostgreSQL
@@ -155,6 +137,17 @@ class RepairQueries:
         several gateway pods from scrubbing the same blobs at the same moment."""
         return RepairLock(self._engine)
 
+
+# the blob ids of every segment (objects) and part (upload_parts) that are among :ids
+_REFERENCED_PG = sa.text(
+    "SELECT e->>'blob_id' FROM objects CROSS JOIN LATERAL jsonb_array_elements(objects.segments::jsonb) AS e "
+    "WHERE e->>'blob_id' = ANY(:ids) "
+    "UNION ALL SELECT blob::jsonb->>'blob_id' FROM upload_parts WHERE blob::jsonb->>'blob_id' = ANY(:ids)")
+_REFERENCED_SQLITE = sa.text(
+    "SELECT json_extract(e.value, '$.blob_id') FROM objects, json_each(objects.segments) AS e "
+    "WHERE json_extract(e.value, '$.blob_id') IN (SELECT value FROM json_each(:ids)) "
+    "UNION ALL SELECT json_extract(blob, '$.blob_id') FROM upload_parts "
+    "WHERE json_extract(blob, '$.blob_id') IN (SELECT value FROM json_each(:ids))")
 
 _PG_REPAIR_LOCK = 0x53335250
 

@@ -74,7 +74,7 @@ from s3server.blobs.placement import nodes_for
 
 log = logging.getLogger("s3server.repair")
 
-GC_BATCH = 200
+GC_CHECK_BATCH = 5000    # GC candidates re-checked against the metadata per statement
 WORKERS = 4
 MAX_EVENTS = 10_000   # kept in a Report (all of them still go to ``on_event``)
 
@@ -447,27 +447,36 @@ class Repairer:
 
     # -- garbage collection -------------------------------------------------------------
     def _collect(self, inventory: _Inventory, report: Report) -> None:
+        """The candidates of every node, each blob id once, re-checked GC_CHECK_BATCH at a
+        time (a check is one pass over the metadata tables, whatever its size), then the
+        copies still unreferenced deleted node by node."""
+        candidates: dict[str, list[str]] = {}      # blob id -> nodes with an old unreferenced copy
         for node, entries in inventory.nodes.items():
             if entries is None:
                 continue
-            candidates = []
             for bid, age in entries.unreferenced():
                 self._count(report, "orphans_seen")
                 if age < self.grace:
                     self._count(report, "orphans_young")
                 else:
-                    candidates.append(bid)
-            for i in range(0, len(candidates), GC_BATCH):
-                self._collect_batch(node, candidates[i:i + GC_BATCH], report)
+                    candidates.setdefault(bid, []).append(node)
+        ids = list(candidates)
+        for i in range(0, len(ids), GC_CHECK_BATCH):
+            batch = ids[i:i + GC_CHECK_BATCH]
+            still = self.store.referenced_blob_ids(batch)
+            if still:
+                self._count(report, "orphans_rescued", sum(len(candidates[b]) for b in still))
+            doomed: dict[str, list[str]] = {}
+            for bid in batch:
+                if bid not in still:
+                    for node in candidates[bid]:
+                        doomed.setdefault(node, []).append(bid)
+            for node, bids in doomed.items():
+                self._delete_orphans(node, bids, report)
 
-    def _collect_batch(self, node: str, batch: list[str], report: Report) -> None:
-        still = self.store.referenced_blob_ids(batch)
-        if still:
-            self._count(report, "orphans_rescued", len(still))
+    def _delete_orphans(self, node: str, bids: list[str], report: Report) -> None:
         client = self.blobs.client(node)
-        for bid in batch:
-            if bid in still:
-                continue
+        for bid in bids:
             self._event(report, event="gc", blob=bid, node=node)
             if self.dry_run:
                 continue

@@ -81,3 +81,21 @@ def test_update_blob_nodes_of_a_part_and_references(store):
                 assert not second.acquired
     with store.try_lock_repair() as again:
         assert again.acquired
+
+
+def test_referenced_blob_ids_checks_thousands_of_ids_at_once(store):
+    """Every segment of a multipart object and every part counts; ids are matched exactly (no
+    pattern characters, no prefixes); an encrypted blob's reference (with its sealed key) counts;
+    thousands of ids go in one call."""
+    put(store, "multi", blob(1), blob(2), blob(3))
+    put(store, "single", blob(4))
+    put(store, "sealed", BlobRef(f"{5:032x}", 10, ("n0",), key="v1:kid:c2VhbGVk"))
+    store.create_upload(MultipartUpload("u1", "bkt", "m", NOW, owner_id=1))
+    store.put_part(UploadPart("u1", 1, 10, '"p"', NOW, blob(6)))
+    referenced = {blob(i).blob_id for i in (1, 2, 3, 4, 5, 6)}
+    others = [f"{i:032x}" for i in range(100, 4100)] + ["%", "_" * 32, f"{1:031x}", f"{1:032x}0", '"', ""]
+    assert store.referenced_blob_ids([*referenced, *others]) == referenced
+    assert store.referenced_blob_ids(others) == set()
+    assert store.blob_referenced(blob(3).blob_id) and not store.blob_referenced("%")
+    store.delete_object("bkt", "multi")
+    assert store.referenced_blob_ids(list(referenced)) == {blob(i).blob_id for i in (4, 5, 6)}
