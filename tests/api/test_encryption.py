@@ -5,6 +5,7 @@ otherwise than its client believes; SSE-C headers on a read are InvalidRequest, 
 here is encrypted with a customer key."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -295,3 +296,21 @@ def test_bucket_encryption_of_a_missing_bucket(s3, bucket):
         == (404, "NoSuchBucket")
     assert error_of(lambda: s3.get_bucket_encryption(Bucket=missing)) == (404, "NoSuchBucket")
     assert error_of(lambda: s3.delete_bucket_encryption(Bucket=missing)) == (404, "NoSuchBucket")
+
+
+def test_a_bad_encrypted_upload_stores_nothing(system, s3, bucket):
+    """The digests see the plaintext before it is encrypted: a wrong Content-MD5 or checksum
+    fails the upload (BadDigest) and nothing is stored, nor is an object replaced."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"the old object", **SSE)
+    body = os.urandom(100_000)
+    wrong_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    assert error_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=body, ContentMD5=wrong_md5, **SSE)) \
+        == (400, "BadDigest")
+    assert error_of(lambda: s3.put_object(Bucket=bucket, Key="new", Body=body, ChecksumSHA256=base64.b64encode(
+        hashlib.sha256(b"other").digest()).decode(), **SSE)) == (400, "BadDigest")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"the old object"
+    good_md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    got = s3.put_object(Bucket=bucket, Key="k", Body=body, ContentMD5=good_md5, **SSE)
+    assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")["Body"].read() == body
