@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from s3server.meta import schema as s
-from s3server.meta.common import BLOB_PAGE, utc
+from s3server.meta.common import BLOB_PAGE
 from s3server.meta.errors import Unavailable
 from s3server.meta.rows import blob_from_json
 from s3server.models import BlobRef
@@ -95,8 +95,10 @@ class RepairQueries:
                 if not hits:
                     return None
                 new = [edit(seg) for seg in hits][0]
-                conn.execute(o.update().where(where).values(
-                    segments=segments, updated_at=utc(self._clock())))
+                # updated_at stays: it marks the last write of the object itself, and the tags
+                # and redirect location count only while their *_for columns equal it (a new
+                # updated_at here made a repaired object lose both)
+                conn.execute(o.update().where(where).values(segments=segments))
                 return new
             p = s.upload_parts
             where = sa.and_(p.c.upload_id == use.row[0], p.c.part_number == use.row[1])

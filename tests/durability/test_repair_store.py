@@ -60,6 +60,19 @@ def test_update_blob_nodes_edits_one_segment_and_composes(store):
     assert store.update_blob_nodes(use, add=("n4",)) is None
 
 
+def test_update_blob_nodes_keeps_tags_and_redirect(store):
+    """A node-list edit is not a new version of the object: its tags and website redirect
+    location (which count only while written for the row's current version) stay."""
+    store.put_object(ObjectMeta(bucket="bkt", key="tagged", size=10, etag='"e"', last_modified=NOW,
+                                segments=(Segment(blob(1)),), tags=(("team", "a"),), website_redirect="/new"))
+    assert store.set_object_tags("bkt", "tagged", (("team", "b"),))
+    use = next(u for u in store.iter_blob_uses() if u.row == ("bkt", "tagged"))
+    assert store.update_blob_nodes(use, add=("n2",), remove=("n0",)) == ("n1", "n2")
+    got = store.get_object("bkt", "tagged")
+    assert got.segments[0].blob.nodes == ("n1", "n2")
+    assert got.tags == (("team", "b"),) and got.website_redirect == "/new"
+
+
 def test_update_blob_nodes_of_a_part_and_references(store):
     store.create_upload(MultipartUpload(upload_id="u1", bucket="bkt", key="k", initiated=NOW, owner_id=1))
     store.put_part(UploadPart(upload_id="u1", part_number=1, size=10, etag='"p"', last_modified=NOW,
