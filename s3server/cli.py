@@ -255,7 +255,44 @@ def cmd_storage_node(args, rest: list[str]) -> int:
 # --------------------------------------------------------------------------- admin
 def _admin_settings(args) -> Settings:
     overrides = {"data_dir": Path(args.data_dir) if args.data_dir else None}
-    return Settings.from_env(**overrides)
+    settings = Settings.from_env(**overrides)
+    key_file = Path(settings.data_dir) / SSE_KEY_FILE
+    if not settings.sse_key and key_file.exists():      # a serve data dir's own master key
+        settings = settings.with_(sse_key=key_file.read_text().strip())
+    return settings
+
+
+def _rewrap_sse_keys(store, settings: Settings) -> int:
+    """Reseal every encrypted blob's data key under the current master key (S3_SSE_KEY, or a
+    serve data dir's sse.key), opening it with whichever of S3_SSE_OLD_KEYS sealed it; then
+    the old keys can be dropped. Only metadata changes (the data keys, hence the stored bytes,
+    stay the same); safe while the system runs."""
+    from s3server.service.sse import KeyUnavailable, Sealer
+
+    sealer = Sealer.from_settings(settings.sse_key, settings.sse_old_keys)
+    if sealer is None:
+        print("error: no master key (S3_SSE_KEY, or --data-dir of a serve that made sse.key)", file=sys.stderr)
+        return 1
+    counts = {"rewrapped": 0, "current": 0, "unavailable": 0, "changed_meanwhile": 0}
+    for use in store.iter_blob_uses():
+        if use.blob.key is None:
+            continue
+        if sealer.sealed_by(use.blob.key) == sealer.key_id:
+            counts["current"] += 1
+            continue
+        try:
+            data_key = sealer.open(use.blob.key)
+        except KeyUnavailable as exc:
+            counts["unavailable"] += 1
+            print(json.dumps({"event": "unavailable", "blob": use.blob.blob_id, "table": use.table,
+                              "row": list(use.row), "error": str(exc)}), file=sys.stderr)
+            continue
+        if store.reseal_blob_key(use, sealer.seal(data_key)):
+            counts["rewrapped"] += 1
+        else:
+            counts["changed_meanwhile"] += 1
+    print(json.dumps({"event": "summary", "key_id": sealer.key_id, **counts}))
+    return 1 if counts["unavailable"] else 0
 
 
 def cmd_admin(args) -> int:
@@ -321,6 +358,8 @@ def cmd_admin(args) -> int:
                 saved["api_key"] = key
                 creds_file.write_text(json.dumps(saved, indent=2))
             print(f"Admin API Key: {key}" if user.is_admin else f"API Key: {key}")
+        elif args.admin_cmd == "rewrap-sse-keys":
+            return _rewrap_sse_keys(store, settings)
         elif args.admin_cmd == "show-admin":
             admin, creds = identity.admin_credentials()
             for c in creds:
@@ -489,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     rk = asub.add_parser("revoke-key")
     rk.add_argument("key", help="an access key id or an API key")
     asub.add_parser("show-admin")
+    asub.add_parser("rewrap-sse-keys", help="reseal every encrypted object's data key under S3_SSE_KEY "
+                    "(opening it with S3_SSE_OLD_KEYS), after which the old keys can be dropped")
 
     bn = sub.add_parser("bench", help="benchmark any S3 endpoint, or this system against moto's server")
     bn.add_argument("--endpoint", help="S3 endpoint URL to benchmark")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -75,15 +75,34 @@ class RepairQueries:
         row is gone or no longer references that blob (it was overwritten or deleted
         meanwhile; nothing is changed). Add/remove (not "set") so concurrent repairs
         compose."""
-        blob_id = use.blob.blob_id
-
         def edit(doc: dict[str, Any]) -> tuple[str, ...]:
             nodes = [n for n in doc["nodes"] if n not in remove]
             nodes += [n for n in dict.fromkeys(add) if n not in nodes]
             doc["nodes"] = nodes
             return tuple(nodes)
 
-        def _do(conn: sa.Connection) -> tuple[str, ...] | None:
+        return self._edit_blob(use, edit)
+
+    def reseal_blob_key(self, use: "BlobUse", sealed: str) -> bool:
+        """Replace the sealed data key of blob ``use.blob.blob_id`` in the row named by ``use``
+        with ``sealed`` (the same data key sealed under another master key), if the row still
+        holds ``use.blob.key``; one transaction, the row locked. False: the row is gone, no
+        longer references the blob, or was resealed meanwhile."""
+        def edit(doc: dict[str, Any]) -> bool:
+            if doc.get("key") != use.blob.key:
+                return False
+            doc["key"] = sealed
+            return True
+
+        return bool(self._edit_blob(use, edit))
+
+    def _edit_blob(self, use: "BlobUse", edit: Callable[[dict[str, Any]], Any]) -> Any:
+        """Apply ``edit`` to the JSON reference of blob ``use.blob.blob_id`` in the row named by
+        ``use``, in one transaction with the row locked; returns what ``edit`` returned, or None
+        when the row is gone or no longer references that blob."""
+        blob_id = use.blob.blob_id
+
+        def _do(conn: sa.Connection) -> Any:
             if use.table == "objects":
                 o = s.objects
                 where = sa.and_(o.c.bucket == use.row[0], o.c.key == use.row[1])
@@ -95,9 +114,9 @@ class RepairQueries:
                 if not hits:
                     return None
                 new = [edit(seg) for seg in hits][0]
-                # updated_at stays: it marks the last write of the object itself, and the tags
-                # and redirect location count only while their *_for columns equal it (a new
-                # updated_at here made a repaired object lose both)
+                # updated_at stays: an edit of a blob reference is not a new version of the
+                # object, and the tags and redirect location count only while their *_for
+                # columns equal updated_at (a new one here made repaired objects lose both)
                 conn.execute(o.update().where(where).values(segments=segments))
                 return new
             p = s.upload_parts

@@ -73,9 +73,18 @@ class Sealer:
     def new_key(self) -> tuple[bytes, str]:
         """A fresh data key and its sealed form (what the blob reference keeps)."""
         data_key = os.urandom(32)
+        return data_key, self.seal(data_key)
+
+    def seal(self, data_key: bytes) -> str:
+        """``data_key`` sealed under the current master key."""
         nonce = os.urandom(12)
         sealed = self._keys[self.key_id].encrypt(nonce, data_key, _AAD)
-        return data_key, f"{_VERSION}:{self.key_id}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+        return f"{_VERSION}:{self.key_id}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    @staticmethod
+    def sealed_by(sealed: str) -> str:
+        """The id of the master key that sealed ``sealed``."""
+        return sealed.split(":", 2)[1] if sealed.count(":") >= 2 else ""
 
     def open(self, sealed: str) -> bytes:
         version, _, rest = sealed.partition(":")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,7 +135,9 @@ def test_node_ports_are_distinct_and_never_the_gateways():
 def test_sse_master_key_rotation(tmp_path):
     """S3_SSE_KEY replaces serve's key file; after a rotation the old key in S3_SSE_OLD_KEYS still
     opens what it sealed, new objects use the new key, and without the old key its objects are a
-    clear error (their metadata still reads); a malformed key stops serve at start."""
+    clear error (their metadata still reads); `admin rewrap-sse-keys` reseals the old objects' data
+    keys under the new key, after which the old key is not needed; a malformed key stops serve at
+    start."""
     old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
     data_dir = tmp_path / "data"
 
@@ -146,6 +151,10 @@ def test_sse_master_key_rotation(tmp_path):
         s3.create_bucket(Bucket="rot")
         s3.put_object(Bucket="rot", Key="old", Body=b"sealed by the old key", ServerSideEncryption="AES256")
         s3.put_object(Bucket="rot", Key="plain", Body=b"never encrypted")
+        up = s3.create_multipart_upload(Bucket="rot", Key="old-mp", ServerSideEncryption="AES256")["UploadId"]
+        part = s3.upload_part(Bucket="rot", Key="old-mp", UploadId=up, PartNumber=1, Body=b"a one-part upload")
+        s3.complete_multipart_upload(Bucket="rot", Key="old-mp", UploadId=up,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
     finally:
         serve.stop()
     serve = start(S3_SSE_KEY=new, S3_SSE_OLD_KEYS=old)
@@ -165,6 +174,27 @@ def test_sse_master_key_rotation(tmp_path):
             s3.get_object(Bucket="rot", Key="old")
         assert e.value.response["Error"]["Code"] == "InternalError"
         assert "encryption key" in e.value.response["Error"]["Message"]
+    finally:
+        serve.stop()
+
+    def rewrap(**env):
+        r = subprocess.run([sys.executable, "-m", "s3server", "admin", "--data-dir", str(data_dir), "rewrap-sse-keys"],
+                           env={**os.environ, "S3_DATABASE_URL": "", "S3_SSE_KEY": new, "S3_SSE_OLD_KEYS": "", **env},
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+    code, summary, err = rewrap()                     # the old key is needed to open what it sealed
+    assert code == 1 and summary["unavailable"] == 2 and summary["current"] == 1, (summary, err)
+    code, summary, err = rewrap(S3_SSE_OLD_KEYS=old)
+    assert code == 0 and (summary["rewrapped"], summary["current"]) == (2, 1), (summary, err)
+    code, summary, err = rewrap()                     # nothing left under the old key
+    assert code == 0 and (summary["rewrapped"], summary["current"], summary["unavailable"]) == (0, 3, 0), summary
+    serve = start(S3_SSE_KEY=new)
+    try:
+        s3 = serve.client()
+        assert s3.get_object(Bucket="rot", Key="old")["Body"].read() == b"sealed by the old key"
+        assert s3.get_object(Bucket="rot", Key="old-mp")["Body"].read() == b"a one-part upload"
+        assert s3.get_object(Bucket="rot", Key="new")["Body"].read() == b"sealed by the new key"
     finally:
         serve.stop()
     broken = ServeProcess(data_dir, env={"S3_SSE_KEY": "c2hvcnQ="})

@@ -112,3 +112,21 @@ def test_referenced_blob_ids_checks_thousands_of_ids_at_once(store):
     assert store.blob_referenced(blob(3).blob_id) and not store.blob_referenced("%")
     store.delete_object("bkt", "multi")
     assert store.referenced_blob_ids(list(referenced)) == {blob(i).blob_id for i in (4, 5, 6)}
+
+
+def test_reseal_blob_key_replaces_only_the_key_it_was_given(store):
+    """The sealed key is swapped in the segment of that blob alone, in objects and parts; a row
+    that changed meanwhile (another key, overwritten, deleted) is left alone."""
+    sealed = BlobRef(f"{1:032x}", 10, ("n0",), key="v1:old:AAAA")
+    put(store, "multi", sealed, BlobRef(f"{2:032x}", 10, ("n0",), key="v1:old:BBBB"))
+    store.create_upload(MultipartUpload("u1", "bkt", "m", NOW, owner_id=1))
+    store.put_part(UploadPart("u1", 1, 10, '"p"', NOW, BlobRef(f"{3:032x}", 10, ("n0",), key="v1:old:CCCC")))
+    uses = {u.blob.blob_id: u for u in store.iter_blob_uses()}
+    assert store.reseal_blob_key(uses[f"{1:032x}"], "v1:new:aaaa")
+    assert [s.blob.key for s in store.get_object("bkt", "multi").segments] == ["v1:new:aaaa", "v1:old:BBBB"]
+    assert not store.reseal_blob_key(uses[f"{1:032x}"], "v1:new:zzzz")     # holds another key now
+    assert store.reseal_blob_key(uses[f"{3:032x}"], "v1:new:cccc")
+    assert store.get_parts("u1")[1].blob.key == "v1:new:cccc"
+    put(store, "multi", blob(9))
+    assert not store.reseal_blob_key(uses[f"{2:032x}"], "v1:new:bbbb")
+    assert store.get_object("bkt", "multi").segments[0].blob.key is None

@@ -75,3 +75,13 @@ def test_master_keys_are_checked_when_settings_load():
     with pytest.raises(ValueError, match="needs S3_SSE_KEY"):
         Settings.from_env({"S3_SSE_OLD_KEYS": good})
     assert good not in repr(Settings.from_env({"S3_SSE_KEY": good}))
+
+
+def test_a_data_key_resealed_under_a_new_master_key():
+    old, new = os.urandom(32), os.urandom(32)
+    key, sealed = sse.Sealer(old).new_key()
+    both = sse.Sealer(new, [old])
+    assert sse.Sealer.sealed_by(sealed) == sse.key_id(old)
+    resealed = both.seal(both.open(sealed))
+    assert sse.Sealer.sealed_by(resealed) == sse.key_id(new) and sse.Sealer(new).open(resealed) == key
+    assert sse.Sealer.sealed_by("garbage") == ""
