@@ -314,3 +314,40 @@ def test_a_bad_encrypted_upload_stores_nothing(system, s3, bucket):
     got = s3.put_object(Bucket=bucket, Key="k", Body=body, ContentMD5=good_md5, **SSE)
     assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
     assert s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")["Body"].read() == body
+
+
+def test_a_200_mib_encrypted_object_streams_through_a_flat_gateway(system, s3, bucket):
+    """Encryption and decryption work chunk by chunk: no gateway worker's peak memory grows by
+    the object's size on the way in or out."""
+    from tests.api.test_post_object import _worker_peaks
+    size, block = 200 * MiB, os.urandom(MiB)
+    digest = hashlib.md5()
+
+    class Body:                      # a sized stream: sent with Content-Length, never held whole
+        def __init__(self):
+            self.sent = 0
+
+        def __len__(self):
+            return size
+
+        def read(self, n: int = -1) -> bytes:
+            if self.sent >= size:
+                return b""
+            chunk = bytes([(self.sent // MiB) % 256]) + block[1:]   # n is ignored: a MiB at a time
+            self.sent += len(chunk)
+            digest.update(chunk)
+            return chunk
+
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "big", **SSE}, ExpiresIn=600)
+    before = _worker_peaks(system)
+    resp = requests.put(url, data=Body(), timeout=300, headers={"x-amz-server-side-encryption": "AES256"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-amz-server-side-encryption"] == "AES256"
+    got = hashlib.md5()
+    with s3.get_object(Bucket=bucket, Key="big")["Body"] as stream:
+        for chunk in iter(lambda: stream.read(MiB), b""):
+            got.update(chunk)
+    after = _worker_peaks(system)
+    growth = max(after[pid] - before.get(pid, after[pid]) for pid in after) / 1024
+    assert growth < 64, f"a gateway worker's peak RSS grew {growth:.0f} MiB for a 200 MiB encrypted object"
+    assert got.hexdigest() == digest.hexdigest() and resp.headers["ETag"] == f'"{digest.hexdigest()}"'
