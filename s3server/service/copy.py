@@ -18,7 +18,7 @@ from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
-                                      failed_condition, inline_bytes, upload_sse, user_metadata_size)
+                                      failed_condition, upload_sse, user_metadata_size)
 
 MAX_COPY_SOURCE = 5 * 1024 ** 3
 SELF_COPY_MESSAGE = ("This copy request is illegal because it is trying to copy an object to itself without "
@@ -174,13 +174,13 @@ class CopyService:
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
             last_modified=self.clock(), checksums={a: digests.checksum(a) for a in algos},
             checksum_type="FULL_OBJECT", storage_class=storage_class or "STANDARD",
-            segments=(Segment(blob),), sse=sse,
-            inline=None if sse else self._inline_copy(src, blob.size), **attrs)
+            segments=(Segment(blob),), sse=sse, inline=self._inline_copy(src, blob), **attrs)
         return self.objects.commit(meta, if_none_match=if_none_match, if_match=if_match)
 
-    def _inline_copy(self, src: ObjectMeta, size: int) -> bytes | None:
-        """The copy's inline bytes: the source's (checked), when copies of its size get one."""
-        if not self.objects.inline_max or size > self.objects.inline_max:
+    def _inline_copy(self, src: ObjectMeta, blob) -> bytes | None:
+        """The copy's inline bytes: the source's (checked, decrypted), when copies of its size get
+        one, sealed as the copy's blob is."""
+        if not self.objects.inline_max or blob.size > self.objects.inline_max:
             return None
-        data = inline_bytes(src)
-        return data if data is not None and len(data) == size else None
+        data = self.objects.inline_plain(src)
+        return self.objects.seal_inline(blob, data) if data is not None and len(data) == blob.size else None

@@ -245,12 +245,13 @@ class _Kept:
         return b"".join(self.parts) if self.size == size <= self.limit else None
 
 
-def inline_bytes(meta: ObjectMeta) -> bytes | None:
-    """The object's bytes from its metadata row, if it has an inline copy that checks out:
-    the right length and, as every single-part object's ETag is the MD5 of its bytes, the
-    right MD5. A copy that does not (a damaged row, or one a server without inline copies
-    overwrote) is ignored: the object is read from the storage nodes."""
-    data = meta.inline
+def inline_bytes(meta: ObjectMeta, data: bytes | None = None) -> bytes | None:
+    """The object's bytes from its metadata row (``data``: the row's copy decrypted, for an
+    encrypted object), if it has an inline copy that checks out: the right length and, as every
+    single-part object's ETag is the MD5 of its bytes, the right MD5. A copy that does not (a
+    damaged row, or one a server without inline copies overwrote) is ignored: the object is read
+    from the storage nodes."""
+    data = meta.inline if data is None else data
     if data is None or meta.parts_count:
         return None
     etag = meta.etag.strip('"')
@@ -299,18 +300,18 @@ class ObjectService:
         self.check_sse(sse)
         self.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         kept = None
-        # an encrypted object keeps no plaintext copy in its row
-        if self.inline_max and not sse and (payload.length is None or payload.length <= self.inline_max):
+        if self.inline_max and (payload.length is None or payload.length <= self.inline_max):
             kept = _Kept(self.inline_max)
             payload = dataclasses.replace(payload, chunks=kept.wrap(payload.chunks))
         blob, digests, algos = self.store_payload(payload, sse=sse)
+        inline = kept.data(blob.size) if kept is not None else None
         meta = ObjectMeta(
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
             last_modified=self.clock(),
             checksums={a: digests.checksum(a) for a in algos},
             checksum_type="FULL_OBJECT",
             segments=(Segment(blob),),
-            inline=kept.data(blob.size) if kept is not None else None,
+            inline=self.seal_inline(blob, inline),
             **attrs,
         )
         return self.commit(meta, if_none_match=if_none_match, if_match=if_match)
@@ -494,7 +495,7 @@ class ObjectService:
         """From the object's inline copy if it has one, else from the nodes: open the first
         needed segment eagerly (so a total outage is a clean 503 before any header is
         sent), then stream the rest lazily."""
-        inline = inline_bytes(meta)
+        inline = self.inline_plain(meta)
         if inline is not None:
             return iter((inline[start:end],) if start < end else ())
         pieces = []
@@ -520,6 +521,25 @@ class ObjectService:
         yield from first
         for blob, lo, hi in rest:
             yield from self._open(blob, lo, hi)
+
+    def seal_inline(self, blob, data: bytes | None) -> bytes | None:
+        """What the row keeps of a small object's bytes: the bytes, or for an encrypted blob its
+        ciphertext (the same as on the nodes), so no plaintext reaches the metadata database."""
+        if data is None or blob.key is None:
+            return data
+        return b"".join(sse_mod.crypt(self.sealer.open(blob.key), [data]))
+
+    def inline_plain(self, meta: ObjectMeta) -> bytes | None:
+        """The object's bytes from its row's inline copy (decrypted if need be), if it checks out."""
+        if meta.inline is None or not meta.segments or meta.segments[0].blob.key is None:
+            return inline_bytes(meta)
+        if meta.parts_count or self.sealer is None:
+            return None
+        try:
+            data = b"".join(sse_mod.crypt(self.sealer.open(meta.segments[0].blob.key), [meta.inline]))
+        except sse_mod.KeyUnavailable:
+            return None         # the nodes' copy fails the same way, with a clear error
+        return inline_bytes(meta, data)
 
     def _open(self, blob, lo: int, hi: int) -> Iterator[bytes]:
         """Bytes [lo, hi) of one blob, decrypted if it is encrypted (its key is opened here,

@@ -351,3 +351,25 @@ def test_a_200_mib_encrypted_object_streams_through_a_flat_gateway(system, s3, b
     growth = max(after[pid] - before.get(pid, after[pid]) for pid in after) / 1024
     assert growth < 64, f"a gateway worker's peak RSS grew {growth:.0f} MiB for a 200 MiB encrypted object"
     assert got.hexdigest() == digest.hexdigest() and resp.headers["ETag"] == f'"{digest.hexdigest()}"'
+
+
+def test_small_encrypted_objects_are_read_from_their_encrypted_inline_copy(system, s3, bucket):
+    """A small encrypted object's row keeps its ciphertext (never its plaintext) and a GET is
+    served from it: with every node copy gone it still reads back, whole and in ranges; copies
+    get an inline copy sealed as they are (encrypted or not)."""
+    from tests.api.test_objects import _drop_node_copies, _rows
+    body = os.urandom(4000)
+    s3.put_object(Bucket=bucket, Key="enc", Body=body, **SSE)
+    s3.copy_object(Bucket=bucket, Key="enc-copy", CopySource={"Bucket": bucket, "Key": "enc"}, **SSE)
+    s3.copy_object(Bucket=bucket, Key="plain-copy", CopySource={"Bucket": bucket, "Key": "enc"})
+    rows = _rows(system, bucket, "enc", "enc-copy", "plain-copy")
+    for key in ("enc", "enc-copy"):
+        assert rows[key].inline is not None and len(rows[key].inline) == len(body) and rows[key].inline != body
+    assert rows["enc"].inline != rows["enc-copy"].inline          # each under its own data key
+    assert rows["plain-copy"].inline == body
+    for key in rows:
+        _drop_node_copies(system, rows[key])
+    for key in rows:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+    got = s3.get_object(Bucket=bucket, Key="enc", Range="bytes=17-2050")
+    assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == body[17:2051]
