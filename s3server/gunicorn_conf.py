@@ -1,4 +1,5 @@
-"""gunicorn settings for the gateway: gevent workers. The only module that knows gevent.
+"""gunicorn settings for the gateway: gevent workers. With gunicorn_worker, the only modules
+that know gevent.
 
 Used as ``gunicorn -c python:s3server.gunicorn_conf s3server.wsgi:app`` (the container
 command) and by ``s3server gateway`` / ``s3server serve``, which run the same thing.
@@ -12,7 +13,7 @@ _bind_host = os.environ.get("S3_BIND", "0.0.0.0")
 
 bind = [f"{_bind_host}:{_port}"]
 workers = int(os.environ.get("S3_WORKERS", "2"))
-worker_class = "gevent"
+worker_class = "s3server.gunicorn_worker.GatewayWorker"   # gevent, closing idle connections on stop
 worker_connections = int(os.environ.get("S3_WORKER_CONNECTIONS", "1000"))
 timeout = 120            # heartbeat; gevent workers stay responsive during long transfers
 graceful_timeout = 30

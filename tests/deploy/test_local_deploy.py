@@ -216,7 +216,7 @@ def test_the_manifests_commands_run_as_local_processes(pg_database, tmp_path, pr
         time.sleep(0.2)
     assert len(children_of(gw.pid)) == int(env["S3_WORKERS"])
     from s3server import gunicorn_conf
-    assert gunicorn_conf.worker_class == "gevent"
+    assert gunicorn_conf.worker_class == "s3server.gunicorn_worker.GatewayWorker"    # gevent, see there
 
     # the first start created the admin and logged its credentials
     text = gw_log.read_text()
@@ -273,7 +273,33 @@ def test_the_manifests_commands_run_as_local_processes(pg_database, tmp_path, pr
     index, count = (int(x) for x in summary["scrub_share"].split("/"))
     assert count == 7 and 0 <= index < 7, summary
 
-    # SIGTERM, as on a rolling update or scale-down: everything stops cleanly and in time
+    # SIGTERM to the gateway while a client holds an idle keep-alive connection and another is in
+    # the middle of an upload: the upload completes, the idle connection is closed at once without
+    # an answer, and the gateway exits without waiting out graceful_timeout (30 s) for the client
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    idle.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+    url = urlsplit(boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key.group(1),
+                                aws_secret_access_key=secret_key.group(1), region_name=cm["S3_REGION"])
+                   .generate_presigned_url("put_object", Params={"Bucket": "deploy-check", "Key": "in-flight"},
+                                           ExpiresIn=300))
+    upload = os.urandom(1024 * 1024)
+    busy = socket.create_connection(("127.0.0.1", port), timeout=30)
+    busy.sendall(f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                 f"Content-Length: {len(upload)}\r\n\r\n".encode() + upload[:1000])
+    time.sleep(0.5)
+    stopping = time.monotonic()
+    gw.send_signal(signal.SIGTERM)
+    assert idle.recv(1) == b""                                   # closed, nothing sent
+    time.sleep(0.5)
+    busy.sendall(upload[1000:])
+    reply = b"".join(iter(lambda: busy.recv(65536), b""))
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert gw.wait(25) == 0 and time.monotonic() - stopping < 10, gw_log.read_text()[-3000:]
+    idle.close()
+    busy.close()
+
+    # SIGTERM to the rest, as on a rolling update or scale-down: everything stops cleanly and in time
     codes = procs.stop_all()
     grace = m.pod_template(m.gateway_deployment(objs))["spec"]["terminationGracePeriodSeconds"]
     assert all(c == 0 for c in codes.values()), (codes, gw_log.read_text()[-3000:])
