@@ -550,6 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--workers", type=int, help="--compare-moto: gunicorn workers of our gateway (S3_WORKERS)")
     bn.add_argument("--serve-dir", help="data dir of a running `s3server serve` at --endpoint, to watch its memory")
     bn.add_argument("--keep", action="store_true", help="keep the buckets made on --endpoint (default: delete)")
+    bn.add_argument("--sse", action="store_true", help="give every bucket SSE-S3 default encryption, so that "
+                    "all uploads are encrypted (PutBucketEncryption)")
     bn.add_argument("--json", help="also write the results as JSON to this file")
     bn.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     return p

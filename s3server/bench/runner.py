@@ -68,7 +68,8 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
     doc: dict = {"command": "s3server bench " + " ".join(getattr(args, "argv", []) or []),
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "settings": {"scenarios": scen, "duration_s": args.duration, "concurrency": conc,
-                              "small_size": small_size, "large_size": large_size, "list_sizes": list_sizes},
+                              "small_size": small_size, "large_size": large_size, "list_sizes": list_sizes,
+                              "sse": bool(getattr(args, "sse", False))},
                  "host": {"python": platform.python_version(), "platform": platform.platform()}}
     ctxs: list[sc.Ctx] = []
     try:
@@ -87,7 +88,8 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
             ep = Endpoint(s.endpoint, s.access_key, s.secret_key, region=args.region, insecure=args.insecure)
             sc.preflight(ep)
             ctxs.append(sc.Ctx(name=s.name, endpoint=ep, pids=s.pids(), progress=progress,
-                               duration=args.duration, run_id=run_id, small_size=small_size))
+                               duration=args.duration, run_id=run_id, small_size=small_size,
+                               sse=bool(getattr(args, "sse", False))))
             results[s.name] = {}
         doc["systems"] = {s.name: {"endpoint": s.endpoint, "description": s.description} for s in systems}
         for s in systems:
@@ -175,6 +177,8 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
             print(f"  storage nodes' data on {node_fs}{warn}", file=out)
     if doc.get("machine"):
         print(report.format_machine(doc["machine"]) + f"; disk {doc['host'].get('disk')}", file=out)
+    if doc["settings"]["sse"]:
+        print("every bucket encrypts its uploads (--sse: SSE-S3 default encryption)", file=out)
     print("", file=out)
     print(report.format_table(table, names), file=out)
     if len(names) > 1:

@@ -6,6 +6,8 @@ tokens, which only exist at run time). Latency is measured per request around se
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import io
 import os
@@ -21,6 +23,9 @@ from s3server.bench.systems import RssSampler
 
 KiB, MiB = 1024, 1024 * 1024
 SMALL = 4 * KiB
+SSE_DEFAULT = (b'<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule>'
+               b"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm>"
+               b"</ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>")
 PUT_RATE_CAP = 4000          # presigned PUT URLs made per second of --duration (a run ending early says so)
 _TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
 _KEYCOUNT = re.compile(rb"<KeyCount>(\d+)</KeyCount>")
@@ -40,6 +45,7 @@ class Ctx:
     small_size: int = SMALL
     buckets: list[str] = field(default_factory=list)
     read_rates: dict[tuple[str, int], float] = field(default_factory=dict)   # (method, c) -> ops/s
+    sse: bool = False            # --sse: buckets encrypt every upload (SSE-S3 default encryption)
 
 
 class Progress:
@@ -100,12 +106,19 @@ def pct(sorted_vals: list[float], p: float) -> float:
 
 
 def create_bucket(ctx: Ctx, bucket: str) -> None:
+    """A bucket for a scenario; with ``--sse``, with SSE-S3 as its default encryption, so that every
+    upload to it is encrypted whatever the scenario sends."""
     conn = Conn(ctx.endpoint)
     try:
         check(conn, "PUT", ctx.endpoint.url_for("PUT", bucket), f"CreateBucket {bucket}")
+        ctx.buckets.append(bucket)
+        if ctx.sse:
+            md5 = base64.b64encode(hashlib.md5(SSE_DEFAULT).digest()).decode()
+            check(conn, "PUT", ctx.endpoint.url_for("PUT", bucket, "", {"encryption": ""}),
+                  f"PutBucketEncryption {bucket}", body=SSE_DEFAULT,
+                  headers={"Content-MD5": md5, "Content-Type": "application/xml"}, ok=(200,))
     finally:
         conn.close()
-    ctx.buckets.append(bucket)
 
 
 def preflight(endpoint: Endpoint) -> None:
@@ -627,8 +640,6 @@ def _mem_text(m: dict) -> str:
 # --------------------------------------------------------------------------- cleanup
 def empty_and_delete_bucket(ctx: Ctx, bucket: str) -> None:
     """For runs against an external endpoint: delete what the run made (DeleteObjects by 1000)."""
-    import base64
-    import hashlib
     from xml.sax.saxutils import escape
     key_re = re.compile(rb"<Key>([^<]*)</Key>")
     conn = Conn(ctx.endpoint)

@@ -95,6 +95,29 @@ def test_endpoint_with_serve_dir_reports_the_nodes(system, tmp_path):
     assert {b["Name"] for b in system.client().list_buckets()["Buckets"]} == before
 
 
+def test_sse_encrypts_what_the_scenarios_upload(system, tmp_path):
+    """--sse gives every bucket the run makes SSE-S3 default encryption: the objects it leaves
+    (--keep) are encrypted, and the report says so."""
+    out = tmp_path / "bench.json"
+    before = {b["Name"] for b in system.client().list_buckets()["Buckets"]}
+    r = bench("--endpoint", system.endpoint, "--access-key", ADMIN_AK, "--secret-key", ADMIN_SK, "--sse", "--keep",
+              "--scenarios", "small", "--concurrency", "1", "--duration", "0.3", "--json", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(out.read_text())["settings"]["sse"] is True and "SSE-S3 default encryption" in r.stdout
+    s3 = system.client()
+    made = {b["Name"] for b in s3.list_buckets()["Buckets"]} - before
+    assert len(made) == 1
+    bucket = made.pop()
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys and s3.head_object(Bucket=bucket, Key=keys[0])["ServerSideEncryption"] == "AES256"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    s3.delete_bucket(Bucket=bucket)
+
+
 def test_wrong_credentials_fail_clearly(system):
     r = bench("--endpoint", system.endpoint, "--access-key", ADMIN_AK, "--secret-key", "wrong-secret",
               "--scenarios", "small", "--duration", "0.5")
