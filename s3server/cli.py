@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 from s3server.config import Settings, format_nodes
@@ -408,10 +409,71 @@ def _repair_settings(args) -> Settings:
     return settings
 
 
+class _Pass:
+    """One background pass: the buckets' lifecycle rules (service/lifecycle.py), then the
+    repair; what ``run_forever`` runs under the repair lock."""
+
+    def __init__(self, lifecycle, repairer, emit):
+        self.lifecycle, self.repairer, self.emit = lifecycle, repairer, emit
+
+    def run(self):
+        if self.lifecycle is not None:
+            try:
+                self.emit(self.lifecycle.run().summary())
+            except Exception as exc:   # the repair still runs; the next pass retries the rules
+                self.emit({"event": "lifecycle_failed", "error": f"{type(exc).__name__}: {exc}"})
+        return self.repairer.run()
+
+
+def _parse_now(text: str) -> datetime:
+    """``--now``: an ISO 8601 instant (UTC unless it says otherwise)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 date or time, not {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def cmd_lifecycle(args) -> int:
+    """One lifecycle pass on its own (JSON lines: one per object expired or upload aborted, then
+    a summary)."""
+    from s3server.blobs import BlobStore
+    from s3server.meta.store import MetadataStore
+    from s3server.service.lifecycle import LifecycleRunner
+
+    args.gc_grace_seconds = args.interval = None
+    try:
+        settings = _repair_settings(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = MetadataStore.from_url(settings.db_url, pool_size=2)
+    blobs = BlobStore(settings.node_urls, replicas=settings.replicas, write_quorum=settings.write_quorum,
+                      timeout=settings.node_timeout, down_seconds=settings.node_down_seconds)
+
+    def emit(event: dict) -> None:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+    now = args.now
+    try:
+        report = LifecycleRunner(store, blobs, now=(lambda: now) if now else None, dry_run=args.dry_run,
+                                 bucket=args.bucket, on_event=emit).run()
+        emit(report.summary())
+        return 0
+    except Exception as exc:   # a metadata outage etc.: say so, exit non-zero
+        print(f"error: lifecycle pass failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        blobs.close()
+        store.close()
+
+
 def cmd_repair(args) -> int:
     """One repair pass (JSON lines: one per action, then a summary), or ``--loop``."""
     from s3server.blobs import BlobStore
     from s3server.meta.store import MetadataStore
+    from s3server.service.lifecycle import LifecycleRunner
     from s3server.service.repair import Repairer, run_forever, scrub_share_at
 
     try:
@@ -431,14 +493,17 @@ def cmd_repair(args) -> int:
             sys.stdout.write(json.dumps(event) + "\n")
             sys.stdout.flush()
 
-    def make() -> Repairer:
+    def make() -> "_Pass":
         share = args.scrub_share
         if args.loop or share == "auto":   # passes take turns: each scrubs its share of the blobs
             share = scrub_share_at(time.time(), settings.repair_interval, settings.scrub_days * 86400)
-        return Repairer(store, blobs, gc_grace_seconds=settings.gc_grace_seconds, scrub=not args.no_scrub,
-                        gc=not args.no_gc, rebalance=not args.no_rebalance, dry_run=args.dry_run,
-                        on_event=emit if not args.loop else None, scrub_share=share,
-                        scrub_rate=settings.scrub_mb_per_s * 1e6)
+        events = emit if not args.loop else None
+        repairer = Repairer(store, blobs, gc_grace_seconds=settings.gc_grace_seconds, scrub=not args.no_scrub,
+                            gc=not args.no_gc, rebalance=not args.no_rebalance, dry_run=args.dry_run,
+                            on_event=events, scrub_share=share, scrub_rate=settings.scrub_mb_per_s * 1e6)
+        lifecycle = None if args.no_lifecycle else LifecycleRunner(store, blobs, dry_run=args.dry_run,
+                                                                   on_event=events)
+        return _Pass(lifecycle, repairer, emit)
 
     if args.scrub_share == "auto" and settings.repair_interval <= 0:
         print("error: --scrub-share auto needs the time between passes: --interval (or "
@@ -505,10 +570,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gc-grace-seconds", type=float, help="orphan age before GC (S3_GC_GRACE_SECONDS)")
     r.add_argument("--loop", action="store_true", help="repeat every S3_REPAIR_INTERVAL seconds")
     r.add_argument("--interval", type=float, help="loop interval (S3_REPAIR_INTERVAL)")
+    r.add_argument("--no-lifecycle", action="store_true", help="skip the buckets' lifecycle rules "
+                   "(each pass carries them out first)")
     r.add_argument("--scrub-share", type=_share, default=(0, 1), metavar="I/N",
                    help="scrub only slice I (0-based) of N of the blobs (by id); auto: the "
                         "slice whose turn it is, for passes --interval seconds apart that re-read "
                         "every copy once per S3_SCRUB_DAYS (what --loop always does)")
+
+    lc = sub.add_parser("lifecycle", help="carry out the buckets' lifecycle rules now (repair passes do it too)")
+    lc.add_argument("--data-dir", help="data dir of a running serve (else S3_DATABASE_URL/S3_STORAGE_NODES)")
+    lc.add_argument("--bucket", help="only this bucket's rules")
+    lc.add_argument("--now", type=_parse_now, metavar="ISO8601",
+                    help="judge the rules as at this instant instead of the clock's (e.g. 2030-01-01)")
+    lc.add_argument("--dry-run", action="store_true", help="report what would be expired or aborted, change nothing")
 
     a = sub.add_parser("admin", help="users and keys")
     a.add_argument("--data-dir", help="the serve data dir whose meta.db to use (or S3_DATABASE_URL)")
@@ -571,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_admin(args)
     if args.cmd == "repair":
         return cmd_repair(args)
+    if args.cmd == "lifecycle":
+        return cmd_lifecycle(args)
     if args.cmd == "bench":
         args.argv = argv[1:]
         return cmd_bench(args)

@@ -55,6 +55,7 @@ class Bucket:
     tags: tuple[tuple[str, str], ...] | None = None  # None: no tag set (GetBucketTagging: NoSuchTagSet)
     versioning: str | None = None                    # None: never set; "Suspended"
     encryption: "BucketEncryption | None" = None     # None: no default encryption (PutBucketEncryption)
+    lifecycle: "BucketLifecycle | None" = None       # None: no lifecycle configuration
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,49 @@ class BucketEncryption:
     """A bucket's default encryption (PutBucketEncryption): applied to uploads that ask for none."""
     algorithm: str                       # "AES256" (SSE-S3), the only one offered
     bucket_key_enabled: bool = False     # kept and reported; meaningless for SSE-S3, as in AWS
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    """One Rule of a bucket's lifecycle configuration (PutBucketLifecycleConfiguration).
+
+    Where it applies: ``filter_kind`` keeps the form it was given in, so GetBucketLifecycle-
+    Configuration answers the same document: "legacy" (a top-level ``Prefix``), "all" (an empty
+    ``Filter``), "prefix", "tag", "gt", "lt" (a ``Filter`` with that one predicate) or "and"."""
+    id: str
+    enabled: bool
+    filter_kind: str = "all"
+    prefix: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    size_gt: int | None = None              # ObjectSizeGreaterThan (bytes)
+    size_lt: int | None = None              # ObjectSizeLessThan (bytes)
+    expiration_days: int | None = None
+    expiration_date: datetime | None = None  # midnight UTC
+    expired_object_delete_marker: bool | None = None   # kept; no delete markers here
+    abort_days: int | None = None           # AbortIncompleteMultipartUpload DaysAfterInitiation
+    noncurrent_days: int | None = None      # kept; no noncurrent versions here
+    newer_noncurrent: int | None = None
+
+    def matches(self, key: str, size: int, tags: tuple[tuple[str, str], ...]) -> bool:
+        """Whether an object with this key, size and tag set is one the rule applies to."""
+        if not key.startswith(self.prefix):
+            return False
+        if self.size_gt is not None and not size > self.size_gt:
+            return False
+        if self.size_lt is not None and not size < self.size_lt:
+            return False
+        if self.tags:
+            have = dict(tags)
+            return all(have.get(k) == v for k, v in self.tags)
+        return True
+
+
+@dataclass(frozen=True)
+class BucketLifecycle:
+    """A bucket's lifecycle configuration: its rules, and the
+    ``x-amz-transition-default-minimum-object-size`` it was given (reported back, as AWS does)."""
+    rules: tuple[LifecycleRule, ...]
+    min_size_mode: str = "all_storage_classes_128K"
 
 
 @dataclass(frozen=True)

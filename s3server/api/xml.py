@@ -597,3 +597,59 @@ def bucket_encryption(enc) -> bytes:
     _sub(_sub(rule, "ApplyServerSideEncryptionByDefault"), "SSEAlgorithm", enc.algorithm)
     _sub(rule, "BucketKeyEnabled", "true" if enc.bucket_key_enabled else "false")
     return _doc(root)
+
+
+def _lifecycle_filter(parent, rule) -> None:
+    kind = rule.filter_kind
+    if kind == "legacy":
+        _sub(parent, "Prefix", rule.prefix)
+        return
+    f = _sub(parent, "Filter")
+    if kind == "prefix":
+        _sub(f, "Prefix", rule.prefix)
+    elif kind == "tag":
+        tag = _sub(f, "Tag")
+        _sub(tag, "Key", rule.tags[0][0])
+        _sub(tag, "Value", rule.tags[0][1])
+    elif kind == "gt":
+        _sub(f, "ObjectSizeGreaterThan", rule.size_gt)
+    elif kind == "lt":
+        _sub(f, "ObjectSizeLessThan", rule.size_lt)
+    elif kind == "and":
+        a = _sub(f, "And")
+        if rule.prefix:
+            _sub(a, "Prefix", rule.prefix)
+        for key, value in rule.tags:
+            tag = _sub(a, "Tag")
+            _sub(tag, "Key", key)
+            _sub(tag, "Value", value)
+        if rule.size_gt is not None:
+            _sub(a, "ObjectSizeGreaterThan", rule.size_gt)
+        if rule.size_lt is not None:
+            _sub(a, "ObjectSizeLessThan", rule.size_lt)
+
+
+def lifecycle_configuration(lifecycle) -> bytes:
+    """GetBucketLifecycleConfiguration's ``LifecycleConfiguration``: the rules as they were put."""
+    root = _root("LifecycleConfiguration")
+    for rule in lifecycle.rules:
+        r = _sub(root, "Rule")
+        _sub(r, "ID", rule.id)
+        _lifecycle_filter(r, rule)
+        _sub(r, "Status", "Enabled" if rule.enabled else "Disabled")
+        if rule.expiration_days or rule.expiration_date or rule.expired_object_delete_marker is not None:
+            e = _sub(r, "Expiration")
+            if rule.expiration_days:
+                _sub(e, "Days", rule.expiration_days)
+            elif rule.expiration_date is not None:
+                _sub(e, "Date", iso8601(rule.expiration_date))
+            else:
+                _sub(e, "ExpiredObjectDeleteMarker", "true" if rule.expired_object_delete_marker else "false")
+        if rule.noncurrent_days:
+            n = _sub(r, "NoncurrentVersionExpiration")
+            _sub(n, "NoncurrentDays", rule.noncurrent_days)
+            if rule.newer_noncurrent:
+                _sub(n, "NewerNoncurrentVersions", rule.newer_noncurrent)
+        if rule.abort_days:
+            _sub(_sub(r, "AbortIncompleteMultipartUpload"), "DaysAfterInitiation", rule.abort_days)
+    return _doc(root)

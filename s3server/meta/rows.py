@@ -15,8 +15,10 @@ from s3server.models import (
     BlobRef,
     Bucket,
     BucketEncryption,
+    BucketLifecycle,
     CorsRule,
     Credential,
+    LifecycleRule,
     MultipartUpload,
     ObjectMeta,
     Segment,
@@ -136,7 +138,36 @@ def bucket_from_row(row: sa.Row) -> Bucket:
     return Bucket(name=m["name"], owner_id=m["owner_id"], region=m["region"], created_at=m["created_at"],
                   cors=cors_from_json(m.get("cors")), tags=tags_from_json(m["tags"]) if m.get("tags") else None,
                   versioning=m.get("versioning"),
-                  encryption=BucketEncryption(enc["algorithm"], bool(enc.get("bucket_key"))) if enc else None)
+                  encryption=BucketEncryption(enc["algorithm"], bool(enc.get("bucket_key"))) if enc else None,
+                  lifecycle=lifecycle_from_json(m.get("lifecycle")))
+
+
+_RULE_FIELDS = ("id", "enabled", "filter_kind", "prefix", "size_gt", "size_lt", "expiration_days",
+                "expired_object_delete_marker", "abort_days", "noncurrent_days", "newer_noncurrent")
+
+
+def lifecycle_to_json(lc: BucketLifecycle | None) -> dict[str, Any] | None:
+    if lc is None:
+        return None
+    rules = []
+    for r in lc.rules:
+        d = {f: getattr(r, f) for f in _RULE_FIELDS}
+        d["tags"] = [list(t) for t in r.tags]
+        d["expiration_date"] = r.expiration_date.isoformat() if r.expiration_date else None
+        rules.append(d)
+    return {"rules": rules, "min_size_mode": lc.min_size_mode}
+
+
+def lifecycle_from_json(data: dict[str, Any] | None) -> BucketLifecycle | None:
+    if not data:
+        return None
+    rules = []
+    for d in data["rules"]:
+        date = d.get("expiration_date")
+        rules.append(LifecycleRule(**{f: d.get(f) for f in _RULE_FIELDS if f in d},
+                                   tags=tuple((k, v) for k, v in d.get("tags", ())),
+                                   expiration_date=datetime.fromisoformat(date) if date else None))
+    return BucketLifecycle(tuple(rules), data.get("min_size_mode") or "all_storage_classes_128K")
 
 
 def encryption_to_json(enc: BucketEncryption | None) -> dict[str, Any] | None:

@@ -19,8 +19,9 @@ from sqlalchemy.dialects import postgresql
 
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
 # buckets.cors and tags. 4: buckets.versioning. 5: objects.website_redirect and website_redirect_for,
-# multipart_uploads.website_redirect. 6: multipart_uploads.sse. 7: buckets.encryption (see ``migrate``).
-SCHEMA_VERSION = 7
+# multipart_uploads.website_redirect. 6: multipart_uploads.sse. 7: buckets.encryption. 8: buckets.lifecycle
+# (see ``migrate``).
+SCHEMA_VERSION = 8
 
 metadata = sa.MetaData(
     naming_convention={
@@ -142,6 +143,8 @@ buckets = sa.Table(
     sa.Column("versioning", sa.String(16)),
     # PutBucketEncryption's default: {"algorithm": "AES256", "bucket_key": bool}; NULL: none
     sa.Column("encryption", JSONText),
+    # PutBucketLifecycleConfiguration's rules: {"rules": [...], "min_size_mode"}; NULL: none
+    sa.Column("lifecycle", JSONText),
     sa.Index("ix_buckets_owner_id", "owner_id", "name"),
 )
 
@@ -245,6 +248,8 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN sse VARCHAR(16)"))
     if current is not None and current < 7:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN encryption TEXT"))
+    if current is not None and current < 8:
+        conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN lifecycle TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

@@ -43,6 +43,7 @@ from s3server.meta.errors import (
     Unavailable,
 )
 from s3server.meta.group import GroupRunner
+from s3server.meta.lifecycle import LifecycleQueries
 from s3server.meta.listing import (
     EMPTY,
     Cursor,
@@ -193,7 +194,7 @@ def _pg_replace_object() -> sa.TextClause:
             .columns(sa.column("written", sa.Integer), *(sa.column(c.name, c.type) for c in _RETURNED)))
 
 
-class MetadataStore(UploadQueries, RepairQueries):
+class MetadataStore(UploadQueries, RepairQueries, LifecycleQueries):
     """The metadata database. Thread-safe (one pooled connection per unit of work)."""
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utcnow,

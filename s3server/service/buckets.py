@@ -5,7 +5,7 @@ import re
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import Bucket, BucketEncryption, CorsRule, User, account_id
+from s3server.models import Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, account_id
 from s3server.service import cors
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
@@ -165,6 +165,20 @@ class BucketService:
         if enc is None:
             raise S3Error("ServerSideEncryptionConfigurationNotFoundError", bucket_name=name)
         return enc
+
+    # -- lifecycle rules ---------------------------------------------------------------
+    def set_bucket_lifecycle(self, user: User, name: str, lifecycle: BucketLifecycle | None) -> None:
+        """PutBucketLifecycleConfiguration (None: DeleteBucketLifecycle); the rules are carried
+        out by the lifecycle pass (service/lifecycle.py)."""
+        owned_bucket(self.store, user, name)
+        if not self.store.set_bucket_lifecycle(name, lifecycle):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_lifecycle(self, user: User, name: str) -> BucketLifecycle:
+        lifecycle = owned_bucket(self.store, user, name).lifecycle
+        if lifecycle is None:
+            raise S3Error("NoSuchLifecycleConfiguration", bucket_name=name)
+        return lifecycle
 
     # -- bucket owner condition ------------------------------------------------------
     def check_expected_owner(self, name: str, expected: str) -> None:

@@ -56,7 +56,6 @@ def test_deletes_succeed_with_nothing_to_delete(s3, bucket):
     ("ownershipControls", b"<OwnershipControls/>"),
     ("logging", b"<BucketLoggingStatus/>"),
     ("versioning", b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"),
-    ("lifecycle", b"<LifecycleConfiguration/>"),
 ])
 def test_writes_are_not_implemented_and_change_nothing(system, s3, bucket, query, body):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")

@@ -352,3 +352,20 @@ def add_checksum_type(records: list[dict]) -> list[dict]:
             headers["x-amz-checksum-type"] = "FULL_OBJECT"
         fix_body(rec.get("body"))
     return records
+
+
+TRANSITION_DEFAULT_QUOTE = ("x-amz-transition-default-minimum-object-size: Indicates which default minimum object "
+                            "size behavior is applied to the lifecycle configuration. ... all_storage_classes_128K "
+                            "- Objects smaller than 128 KB will not transition to any storage class by default.")
+LIFECYCLE_STEPS = ("put_bucket_lifecycle_configuration", "get_bucket_lifecycle_configuration")
+
+
+def add_transition_default(records: list[dict]) -> list[dict]:
+    """moto 5 sends no ``x-amz-transition-default-minimum-object-size`` with a lifecycle
+    configuration's Put and Get (boto3's ``TransitionDefaultMinimumObjectSize``); AWS does, and
+    its default is ``all_storage_classes_128K``."""
+    records = copy.deepcopy(records)
+    for rec in records:
+        if rec.get("step") in LIFECYCLE_STEPS and rec.get("error") is None and isinstance(rec.get("body"), dict):
+            rec["body"].setdefault("TransitionDefaultMinimumObjectSize", "all_storage_classes_128K")
+    return records

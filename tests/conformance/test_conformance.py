@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ADMIN_AK, ADMIN_SK
 from tests.conformance import scenarios  # noqa: F401  (registers every scenario)
 from tests.conformance.conftest import MOTO_AK, MOTO_SK
-from tests.conformance.harness import SCENARIOS, add_checksum_type, diff_records, run_scenario
+from tests.conformance.harness import SCENARIOS, add_checksum_type, add_transition_default, diff_records, run_scenario
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS.scenarios, ids=lambda s: s.name)
@@ -19,7 +19,8 @@ def test_conformance(scenario, system, moto_server, moto_records):
         moto_records[scenario.name] = run_scenario(scenario, moto_server.client(), moto_server.endpoint,
                                                    MOTO_AK, MOTO_SK)
     # every scenario: AWS reports x-amz-checksum-type / ChecksumType where moto does not (CHECKSUM_TYPE_QUOTE)
-    reference = add_checksum_type(moto_records[scenario.name])
+    # and x-amz-transition-default-minimum-object-size with a lifecycle configuration (TRANSITION_DEFAULT_QUOTE)
+    reference = add_transition_default(add_checksum_type(moto_records[scenario.name]))
     ours = run_scenario(scenario, system.client(), system.endpoint, ADMIN_AK, ADMIN_SK)
     if scenario.aws is None:
         assert ours == reference, "differs from moto:\n" + diff_records(ours, reference)

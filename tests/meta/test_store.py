@@ -19,8 +19,8 @@ from s3server.meta.errors import (
 )
 from s3server.meta.listing import successor
 from s3server.meta.store import MetadataStore
-from s3server.models import (BlobRef, BucketEncryption, CorsRule, MultipartUpload, ObjectMeta, Segment,
-                             UploadPart)
+from s3server.models import (BlobRef, BucketEncryption, BucketLifecycle, CorsRule, LifecycleRule, MultipartUpload,
+                             ObjectMeta, Segment, UploadPart)
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -101,7 +101,8 @@ _ADDED = {2: [("objects", "inline_data")],
           5: [("objects", "website_redirect"), ("objects", "website_redirect_for"),
               ("multipart_uploads", "website_redirect")],
           6: [("multipart_uploads", "sse")],
-          7: [("buckets", "encryption")]}
+          7: [("buckets", "encryption")],
+          8: [("buckets", "lifecycle")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -128,7 +129,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 7
+        assert st.schema_version() == schema.SCHEMA_VERSION == 8
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -242,6 +243,58 @@ def test_schema_6_is_migrated(db_url):
     assert st.set_bucket_encryption("bkt", None) and st.get_bucket("bkt").encryption is None
     assert not st.set_bucket_encryption("missing", BucketEncryption("AES256"))
     st.close()
+
+
+LIFECYCLE = BucketLifecycle((
+    LifecycleRule("logs", True, "prefix", prefix="logs/", expiration_days=30),
+    LifecycleRule("and", False, "and", prefix="p/", tags=(("a", "1"), ("b", "")), size_gt=5, size_lt=500,
+                  expiration_date=datetime(2031, 1, 1, tzinfo=timezone.utc), abort_days=3),
+    LifecycleRule("legacy", True, "legacy", expired_object_delete_marker=True, noncurrent_days=9,
+                  newer_noncurrent=2),
+), "varies_by_storage_class")
+
+
+def test_schema_7_is_migrated(db_url):
+    """Schema 7 had no lifecycle rules: the column is added on the next start, an old bucket has
+    none, and rules set are kept exactly (dates, tags, sizes), listed, and removed."""
+    _database_of_schema(db_url, 7)
+    for _ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == schema.SCHEMA_VERSION
+        assert st.get_bucket("bkt").lifecycle is None
+        assert st.buckets_with_lifecycle() == []
+        st.close()
+    st = MetadataStore.from_url(db_url)
+    assert st.set_bucket_lifecycle("bkt", LIFECYCLE)
+    assert st.get_bucket("bkt").lifecycle == LIFECYCLE
+    assert [b.name for b in st.buckets_with_lifecycle()] == ["bkt"]
+    assert st.set_bucket_lifecycle("bkt", None) and st.get_bucket("bkt").lifecycle is None
+    assert not st.set_bucket_lifecycle("missing", LIFECYCLE)
+    st.close()
+
+
+def test_expiry_candidates_and_stale_uploads(store, bucket):
+    """The lifecycle pass's scans: by prefix (a key range), last-modified cutoff and size bounds,
+    paged by key; uploads by prefix and initiation time, paged by (key, upload id)."""
+    for i in range(6):
+        store.put_object(obj(bucket, f"logs/{i}", i, size=i * 100, last_modified=T0 + timedelta(days=i)))
+    store.put_object(obj(bucket, "logz", 9, last_modified=T0))
+    store.put_object(obj(bucket, "log", 8, last_modified=T0))
+    cutoff = T0 + timedelta(days=3)
+    assert store.expiry_candidates(bucket, "logs/", "", cutoff) == [(f"logs/{i}", i * 100) for i in range(4)]
+    assert store.expiry_candidates(bucket, "logs/", "", cutoff, limit=2) == [("logs/0", 0), ("logs/1", 100)]
+    assert store.expiry_candidates(bucket, "logs/", "logs/1", cutoff, limit=2) == [("logs/2", 200), ("logs/3", 300)]
+    assert store.expiry_candidates(bucket, "logs/", "", None, size_gt=100, size_lt=400) == [
+        ("logs/2", 200), ("logs/3", 300)]
+    assert [k for k, _ in store.expiry_candidates(bucket, "", "", T0)] == ["log", "logs/0", "logz"]
+    assert store.expiry_candidates(bucket, "nothing/", "", None) == []
+    for i, key in enumerate(["a/x", "a/x", "a/y", "b/z"]):
+        store.create_upload(MultipartUpload(f"u{i}", bucket, key, T0 + timedelta(hours=i), owner_id=1))
+    late = T0 + timedelta(hours=10)
+    assert store.stale_uploads(bucket, "a/", late, ("", "")) == [("a/x", "u0"), ("a/x", "u1"), ("a/y", "u2")]
+    assert store.stale_uploads(bucket, "a/", late, ("a/x", "u0"), limit=1) == [("a/x", "u1")]
+    assert store.stale_uploads(bucket, "", T0 + timedelta(hours=1), ("", "")) == [("a/x", "u0"), ("a/x", "u1")]
 
 
 def test_sealed_data_keys_are_kept_with_their_blobs(store, bucket):

@@ -1,4 +1,4 @@
-"""Bucket configurations this server keeps none of (policy, lifecycle, website,
+"""Bucket configurations this server keeps none of (policy, website,
 object lock, public access block, replication, logging, notifications, payer, acceleration): the
 reads answer what AWS answers for a bucket where they were never set, and the deletes succeed,
 since there is nothing to remove. Tools that read every setting of a bucket (Terraform's
@@ -25,7 +25,6 @@ from s3server.errors import S3Error
 # read -> the error AWS answers while the setting was never made
 NOT_SET = {
     "GetBucketPolicy": "NoSuchBucketPolicy",
-    "GetBucketLifecycleConfiguration": "NoSuchLifecycleConfiguration",
     "GetBucketWebsite": "NoSuchWebsiteConfiguration",
     "GetObjectLockConfiguration": "ObjectLockConfigurationNotFoundError",
     "GetPublicAccessBlock": "NoSuchPublicAccessBlockConfiguration",
@@ -51,8 +50,7 @@ DEFAULTS = {
         "ListBucketIntelligentTieringConfigurationsOutput", "IsTruncated", "false"),
 }
 OBJECT_LOCK = ("GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold")
-NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketLifecycle",
-                     "DeleteBucketWebsite", "DeletePublicAccessBlock", "DeleteBucketReplication")
+NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketWebsite", "DeletePublicAccessBlock", "DeleteBucketReplication")
 
 
 def _not_set(code: str):

@@ -1,0 +1,58 @@
+"""Lifecycle queries: the buckets that have rules, the objects an expiration rule may reach and
+the uploads an abort rule may reach (a mixin of MetadataStore, split out of store.py for size).
+Each is a seek on an index range, paged by key, so a pass over a large bucket holds nothing
+whole; the row itself is judged again when it is deleted (``delete_object_if``)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from s3server.meta import schema as s
+from s3server.meta.listing import prefix_range
+from s3server.meta.rows import bucket_from_row, lifecycle_to_json
+from s3server.models import Bucket, BucketLifecycle
+
+
+class LifecycleQueries:
+    # -- lifecycle rules -----------------------------------------------------------------
+
+    def set_bucket_lifecycle(self, name: str, lifecycle: BucketLifecycle | None) -> bool:
+        """Record PutBucketLifecycleConfiguration's rules (None: DeleteBucketLifecycle); False if
+        there is no such bucket. Announced on the change feed, as CORS rules are."""
+        b = s.buckets
+        return self._run_change(lambda conn: conn.execute(
+            sa.update(b).where(b.c.name == name).values(lifecycle=lifecycle_to_json(lifecycle))).rowcount > 0)
+
+    def buckets_with_lifecycle(self) -> list[Bucket]:
+        b = s.buckets
+        return self._run(lambda conn: [bucket_from_row(r) for r in conn.execute(
+            sa.select(b).where(b.c.lifecycle.is_not(None)).order_by(b.c.name))])
+
+    def expiry_candidates(self, bucket: str, prefix: str, after: str, modified_before: datetime | None, *,
+                          size_gt: int | None = None, size_lt: int | None = None,
+                          limit: int = 1000) -> list[tuple[str, int]]:
+        """Up to ``limit`` (key, size) of objects after ``after`` in key order, under ``prefix``,
+        last modified at or before ``modified_before`` (None: any time), within the size bounds."""
+        o = s.objects
+        conds = [o.c.bucket == bucket, o.c.key > after, *prefix_range(o.c.key, prefix)]
+        if modified_before is not None:
+            conds.append(o.c.last_modified <= modified_before)
+        if size_gt is not None:
+            conds.append(o.c.size > size_gt)
+        if size_lt is not None:
+            conds.append(o.c.size < size_lt)
+        q = sa.select(o.c.key, o.c.size).where(*conds).order_by(o.c.key).limit(limit)
+        return self._run(lambda conn: [(r.key, r.size) for r in conn.execute(q)])
+
+    def stale_uploads(self, bucket: str, prefix: str, initiated_before: datetime, after: tuple[str, str], *,
+                      limit: int = 1000) -> list[tuple[str, str]]:
+        """Up to ``limit`` (key, upload id) of uploads under ``prefix`` initiated at or before
+        ``initiated_before``, after the (key, upload id) ``after``, in that order."""
+        mu = s.multipart_uploads
+        conds = [mu.c.bucket == bucket, *prefix_range(mu.c.key, prefix),
+                 mu.c.initiated <= initiated_before,
+                 sa.tuple_(mu.c.key, mu.c.upload_id) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))]
+        q = (sa.select(mu.c.key, mu.c.upload_id).where(*conds)
+             .order_by(mu.c.key, mu.c.upload_id).limit(limit))
+        return self._run(lambda conn: [(r.key, r.upload_id) for r in conn.execute(q)])

@@ -1,0 +1,62 @@
+"""Lifecycle arithmetic and rule matching (service/lifecycle.py, models.LifecycleRule): AWS's
+"add the days to the creation time and round up to the next midnight UTC"."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from s3server.models import LifecycleRule
+from s3server.service.lifecycle import expiration_cutoff, expires_at, midnight, written_by
+
+UTC = timezone.utc
+
+
+def at(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("written, days, expected", [
+    (at(2026, 1, 15, 10, 30), 3, at(2026, 1, 19)),      # the S3 User Guide's example, rounded up
+    (at(2026, 1, 15), 3, at(2026, 1, 18)),              # exactly midnight: no rounding
+    (at(2026, 1, 15, 0, 0, 0, 1), 1, at(2026, 1, 17)),
+    (at(2026, 12, 31, 23, 59, 59), 1, at(2027, 1, 2)),
+    (datetime(2026, 1, 15, 23, 30, tzinfo=timezone(timedelta(hours=-5))), 1, at(2026, 1, 18)),  # 04:30 UTC on the 16th
+])
+def test_expires_at_rounds_up_to_midnight_utc(written, days, expected):
+    assert expires_at(written, days) == expected
+
+
+def test_written_by_is_the_inverse_of_expires_at():
+    """``expires_at(w, d) <= now`` exactly when ``w <= written_by(d, now)``, at every boundary."""
+    base = at(2026, 3, 1)
+    samples = [base + timedelta(minutes=m) for m in range(-3000, 3000, 37)]
+    samples += [base, base - timedelta(microseconds=1), base + timedelta(microseconds=1)]
+    for days in (1, 2, 30):
+        for now in samples:
+            cut = written_by(days, now)
+            for w in samples:
+                assert (expires_at(w, days) <= now) == (w <= cut), (w, days, now)
+
+
+def test_expiration_cutoff():
+    now = at(2026, 5, 5, 12)
+    assert expiration_cutoff(LifecycleRule("d", True, expiration_days=2), now) == at(2026, 5, 3)
+    dated = LifecycleRule("t", True, expiration_date=at(2026, 5, 6))
+    assert expiration_cutoff(dated, now) is None                       # a date still ahead: nothing yet
+    assert expiration_cutoff(dated, at(2026, 5, 6)) == at(2026, 5, 6)  # on the date: everything
+    assert expiration_cutoff(LifecycleRule("m", True, expired_object_delete_marker=True), now) is None
+    assert midnight(now) == at(2026, 5, 5)
+
+
+def test_rule_matching():
+    rule = LifecycleRule("r", True, "and", prefix="logs/", tags=(("env", "dev"), ("tmp", "")), size_gt=10,
+                         size_lt=100)
+    tags = (("env", "dev"), ("tmp", ""), ("other", "x"))
+    assert rule.matches("logs/a", 50, tags)
+    assert not rule.matches("log/a", 50, tags)                # prefix
+    assert not rule.matches("logs/a", 10, tags)               # not greater than 10
+    assert not rule.matches("logs/a", 100, tags)              # not less than 100
+    assert not rule.matches("logs/a", 50, (("env", "dev"),))  # a tag missing
+    assert not rule.matches("logs/a", 50, (("env", "prod"), ("tmp", "")))   # a tag's value differs
+    assert LifecycleRule("all", True).matches("anything", 0, ())
