@@ -174,6 +174,12 @@ class BucketService:
         if not self.store.set_bucket_lifecycle(name, lifecycle):
             raise S3Error("NoSuchBucket", bucket_name=name)
 
+    def lifecycle_of(self, name: str) -> BucketLifecycle | None:
+        """The rules of a bucket the caller was already allowed to act in (object answers report
+        the expiration they set); from the cached bucket row."""
+        found = self.store.get_bucket(name)
+        return found.lifecycle if found is not None else None
+
     def get_bucket_lifecycle(self, user: User, name: str) -> BucketLifecycle:
         lifecycle = owned_bucket(self.store, user, name).lifecycle
         if lifecycle is None:

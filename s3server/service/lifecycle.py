@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from s3server.meta import errors as meta_errors
-from s3server.models import Bucket, LifecycleRule, ObjectMeta
+from s3server.models import Bucket, BucketLifecycle, LifecycleRule, ObjectMeta
 
 log = logging.getLogger("s3server.lifecycle")
 
@@ -166,3 +166,33 @@ class LifecycleRunner:
             if len(found) < self.page:
                 return
             after = found[-1]
+
+
+def object_expiration(lifecycle: BucketLifecycle | None, meta: ObjectMeta) -> tuple[datetime, str] | None:
+    """When the bucket's rules expire this object, and by which rule (the earliest, if several
+    apply): what AWS reports in ``x-amz-expiration``. None: no enabled Expiration rule applies."""
+    if lifecycle is None:
+        return None
+    best = None
+    for rule in lifecycle.rules:
+        if not rule.enabled or not rule.matches(meta.key, meta.size, meta.tags):
+            continue
+        if rule.expiration_days:
+            when = expires_at(meta.last_modified, rule.expiration_days)
+        elif rule.expiration_date is not None:
+            when = rule.expiration_date
+        else:
+            continue
+        if best is None or when < best[0]:
+            best = (when, rule.id)
+    return best
+
+
+def upload_abort(lifecycle: BucketLifecycle | None, key: str, initiated: datetime) -> tuple[datetime, str] | None:
+    """When the bucket's rules abort an upload of ``key`` initiated then, and by which rule: what
+    AWS reports in ``x-amz-abort-date`` and ``x-amz-abort-rule-id``."""
+    if lifecycle is None:
+        return None
+    found = [(expires_at(initiated, r.abort_days), r.id) for r in lifecycle.rules
+             if r.enabled and r.abort_days and key.startswith(r.prefix)]
+    return min(found) if found else None

@@ -191,6 +191,45 @@ def test_repair_passes_carry_out_the_rules(system, s3, bucket):
     assert keys(s3, bucket) == ["kept/y"]
 
 
+def test_answers_say_when_a_rule_will_expire_or_abort(s3, bucket):
+    """``x-amz-expiration`` (boto3's ``Expiration``) on PutObject, HeadObject, GetObject, CopyObject
+    and CompleteMultipartUpload of an object a rule will expire, the earliest rule if several;
+    ``x-amz-abort-date`` / ``x-amz-abort-rule-id`` on CreateMultipartUpload and ListParts."""
+    date = datetime(2031, 1, 1, tzinfo=UTC)
+    put_rules(s3, bucket, rule("logs 30 days", 30, "logs/"),
+              {"ID": "dated", "Status": "Enabled", "Filter": {"Prefix": "logs/old"}, "Expiration": {"Date": date}},
+              rule("tagged", 2, Filter={"Tag": {"Key": "tmp", "Value": "yes"}}),
+              rule("off", 1, "logs/", Status="Disabled"),
+              {"ID": "uploads", "Status": "Enabled", "Filter": {"Prefix": "big/"},
+               "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}})
+    put = s3.put_object(Bucket=bucket, Key="logs/a", Body=b"a")
+    head = s3.head_object(Bucket=bucket, Key="logs/a")
+    due = expires_at(head["LastModified"], 30).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    expected = f'expiry-date="{due}", rule-id="logs%2030%20days"'
+    assert put["Expiration"] == head["Expiration"] == expected
+    assert s3.get_object(Bucket=bucket, Key="logs/a")["Expiration"] == expected
+    old = s3.put_object(Bucket=bucket, Key="logs/old-1", Body=b"o")      # 2031 comes later than 30 days
+    assert old["Expiration"] == expected
+    plain = s3.put_object(Bucket=bucket, Key="other", Body=b"x")
+    assert "Expiration" not in plain and "Expiration" not in s3.head_object(Bucket=bucket, Key="other")
+    s3.put_object_tagging(Bucket=bucket, Key="other", Tagging={"TagSet": [{"Key": "tmp", "Value": "yes"}]})
+    assert 'rule-id="tagged"' in s3.head_object(Bucket=bucket, Key="other")["Expiration"]
+    copied = s3.copy_object(Bucket=bucket, Key="logs/copy", CopySource={"Bucket": bucket, "Key": "other"})
+    assert 'rule-id="tagged"' in copied["Expiration"]      # the tags came along: 2 days is sooner than 30
+    up = s3.create_multipart_upload(Bucket=bucket, Key="big/file")
+    assert up["AbortRuleId"] == "uploads"
+    assert up["AbortDate"] == expires_at(s3.list_multipart_uploads(Bucket=bucket)["Uploads"][0]["Initiated"], 3)
+    listed = s3.list_parts(Bucket=bucket, Key="big/file", UploadId=up["UploadId"])
+    assert (listed["AbortDate"], listed["AbortRuleId"]) == (up["AbortDate"], "uploads")
+    assert "AbortRuleId" not in s3.create_multipart_upload(Bucket=bucket, Key="logs/mp")
+    part = s3.upload_part(Bucket=bucket, Key="big/file", UploadId=up["UploadId"], PartNumber=1, Body=b"p")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="big/file", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert "Expiration" not in done
+    for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+
+
 # ------------------------------------------------------------------------------ the documents
 def test_configuration_is_kept_with_a_generated_id_and_the_size_mode(s3, bucket):
     r = s3.put_bucket_lifecycle_configuration(

@@ -5,7 +5,7 @@ import dataclasses
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_sse_header
+from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_expiration_header, set_sse_header
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
@@ -46,6 +46,7 @@ def copy_object(ctx: S3Context) -> None:
     if meta.storage_class != "STANDARD":
         ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
     set_sse_header(ctx, meta.sse)
+    set_expiration_header(ctx, meta)
     _xml(ctx, xml.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))
 
 

@@ -10,12 +10,13 @@ from s3server.api import xml
 from s3server.api.s3.buckets import _xml, owner_of
 from s3server.api.s3.copy import copy_conditions, copy_source
 from s3server.api.s3.listing import _encoding
-from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_sse_header
+from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_expiration_header, set_sse_header
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
-from s3server.models import UploadPart
-from s3server.service import checksums
+from s3server.timefmt import http_date
+from s3server.models import MultipartUpload, UploadPart
+from s3server.service import checksums, lifecycle
 from s3server.service.multipart import MAX_PART_NUMBER, CompletedPart, check_part_number
 
 
@@ -43,6 +44,15 @@ def _part_sums(part: UploadPart, declared: set[str]) -> dict[str, str]:
     return {a: v for a, v in part.checksums.items() if a in declared}
 
 
+def set_abort_headers(ctx: S3Context, upload: MultipartUpload) -> None:
+    """``x-amz-abort-date`` and ``x-amz-abort-rule-id`` when a lifecycle rule of the bucket will
+    abort the upload (CreateMultipartUpload, ListParts)."""
+    found = lifecycle.upload_abort(ctx.services.buckets.lifecycle_of(ctx.bucket), upload.key, upload.initiated)
+    if found is not None:
+        ctx.resp.set_header("x-amz-abort-date", http_date(found[0]))
+        ctx.resp.set_header("x-amz-abort-rule-id", found[1])
+
+
 def create_multipart_upload(ctx: S3Context) -> None:
     upload = ctx.services.multipart.create_multipart_upload(
         ctx.user, ctx.bucket, ctx.key, object_attrs(ctx),
@@ -52,6 +62,7 @@ def create_multipart_upload(ctx: S3Context) -> None:
         ctx.resp.set_header("x-amz-checksum-algorithm", upload.checksum_algorithm)
         ctx.resp.set_header("x-amz-checksum-type", upload.checksum_type)
     set_sse_header(ctx, upload.sse)
+    set_abort_headers(ctx, upload)
     _xml(ctx, xml.initiate_multipart(ctx.bucket, ctx.key, upload.upload_id))
 
 
@@ -123,6 +134,7 @@ def complete_multipart_upload(ctx: S3Context) -> None:
     scheme = ctx.req.scheme or "http"
     location = f"{scheme}://{host}/{quote(ctx.bucket)}/{quote(ctx.key, safe='/~')}"
     set_sse_header(ctx, meta.sse)
+    set_expiration_header(ctx, meta)
     _xml(ctx, xml.complete_multipart(location, ctx.bucket, ctx.key, meta.etag, meta.checksums,
                                      meta.checksum_type))
 
@@ -138,6 +150,7 @@ def list_parts(ctx: S3Context) -> None:
     max_parts = _int_param(ctx, "max-parts", 1000, "Provided max-parts not an integer or within integer range")
     upload, parts, truncated = ctx.services.multipart.list_parts(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), part_number_marker=marker, max_parts=max_parts)
+    set_abort_headers(ctx, upload)
     _xml(ctx, xml.list_parts(bucket=ctx.bucket, key=ctx.key, upload_id=upload.upload_id, parts=parts,
                              is_truncated=truncated, marker=marker, max_parts=min(max_parts, 1000),
                              owner=owner_of(ctx), storage_class=upload.storage_class,

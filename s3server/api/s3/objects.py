@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import email.header
+from urllib.parse import quote
 
 import falcon
 
@@ -12,7 +13,7 @@ from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
-from s3server.service import acl, checksums, sse
+from s3server.service import acl, checksums, lifecycle, sse
 from s3server.service.objects import Conditions, DeleteCondition
 from s3server.service.tagging import tags_from_header
 from s3server.timefmt import http_date, parse_http_date
@@ -112,6 +113,15 @@ def check_encryption(ctx: S3Context) -> str | None:
                   "(SSE-C) is not implemented by this server; SSE-S3 (AES256) is.")
 
 
+def set_expiration_header(ctx: S3Context, meta: ObjectMeta) -> None:
+    """``x-amz-expiration`` when a lifecycle rule of the bucket will expire the object (AWS sends it
+    with PutObject, CopyObject, CompleteMultipartUpload, GetObject and HeadObject)."""
+    found = lifecycle.object_expiration(ctx.services.buckets.lifecycle_of(ctx.bucket), meta)
+    if found is not None:
+        ctx.resp.set_header("x-amz-expiration",
+                            f'expiry-date="{http_date(found[0])}", rule-id="{quote(found[1], safe="")}"')
+
+
 def set_sse_header(ctx: S3Context, method: str | None) -> None:
     if method is not None:
         ctx.resp.set_header("x-amz-server-side-encryption", method)
@@ -195,6 +205,7 @@ def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> N
     if meta.storage_class != "STANDARD":
         resp.set_header("x-amz-storage-class", meta.storage_class)
     set_sse_header(ctx, meta.sse)
+    set_expiration_header(ctx, meta)
     if meta.parts_count and "partNumber" in ctx.query:
         # AWS: "This value is only returned if you specify partNumber in your request and the object
         # was uploaded as a multipart upload."
@@ -256,6 +267,7 @@ def put_object(ctx: S3Context) -> None:
         if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
     ctx.resp.set_header("ETag", meta.etag)
     set_sse_header(ctx, meta.sse)
+    set_expiration_header(ctx, meta)
     for algo, value in meta.checksums.items():
         if algo in payload.checksums or algo in payload.trailer_algorithms or algo == payload.sdk_algorithm:
             ctx.resp.set_header(checksums.header_name(algo), value)
