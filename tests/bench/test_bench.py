@@ -60,10 +60,11 @@ def test_compare_moto_smoke(tmp_path):
                     "list_10", "large_put", "large_get", "multipart"):
             assert key in res and "skipped" not in res[key], (side, key, res.get(key))
         assert res["small_put_c4"]["ops"] > 0 and res["small_get_c1"]["errors"] == 0
-        # the DELETE loops got objects for their whole duration (the PUT loops' leftovers
-        # would not last at c=1), and never deleted more than they had
+        # the DELETE loops got objects for their whole duration (objects are added when the PUT
+        # loops' leftovers would not last: how many depends on this machine's speed at the time,
+        # so whether any were added is not asserted), and never deleted more than they had
         dele = res["small_delete_c1"]
-        assert dele["objects_added"] > 0 and dele["ops"] <= dele["objects_available"]
+        assert not dele["ran_out"] and dele["ops"] <= dele["objects_available"], dele
         assert res["large_get"]["bytes"] == 8 * 2**20
     rows = {r["key"]: r for r in doc["table"]}
     assert rows["small_put_c4"]["ratio"] > 0 and rows["large_get"]["ratio"] > 0
