@@ -18,6 +18,7 @@ from s3server.api.s3 import copy as s3_copy
 from s3server.api.s3 import cors as s3_cors
 from s3server.api.s3 import delete as s3_delete
 from s3server.api.s3 import encryption as s3_encryption
+from s3server.api.s3 import fixed as s3_fixed
 from s3server.api.s3 import lifecycle as s3_lifecycle
 from s3server.api.s3 import tagging as s3_tagging
 from s3server.api.s3 import unset as s3_unset
@@ -54,6 +55,7 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_unset.HANDLERS,
     **s3_encryption.HANDLERS,
     **s3_lifecycle.HANDLERS,
+    **s3_fixed.HANDLERS,
     **s3_acl.HANDLERS,
     **s3_post.HANDLERS,
 }

@@ -56,6 +56,10 @@ class Bucket:
     versioning: str | None = None                    # None: never set; "Suspended"
     encryption: "BucketEncryption | None" = None     # None: no default encryption (PutBucketEncryption)
     lifecycle: "BucketLifecycle | None" = None       # None: no lifecycle configuration
+    # PutPublicAccessBlock's (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets);
+    # None: never set. Kept and reported: nothing here is public whatever they say.
+    public_access_block: tuple[bool, bool, bool, bool] | None = None
+    accelerate: str | None = None                    # PutBucketAccelerateConfiguration: None, "Suspended"
 
 
 @dataclass(frozen=True)

@@ -653,3 +653,11 @@ def lifecycle_configuration(lifecycle) -> bytes:
         if rule.abort_days:
             _sub(_sub(r, "AbortIncompleteMultipartUpload"), "DaysAfterInitiation", rule.abort_days)
     return _doc(root)
+
+
+def flags(name: str, values: dict[str, bool]) -> bytes:
+    """A document of boolean settings, e.g. GetPublicAccessBlock's ``PublicAccessBlockConfiguration``."""
+    root = _root(name)
+    for child, value in values.items():
+        _sub(root, child, "true" if value else "false")
+    return _doc(root)

@@ -1,10 +1,12 @@
-"""Lifecycle queries: the buckets that have rules, the objects an expiration rule may reach and
-the uploads an abort rule may reach (a mixin of MetadataStore, split out of store.py for size).
-Each is a seek on an index range, paged by key, so a pass over a large bucket holds nothing
-whole; the row itself is judged again when it is deleted (``delete_object_if``)."""
+"""Bucket settings and lifecycle queries (a mixin of MetadataStore, split out of store.py for
+size): an entry of the bucket row's settings document, the buckets that have lifecycle rules, the
+objects an expiration rule may reach and the uploads an abort rule may reach. The scans are seeks
+on an index range, paged by key, so a pass over a large bucket holds nothing whole; the row itself
+is judged again when it is deleted (``delete_object_if``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,6 +25,25 @@ class LifecycleQueries:
         b = s.buckets
         return self._run_change(lambda conn: conn.execute(
             sa.update(b).where(b.c.name == name).values(lifecycle=lifecycle_to_json(lifecycle))).rowcount > 0)
+
+    def set_bucket_setting(self, name: str, setting: str, value: Any) -> bool:
+        """Set one entry of the bucket's ``settings`` document (None removes it), the row locked
+        so that concurrent changes of other entries are kept; False if there is no such bucket."""
+        b = s.buckets
+
+        def _do(conn: sa.Connection) -> bool:
+            row = conn.execute(sa.select(b.c.settings).where(b.c.name == name).with_for_update()).first()
+            if row is None:
+                return False
+            doc = dict(row.settings or {})
+            if value is None:
+                doc.pop(setting, None)
+            else:
+                doc[setting] = value
+            conn.execute(sa.update(b).where(b.c.name == name).values(settings=doc or None))
+            return True
+
+        return self._run_change(_do)
 
     def buckets_with_lifecycle(self) -> list[Bucket]:
         b = s.buckets

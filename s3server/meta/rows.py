@@ -139,7 +139,17 @@ def bucket_from_row(row: sa.Row) -> Bucket:
                   cors=cors_from_json(m.get("cors")), tags=tags_from_json(m["tags"]) if m.get("tags") else None,
                   versioning=m.get("versioning"),
                   encryption=BucketEncryption(enc["algorithm"], bool(enc.get("bucket_key"))) if enc else None,
-                  lifecycle=lifecycle_from_json(m.get("lifecycle")))
+                  lifecycle=lifecycle_from_json(m.get("lifecycle")),
+                  **settings_from_json(m.get("settings")))
+
+
+def settings_from_json(data: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``buckets.settings`` document as Bucket fields."""
+    if not data:
+        return {}
+    pab = data.get("public_access_block")
+    return {"public_access_block": tuple(bool(x) for x in pab) if pab is not None else None,
+            "accelerate": data.get("accelerate")}
 
 
 _RULE_FIELDS = ("id", "enabled", "filter_kind", "prefix", "size_gt", "size_lt", "expiration_days",

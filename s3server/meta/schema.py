@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
 # buckets.cors and tags. 4: buckets.versioning. 5: objects.website_redirect and website_redirect_for,
 # multipart_uploads.website_redirect. 6: multipart_uploads.sse. 7: buckets.encryption. 8: buckets.lifecycle
-# (see ``migrate``).
-SCHEMA_VERSION = 8
+# 9: buckets.settings (see ``migrate``).
+SCHEMA_VERSION = 9
 
 metadata = sa.MetaData(
     naming_convention={
@@ -145,6 +145,9 @@ buckets = sa.Table(
     sa.Column("encryption", JSONText),
     # PutBucketLifecycleConfiguration's rules: {"rules": [...], "min_size_mode"}; NULL: none
     sa.Column("lifecycle", JSONText),
+    # settings that can only describe this server's one state, kept to be reported back:
+    # {"public_access_block": [4 booleans], "accelerate": "Suspended"}; NULL: none made
+    sa.Column("settings", JSONText),
     sa.Index("ix_buckets_owner_id", "owner_id", "name"),
 )
 
@@ -250,6 +253,8 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN encryption TEXT"))
     if current is not None and current < 8:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN lifecycle TEXT"))
+    if current is not None and current < 9:
+        conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN settings TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

@@ -166,6 +166,30 @@ class BucketService:
             raise S3Error("ServerSideEncryptionConfigurationNotFoundError", bucket_name=name)
         return enc
 
+    # -- settings that only describe this server's one state -------------------------
+    def set_public_access_block(self, user: User, name: str, flags: tuple[bool, bool, bool, bool] | None) -> None:
+        """PutPublicAccessBlock (None: DeletePublicAccessBlock). Kept and reported: the flags
+        only ever restrict, and nothing here can be public (ACLs are disabled, there are no
+        bucket policies), so every combination describes this server truthfully."""
+        owned_bucket(self.store, user, name)
+        if not self.store.set_bucket_setting(name, "public_access_block", list(flags) if flags else None):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_public_access_block(self, user: User, name: str) -> tuple[bool, bool, bool, bool]:
+        flags = owned_bucket(self.store, user, name).public_access_block
+        if flags is None:
+            raise S3Error("NoSuchPublicAccessBlockConfiguration", bucket_name=name)
+        return flags
+
+    def set_accelerate(self, user: User, name: str, status: str) -> None:
+        """PutBucketAccelerateConfiguration with ``Suspended`` (the only state here)."""
+        owned_bucket(self.store, user, name)
+        if not self.store.set_bucket_setting(name, "accelerate", status):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_accelerate(self, user: User, name: str) -> str | None:
+        return owned_bucket(self.store, user, name).accelerate
+
     # -- lifecycle rules ---------------------------------------------------------------
     def set_bucket_lifecycle(self, user: User, name: str, lifecycle: BucketLifecycle | None) -> None:
         """PutBucketLifecycleConfiguration (None: DeleteBucketLifecycle); the rules are carried

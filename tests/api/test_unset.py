@@ -52,9 +52,10 @@ def test_deletes_succeed_with_nothing_to_delete(s3, bucket):
 @pytest.mark.parametrize("query,body", [
     ("policy", b'{"Version": "2012-10-17", "Statement": []}'),
     ("website", b"<WebsiteConfiguration/>"),
-    ("publicAccessBlock", b"<PublicAccessBlockConfiguration/>"),
-    ("ownershipControls", b"<OwnershipControls/>"),
-    ("logging", b"<BucketLoggingStatus/>"),
+    ("ownershipControls", b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule>"
+                          b"</OwnershipControls>"),
+    ("logging", b"<BucketLoggingStatus><LoggingEnabled><TargetBucket>x</TargetBucket><TargetPrefix>p</TargetPrefix>"
+                b"</LoggingEnabled></BucketLoggingStatus>"),
     ("versioning", b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"),
 ])
 def test_writes_are_not_implemented_and_change_nothing(system, s3, bucket, query, body):

@@ -102,7 +102,8 @@ _ADDED = {2: [("objects", "inline_data")],
               ("multipart_uploads", "website_redirect")],
           6: [("multipart_uploads", "sse")],
           7: [("buckets", "encryption")],
-          8: [("buckets", "lifecycle")]}
+          8: [("buckets", "lifecycle")],
+          9: [("buckets", "settings")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -129,7 +130,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 8
+        assert st.schema_version() == schema.SCHEMA_VERSION == 9
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -271,6 +272,29 @@ def test_schema_7_is_migrated(db_url):
     assert [b.name for b in st.buckets_with_lifecycle()] == ["bkt"]
     assert st.set_bucket_lifecycle("bkt", None) and st.get_bucket("bkt").lifecycle is None
     assert not st.set_bucket_lifecycle("missing", LIFECYCLE)
+    st.close()
+
+
+def test_schema_8_is_migrated(db_url):
+    """Schema 8 had no settings document: the column is added on the next start, an old bucket
+    has none, and one entry set leaves the others as they are."""
+    _database_of_schema(db_url, 8)
+    for _ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == schema.SCHEMA_VERSION
+        bkt = st.get_bucket("bkt")
+        assert bkt.public_access_block is None and bkt.accelerate is None
+        st.close()
+    st = MetadataStore.from_url(db_url)
+    assert st.set_bucket_setting("bkt", "public_access_block", [True, False, True, False])
+    assert st.set_bucket_setting("bkt", "accelerate", "Suspended")
+    bkt = st.get_bucket("bkt")
+    assert bkt.public_access_block == (True, False, True, False) and bkt.accelerate == "Suspended"
+    assert st.set_bucket_setting("bkt", "public_access_block", None)
+    bkt = st.get_bucket("bkt")
+    assert bkt.public_access_block is None and bkt.accelerate == "Suspended"
+    assert not st.set_bucket_setting("missing", "accelerate", "Suspended")
     st.close()
 
 

@@ -1,9 +1,9 @@
-"""Bucket configurations this server keeps none of (policy, website,
-object lock, public access block, replication, logging, notifications, payer, acceleration): the
-reads answer what AWS answers for a bucket where they were never set, and the deletes succeed,
-since there is nothing to remove. Tools that read every setting of a bucket (Terraform's
-aws_s3_bucket, backup and sync tools, S3 browsers) then work; the writes stay 501 NotImplemented,
-so nobody believes a setting took effect.
+"""Bucket configurations this server keeps none of (policy, website, object lock, replication,
+logging, notifications, payer): the reads answer what AWS answers for a bucket where they were
+never set, and the deletes succeed, since there is nothing to remove. Tools that read every
+setting of a bucket (Terraform's aws_s3_bucket, backup and sync tools, S3 browsers) then work;
+the writes stay 501 NotImplemented, so nobody believes a setting took effect, except those that
+only describe this server's one state (fixed.py).
 
 Ownership controls are the one setting with a fixed value: BucketOwnerEnforced, ACLs disabled
 (see acl.py), the default of every new AWS bucket since April 2023.
@@ -27,7 +27,6 @@ NOT_SET = {
     "GetBucketPolicy": "NoSuchBucketPolicy",
     "GetBucketWebsite": "NoSuchWebsiteConfiguration",
     "GetObjectLockConfiguration": "ObjectLockConfigurationNotFoundError",
-    "GetPublicAccessBlock": "NoSuchPublicAccessBlockConfiguration",
     "GetBucketReplication": "ReplicationConfigurationNotFoundError",
     "GetBucketPolicyStatus": "NoSuchBucketPolicy",
     **{f"GetBucket{name}Configuration": "NoSuchConfiguration" for _, name in routing.CONFIG_LISTS},
@@ -37,7 +36,6 @@ NOT_SET = {
 DEFAULTS = {
     "GetBucketLogging": lambda: xml.empty("BucketLoggingStatus"),
     "GetBucketNotificationConfiguration": lambda: xml.empty("NotificationConfiguration"),
-    "GetBucketAccelerateConfiguration": lambda: xml.empty("AccelerateConfiguration"),
     "GetBucketRequestPayment": lambda: xml.single("RequestPaymentConfiguration", "Payer", "BucketOwner"),
     "GetBucketOwnershipControls": xml.ownership_controls,
     # the list operations' documents as AWS names them, with no configuration in them
@@ -50,7 +48,7 @@ DEFAULTS = {
         "ListBucketIntelligentTieringConfigurationsOutput", "IsTruncated", "false"),
 }
 OBJECT_LOCK = ("GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold")
-NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketWebsite", "DeletePublicAccessBlock", "DeleteBucketReplication")
+NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketWebsite", "DeleteBucketReplication")
 
 
 def _not_set(code: str):

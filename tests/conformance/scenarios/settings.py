@@ -163,3 +163,64 @@ def object_lock_on_uploads(run):
              ObjectLockRetainUntilDate="2030-01-01T00:00:00Z")
     run.call("put_object", Bucket=b, Key="k", Body=b"x", ObjectLockLegalHoldStatus="ON")
     run.call("list_objects_v2", Bucket=b)
+
+
+PAB = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+
+
+@S("settings")
+def public_access_block(run):
+    """Kept and reported, whatever the flags (they only restrict; nothing here is public)."""
+    b = run.bucket()
+    run.call("get_public_access_block", Bucket=b)
+    run.call("put_public_access_block", Bucket=b, PublicAccessBlockConfiguration=PAB)
+    run.call("get_public_access_block", Bucket=b)
+    run.call("put_public_access_block", Bucket=b,
+             PublicAccessBlockConfiguration={"BlockPublicAcls": True, "RestrictPublicBuckets": False})
+    run.call("get_public_access_block", Bucket=b)
+    run.call("delete_public_access_block", Bucket=b)
+    run.call("get_public_access_block", Bucket=b)
+    run.call("put_public_access_block", Bucket=run.bucket(create=False), PublicAccessBlockConfiguration=PAB)
+
+
+@S("settings")
+def ownership_controls_enforced(run):
+    b = run.bucket()
+    run.call("put_bucket_ownership_controls", Bucket=b,
+             OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    run.call("get_bucket_ownership_controls", Bucket=b)
+
+
+@S("settings")
+@aws_differs_from_moto("GetBucketAccelerateConfiguration: A GET accelerate request does not return a state value "
+                       "for a bucket that has no transfer acceleration state. A bucket has no Transfer Acceleration "
+                       "state if a state has never been set on the bucket. (moto forgets a Suspended state)",
+                       lambda records: records[2].update(body={"Status": "Suspended"}))
+def accelerate_suspended(run):
+    b = run.bucket()
+    run.call("get_bucket_accelerate_configuration", Bucket=b)
+    run.call("put_bucket_accelerate_configuration", Bucket=b, AccelerateConfiguration={"Status": "Suspended"})
+    run.call("get_bucket_accelerate_configuration", Bucket=b)
+
+
+@S("settings")
+def no_notifications_no_logging(run):
+    b = run.bucket()
+    run.call("put_bucket_notification_configuration", Bucket=b, NotificationConfiguration={})
+    run.call("get_bucket_notification_configuration", Bucket=b)
+    run.call("put_bucket_logging", Bucket=b, BucketLoggingStatus={})
+    run.call("get_bucket_logging", Bucket=b)
+
+
+def _payer_kept(records):
+    records[0]["headers"].pop("location", None)     # moto answers as if it had created the bucket
+    records[1].update(body={"Payer": "BucketOwner"})
+
+
+@S("settings")
+@aws_differs_from_moto("PutBucketRequestPayment: Response Syntax: HTTP/1.1 200 (no headers). GetBucketRequestPayment: "
+                       "Payer - Valid Values: Requester | BucketOwner (moto's answer parses as empty)", _payer_kept)
+def request_payment_bucket_owner(run):
+    b = run.bucket()
+    run.call("put_bucket_request_payment", Bucket=b, RequestPaymentConfiguration={"Payer": "BucketOwner"})
+    run.call("get_bucket_request_payment", Bucket=b)
