@@ -143,6 +143,15 @@ class Segment:
     checksums: dict[str, str] = field(default_factory=dict)  # per part, multipart only
 
 
+def segments_sse(segments: tuple[Segment, ...]) -> str | None:
+    """An object's server-side encryption: "AES256" when every segment's blob is encrypted
+    (SSE-S3), "SSE-C" when every one's data key is sealed under a customer-provided key
+    ("c1:...", service/sse.py)."""
+    if not segments or any(s.blob.key is None for s in segments):
+        return None
+    return "SSE-C" if all(s.blob.key.startswith("c1:") for s in segments) else "AES256"
+
+
 @dataclass(frozen=True)
 class ObjectMeta:
     bucket: str
@@ -221,7 +230,8 @@ class MultipartUpload:
     storage_class: str = "STANDARD"
     tags: tuple[tuple[str, str], ...] = ()
     website_redirect: str | None = None
-    sse: str | None = None             # "AES256": every part is encrypted (SSE-S3)
+    sse: str | None = None             # "AES256": every part is encrypted (SSE-S3); "SSE-C": with the customer's key
+    sse_key: str | None = field(default=None, repr=False)   # SSE-C: a token sealed under the customer's key
 
 
 @dataclass(frozen=True)

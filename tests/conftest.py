@@ -171,6 +171,38 @@ def system(request, tmp_path_factory):
         db.drop()
 
 
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 / localhost: (cert, key) paths."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def tls_system(request, tls_cert, tmp_path_factory):
+    """A system serving https (``serve`` with S3_CERTFILE/S3_KEYFILE), one per backend per run."""
+    env, db = backend_env(request.param)
+    env.update({"S3_CERTFILE": str(tls_cert[0]), "S3_KEYFILE": str(tls_cert[1])})
+    serve = ServeProcess(tmp_path_factory.mktemp(f"tls-{request.param}") / "data", env=env).start()
+    serve.backend = request.param
+    yield serve
+    serve.stop()
+    if db:
+        db.drop()
+
+
+@pytest.fixture
+def tls_s3(tls_system, tls_cert):
+    assert tls_system.endpoint.startswith("https://")
+    return boto3.client("s3", endpoint_url=tls_system.endpoint, aws_access_key_id=ADMIN_AK,
+                        aws_secret_access_key=ADMIN_SK, region_name="us-east-1", verify=str(tls_cert[0]),
+                        config=Config(retries={"max_attempts": 1}))
+
+
 @pytest.fixture
 def s3(system):
     return system.client()

@@ -24,6 +24,7 @@ from s3server.models import (
     Segment,
     UploadPart,
     User,
+    segments_sse,
 )
 
 def blob_to_json(b: BlobRef) -> dict[str, Any]:
@@ -34,11 +35,6 @@ def blob_to_json(b: BlobRef) -> dict[str, Any]:
 
 def blob_from_json(d: dict[str, Any]) -> BlobRef:
     return BlobRef(blob_id=d["blob_id"], size=d["size"], nodes=tuple(d["nodes"]), key=d.get("key"))
-
-
-def segments_sse(segments: tuple[Segment, ...]) -> str | None:
-    """An object's server-side encryption: "AES256" when every segment's blob is encrypted."""
-    return "AES256" if segments and all(s.blob.key is not None for s in segments) else None
 
 
 def segments_to_json(segments: tuple[Segment, ...]) -> list[dict[str, Any]]:
@@ -207,6 +203,7 @@ def upload_values(u: MultipartUpload) -> dict[str, Any]:
         "user_metadata": dict(u.user_metadata), "checksum_algorithm": u.checksum_algorithm,
         "checksum_type": u.checksum_type, "storage_class": u.storage_class,
         "tags": tags_to_json(u.tags), "website_redirect": u.website_redirect, "sse": u.sse,
+        "sse_key": u.sse_key,
     }
 
 
@@ -218,6 +215,7 @@ def upload_from_row(row: sa.Row) -> MultipartUpload:
         user_metadata=dict(m["user_metadata"]), checksum_algorithm=m["checksum_algorithm"],
         checksum_type=m["checksum_type"], storage_class=m["storage_class"],
         tags=tags_from_json(m.get("tags")), website_redirect=m.get("website_redirect"), sse=m.get("sse"),
+        sse_key=m.get("sse_key"),
     )
 
 

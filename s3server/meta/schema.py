@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql
 # 1: the first schema. 2: objects.inline_data. 3: objects.tags and tags_for, multipart_uploads.tags,
 # buckets.cors and tags. 4: buckets.versioning. 5: objects.website_redirect and website_redirect_for,
 # multipart_uploads.website_redirect. 6: multipart_uploads.sse. 7: buckets.encryption. 8: buckets.lifecycle
-# 9: buckets.settings (see ``migrate``).
-SCHEMA_VERSION = 9
+# 9: buckets.settings. 10: multipart_uploads.sse_key (see ``migrate``).
+SCHEMA_VERSION = 10
 
 metadata = sa.MetaData(
     naming_convention={
@@ -206,7 +206,9 @@ multipart_uploads = sa.Table(
     sa.Column("storage_class", sa.String(32), nullable=False),
     sa.Column("tags", JSONText),                         # for the object, as objects.tags
     sa.Column("website_redirect", sa.Text),              # for the object, as objects.website_redirect
-    sa.Column("sse", sa.String(16)),                     # "AES256": the parts are encrypted (SSE-S3)
+    sa.Column("sse", sa.String(16)),                     # "AES256": the parts are encrypted (SSE-S3); "SSE-C"
+    # SSE-C: a random token sealed under the customer's key, to check each part's key against
+    sa.Column("sse_key", sa.Text),
     # ListMultipartUploads order: key, then initiation time.
     sa.Index("ix_multipart_uploads_listing", "bucket", "key", "initiated", "upload_id"),
 )
@@ -255,6 +257,8 @@ def migrate(conn: sa.Connection, current: int | None) -> None:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN lifecycle TEXT"))
     if current is not None and current < 9:
         conn.execute(sa.text("ALTER TABLE buckets ADD COLUMN settings TEXT"))
+    if current is not None and current < 10:
+        conn.execute(sa.text("ALTER TABLE multipart_uploads ADD COLUMN sse_key TEXT"))
     if pg and (current is None or current < 2):
         # inline bytes of more than ~2 KiB go out of line to the TOAST table, uncompressed
         # (object bytes rarely compress): the heap rows that listings scan stay small (kept

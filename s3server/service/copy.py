@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
+from s3server.service.sse import SSE_C, CustomerKey
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
                                       failed_condition, upload_sse, user_metadata_size)
@@ -109,20 +110,25 @@ class CopyService:
         check_copy_conditions(meta, cond)
         return meta
 
-    def copy_data(self, src: ObjectMeta, start: int, end: int, algorithms: list[str], *, sse: str | None = None):
+    def copy_data(self, src: ObjectMeta, start: int, end: int, algorithms: list[str], *, sse: str | None = None,
+                  source_key: CustomerKey | None = None, customer_key: CustomerKey | None = None):
         """Stream bytes [start, end) of ``src`` into a new replicated blob, computing MD5 and
         ``algorithms``, encrypted under a key of its own with ``sse`` (a copy is encrypted as its
-        request asks, whatever its source was). Returns (BlobRef, Digests)."""
+        request asks, whatever its source was). ``source_key`` opens an SSE-C source,
+        ``customer_key`` seals an SSE-C copy. Returns (BlobRef, Digests)."""
         self.objects.check_sse(sse)
-        payload = Payload(chunks=self.objects.open_range(src, start, end), length=end - start)
-        blob, digests, _ = self.objects.store_payload(payload, extra_algorithms=algorithms, sse=sse)
+        self.objects.check_customer_key(src, source_key)
+        payload = Payload(chunks=self.objects.open_range(src, start, end, source_key), length=end - start)
+        blob, digests, _ = self.objects.store_payload(payload, extra_algorithms=algorithms, sse=sse,
+                                                      customer_key=customer_key)
         return blob, digests
 
     def copy_object(self, user: User, bucket: str, key: str, source: CopySource, *,
                     cond: CopyConditions = CopyConditions(), metadata_directive: str | None = None,
                     replace_attrs: dict | None = None, storage_class: str | None = None,
                     checksum_algorithm: str | None = None, tagging_directive: str | None = None,
-                    if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
+                    if_none_match: bool = False, if_match: str | None = None,
+                    source_key: CustomerKey | None = None, customer_key: CustomerKey | None = None) -> ObjectMeta:
         """CopyObject. ``replace_attrs``: content headers and metadata of the request (used with
         REPLACE), and its tags (used with tagging directive REPLACE; COPY, the default, keeps the
         source's). ``storage_class``: the request's x-amz-storage-class (None = STANDARD, as AWS).
@@ -140,16 +146,17 @@ class CopyService:
             raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of "
                           f"the valid types: [{', '.join(checksums.ALGORITHMS)}]")
         src = self.source_object(user, source, cond)
+        self.objects.check_customer_key(src, source_key)
         dest = owned_bucket(self.store, user, bucket)
         self.objects.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         # The redirect location is never copied: the request's, if any, under either directive.
         # Nor is encryption: the copy is encrypted as its request asks, else as its bucket's default.
         redirect = (replace_attrs or {}).get("website_redirect")
-        requested = (replace_attrs or {}).get("sse")
+        requested = SSE_C if customer_key is not None else (replace_attrs or {}).get("sse")
         sse = upload_sse(dest, requested)
         self.objects.check_sse(sse)
         if ((source.bucket, source.key) == (bucket, key) and directive == "COPY" and storage_class is None
-                and redirect is None and requested is None and sse == src.sse):
+                and redirect is None and requested is None and sse == src.sse):    # (a new SSE-C key is a change)
             raise S3Error("InvalidRequest", SELF_COPY_MESSAGE)
         if src.size > MAX_COPY_SOURCE:
             raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size "
@@ -169,7 +176,8 @@ class CopyService:
         # The copy keeps the source's checksum algorithm (recomputed over the new single blob)
         # unless the request names another one; AWS's default otherwise.
         algos = [checksum_algorithm.upper()] if checksum_algorithm else list(src.checksums) or [DEFAULT_CHECKSUM]
-        blob, digests = self.copy_data(src, 0, src.size, algos, sse=sse)
+        blob, digests = self.copy_data(src, 0, src.size, algos, sse=sse, source_key=source_key,
+                                       customer_key=customer_key)
         meta = ObjectMeta(
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
             last_modified=self.clock(), checksums={a: digests.checksum(a) for a in algos},

@@ -16,6 +16,7 @@ FULL_OBJECT (CRCs combined from the part CRCs and sizes, without re-reading the 
 """
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from typing import Callable, Sequence
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import MultipartUpload, ObjectMeta, Segment, UploadPart, User
+from s3server.models import MultipartUpload, ObjectMeta, Segment, UploadPart, User, segments_sse
 from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.copy import CopyConditions, CopyService, CopySource, parse_copy_range
@@ -142,9 +143,15 @@ class MultipartService:
     # ------------------------------------------------------------------ actions
     def create_multipart_upload(self, user: User, bucket: str, key: str, attrs: dict, *,
                                 checksum_algorithm: str | None = None,
-                                checksum_type: str | None = None) -> MultipartUpload:
+                                checksum_type: str | None = None,
+                                customer_key: sse_mod.CustomerKey | None = None) -> MultipartUpload:
+        """CreateMultipartUpload; with ``customer_key`` (SSE-C) every part must bring the same
+        key, checked against a random token sealed under it and kept with the upload."""
         validate_key(key)
-        attrs = {**attrs, "sse": upload_sse(owned_bucket(self.store, user, bucket), attrs.get("sse"))}
+        requested = sse_mod.SSE_C if customer_key is not None else attrs.get("sse")
+        attrs = {**attrs, "sse": upload_sse(owned_bucket(self.store, user, bucket), requested)}
+        if customer_key is not None:
+            attrs["sse_key"] = customer_key.seal(os.urandom(32))
         meta = attrs.get("user_metadata", {})
         if user_metadata_size(meta) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(meta), max_size_allowed=MAX_METADATA_BYTES)
@@ -158,10 +165,28 @@ class MultipartService:
             raise S3Error("NoSuchBucket", bucket_name=bucket) from exc
         return upload
 
+    @staticmethod
+    def check_part_key(upload: MultipartUpload, customer_key: sse_mod.CustomerKey | None) -> None:
+        """A part of an SSE-C upload brings the upload's key; a part of any other upload none."""
+        if upload.sse != sse_mod.SSE_C:
+            if customer_key is not None:
+                raise S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.")
+            return
+        if customer_key is None:
+            raise S3Error("InvalidRequest", "The multipart upload initiate requested encryption. Subsequent part "
+                          "requests must include the appropriate encryption parameters.")
+        try:
+            customer_key.open(upload.sse_key or "")
+        except sse_mod.WrongCustomerKey as exc:
+            raise S3Error("InvalidRequest", "The provided encryption parameters did not match the ones used "
+                          "originally.") from exc
+
     def upload_part(self, user: User, bucket: str, key: str, upload_id: str, part_number: int,
-                    payload: Payload) -> tuple[UploadPart, MultipartUpload]:
+                    payload: Payload, *, customer_key: sse_mod.CustomerKey | None = None
+                    ) -> tuple[UploadPart, MultipartUpload]:
         part_number = check_part_number(part_number)
         upload = self._upload(user, bucket, key, upload_id)
+        self.check_part_key(upload, customer_key)
         declared = set(payload.checksums) | set(payload.trailer_algorithms)
         if payload.sdk_algorithm:
             declared.add(payload.sdk_algorithm)
@@ -173,7 +198,7 @@ class MultipartService:
             raise S3Error("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
                           f"{upload.checksum_algorithm.lower()}, actual checksum Type: {actual}")
         blob, digests, algos = self.objects.store_payload(payload, extra_algorithms=self._part_algorithms(upload),
-                                                          sse=upload.sse)
+                                                          sse=upload.sse, customer_key=customer_key)
         sums = {a: digests.checksum(a) for a in dict.fromkeys([*algos, *self._part_algorithms(upload)])}
         part = UploadPart(upload_id=upload_id, part_number=part_number, size=blob.size,
                           etag=f'"{digests.md5_hex()}"', last_modified=self.clock(), blob=blob, checksums=sums)
@@ -181,15 +206,19 @@ class MultipartService:
 
     def upload_part_copy(self, user: User, bucket: str, key: str, upload_id: str, part_number: int,
                          source: CopySource, *, range_header: str | None = None,
-                         cond: CopyConditions = CopyConditions()) -> tuple[UploadPart, MultipartUpload]:
+                         cond: CopyConditions = CopyConditions(), source_key: sse_mod.CustomerKey | None = None,
+                         customer_key: sse_mod.CustomerKey | None = None) -> tuple[UploadPart, MultipartUpload]:
         part_number = check_part_number(part_number)
         upload = self._upload(user, bucket, key, upload_id)
+        self.check_part_key(upload, customer_key)
         src = self.copies.source_object(user, source, cond)
+        self.objects.check_customer_key(src, source_key)
         start, end = parse_copy_range(range_header, src.size)
         if end - start > MAX_PART_COPY:
             raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
         algos = self._part_algorithms(upload)
-        blob, digests = self.copies.copy_data(src, start, end, algos, sse=upload.sse)
+        blob, digests = self.copies.copy_data(src, start, end, algos, sse=upload.sse, source_key=source_key,
+                                              customer_key=customer_key)
         part = UploadPart(upload_id=upload_id, part_number=part_number, size=blob.size,
                           etag=f'"{digests.md5_hex()}"', last_modified=self.clock(), blob=blob,
                           checksums={a: digests.checksum(a) for a in algos})
@@ -266,7 +295,7 @@ class MultipartService:
                                    {algo: p.checksums[algo]} if algo in p.checksums else {}) for p in chosen),
             parts_count=len(chosen),
             # what the parts are (a part an older server stored during an upgrade is not encrypted)
-            sse=sse_mod.ALGORITHM if all(p.blob.key is not None for p in chosen) else None)
+            sse=segments_sse(tuple(Segment(p.blob) for p in chosen)))
         try:
             replaced, unused = self.store.complete_upload(upload_id, meta, [p.part_number for p in chosen],
                                                           if_none_match=if_none_match, if_match=if_match)

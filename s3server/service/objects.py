@@ -281,16 +281,21 @@ class ObjectService:
 
     def check_sse(self, sse: str | None) -> None:
         """An upload asking for SSE-S3 on a server without a master key is refused before any
-        data is stored (rather than stored unencrypted while its client believes otherwise)."""
-        if sse is not None and self.sealer is None:
+        data is stored (rather than stored unencrypted while its client believes otherwise).
+        SSE-C needs no master key: the client brings the key."""
+        if sse == sse_mod.ALGORITHM and self.sealer is None:
             raise S3Error("NotImplemented", "Server-side encryption is not enabled on this server (it needs a "
                           "master key: S3_SSE_KEY).")
 
     # ------------------------------------------------------------------ writes
     def put_object(self, user: User, bucket: str, key: str, payload: Payload, attrs: dict,
-                   *, if_none_match: bool = False, if_match: str | None = None) -> ObjectMeta:
+                   *, if_none_match: bool = False, if_match: str | None = None,
+                   customer_key: sse_mod.CustomerKey | None = None) -> ObjectMeta:
+        """PutObject; with ``customer_key`` (SSE-C) the data is encrypted under a data key sealed
+        with it, and the object keeps no inline copy (reading it takes the key)."""
         validate_key(key)
-        attrs = {**attrs, "sse": upload_sse(owned_bucket(self.store, user, bucket), attrs.get("sse"))}
+        requested = sse_mod.SSE_C if customer_key is not None else attrs.get("sse")
+        attrs = {**attrs, "sse": upload_sse(owned_bucket(self.store, user, bucket), requested)}
         if user_metadata_size(attrs.get("user_metadata", {})) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", size=user_metadata_size(attrs["user_metadata"]),
                           max_size_allowed=MAX_METADATA_BYTES)
@@ -300,10 +305,10 @@ class ObjectService:
         self.check_sse(sse)
         self.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         kept = None
-        if self.inline_max and (payload.length is None or payload.length <= self.inline_max):
+        if self.inline_max and sse != sse_mod.SSE_C and (payload.length is None or payload.length <= self.inline_max):
             kept = _Kept(self.inline_max)
             payload = dataclasses.replace(payload, chunks=kept.wrap(payload.chunks))
-        blob, digests, algos = self.store_payload(payload, sse=sse)
+        blob, digests, algos = self.store_payload(payload, sse=sse, customer_key=customer_key)
         inline = kept.data(blob.size) if kept is not None else None
         meta = ObjectMeta(
             bucket=bucket, key=key, size=blob.size, etag=f'"{digests.md5_hex()}"',
@@ -349,7 +354,8 @@ class ObjectService:
                 self.blobs.delete_later(garbage)
         return meta
 
-    def store_payload(self, payload: Payload, *, extra_algorithms: Iterable[str] = (), sse: str | None = None):
+    def store_payload(self, payload: Payload, *, extra_algorithms: Iterable[str] = (), sse: str | None = None,
+                      customer_key: sse_mod.CustomerKey | None = None):
         """Stream a payload to the nodes, verifying it on the way. Returns (BlobRef, Digests, algorithms
         stored). Any failed check is raised from inside the stream, so the node uploads are aborted.
         ``extra_algorithms`` are computed as well (e.g. a multipart upload's algorithm); they are
@@ -380,7 +386,12 @@ class ObjectService:
 
         stream: Iterator[bytes] = verified()
         sealed = None
-        if sse is not None:
+        if sse == sse_mod.SSE_C:
+            if customer_key is None:
+                raise S3Error("InvalidRequest", "The encryption parameters are required for this object.")
+            data_key, sealed = customer_key.new_key()
+            stream = sse_mod.crypt(data_key, stream)
+        elif sse is not None:
             data_key, sealed = self.sealer.new_key()
             stream = sse_mod.crypt(data_key, stream)
         try:
@@ -450,10 +461,28 @@ class ObjectService:
         check_conditions(meta, cond)
         return meta
 
+    def check_customer_key(self, meta: ObjectMeta, customer_key: sse_mod.CustomerKey | None) -> None:
+        """A read of an object's data (GET, HEAD, a copy's source, GetObjectAttributes) must bring
+        the customer key exactly when the object is encrypted with one (SSE-C): without it
+        InvalidRequest, with a wrong one AccessDenied (checked against the first segment's sealed
+        data key), with one for an object that has none InvalidRequest, as AWS answers."""
+        if meta.sse != sse_mod.SSE_C:
+            if customer_key is not None:
+                raise S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.")
+            return
+        if customer_key is None:
+            raise S3Error("InvalidRequest", "The object was stored using a form of Server Side Encryption. The "
+                          "correct parameters must be provided to retrieve the object.")
+        try:
+            customer_key.open(meta.segments[0].blob.key)
+        except sse_mod.WrongCustomerKey as exc:
+            raise S3Error("AccessDenied") from exc
+
     def get_object(self, user: User, bucket: str, key: str, *, range_header: str | None = None,
                    cond: Conditions = Conditions(), part_number: int | None = None,
-                   with_body: bool = True) -> ObjectRead:
+                   with_body: bool = True, customer_key: sse_mod.CustomerKey | None = None) -> ObjectRead:
         meta = self.head_object(user, bucket, key, cond, with_inline=with_body)
+        self.check_customer_key(meta, customer_key)
         status = 200
         if part_number is not None:
             start, end = self._part_range(meta, part_number)
@@ -465,7 +494,7 @@ class ObjectService:
             else:
                 start, end = rng
                 status = 206
-        body = self._stream(meta, start, end) if with_body else None
+        body = self._stream(meta, start, end, customer_key) if with_body else None
         return ObjectRead(meta, status, start, end, body)
 
     @staticmethod
@@ -486,12 +515,14 @@ class ObjectService:
         raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable",
                       part_number_requested=part_number, actual_parts_count=meta.parts_count)
 
-    def open_range(self, meta: ObjectMeta, start: int, end: int) -> Iterator[bytes]:
+    def open_range(self, meta: ObjectMeta, start: int, end: int,
+                   customer_key: sse_mod.CustomerKey | None = None) -> Iterator[bytes]:
         """Bytes [start, end) of an object's data, across its segments (for copies: node to
         gateway to nodes, never through the client). 503 if no replica of the first can be read."""
-        return self._stream(meta, start, end)
+        return self._stream(meta, start, end, customer_key)
 
-    def _stream(self, meta: ObjectMeta, start: int, end: int) -> Iterator[bytes]:
+    def _stream(self, meta: ObjectMeta, start: int, end: int,
+                customer_key: sse_mod.CustomerKey | None = None) -> Iterator[bytes]:
         """From the object's inline copy if it has one, else from the nodes: open the first
         needed segment eagerly (so a total outage is a clean 503 before any header is
         sent), then stream the rest lazily."""
@@ -509,31 +540,33 @@ class ObjectService:
         if not pieces:
             return iter(())
         try:
-            first = self._open(pieces[0][0], pieces[0][1], pieces[0][2])
+            first = self._open(pieces[0][0], pieces[0][1], pieces[0][2], customer_key)
             head = next(first, b"")
         except blobs_mod.BlobError as exc:
             raise unavailable(f"No replica of the object data could be read ({exc}).") from exc
-        return self._chain(head, first, pieces[1:])
+        return self._chain(head, first, pieces[1:], customer_key)
 
-    def _chain(self, head: bytes, first: Iterator[bytes], rest) -> Iterator[bytes]:
+    def _chain(self, head: bytes, first: Iterator[bytes], rest, customer_key) -> Iterator[bytes]:
         if head:
             yield head
         yield from first
         for blob, lo, hi in rest:
-            yield from self._open(blob, lo, hi)
+            yield from self._open(blob, lo, hi, customer_key)
 
     def seal_inline(self, blob, data: bytes | None) -> bytes | None:
         """What the row keeps of a small object's bytes: the bytes, or for an encrypted blob its
         ciphertext (the same as on the nodes), so no plaintext reaches the metadata database."""
         if data is None or blob.key is None:
             return data
+        if sse_mod.customer_sealed(blob.key):
+            return None         # reading it takes the customer's key: served from the nodes
         return b"".join(sse_mod.crypt(self.sealer.open(blob.key), [data]))
 
     def inline_plain(self, meta: ObjectMeta) -> bytes | None:
         """The object's bytes from its row's inline copy (decrypted if need be), if it checks out."""
         if meta.inline is None or not meta.segments or meta.segments[0].blob.key is None:
             return inline_bytes(meta)
-        if meta.parts_count or self.sealer is None:
+        if meta.parts_count or self.sealer is None or meta.sse == sse_mod.SSE_C:
             return None
         try:
             data = b"".join(sse_mod.crypt(self.sealer.open(meta.segments[0].blob.key), [meta.inline]))
@@ -541,11 +574,20 @@ class ObjectService:
             return None         # the nodes' copy fails the same way, with a clear error
         return inline_bytes(meta, data)
 
-    def _open(self, blob, lo: int, hi: int) -> Iterator[bytes]:
+    def _open(self, blob, lo: int, hi: int, customer_key: sse_mod.CustomerKey | None = None) -> Iterator[bytes]:
         """Bytes [lo, hi) of one blob, decrypted if it is encrypted (its key is opened here,
         before any byte is read, so a missing master key fails the request cleanly)."""
         if blob.key is None:
             return self.blobs.open(blob, lo, hi)
+        if sse_mod.customer_sealed(blob.key):
+            if customer_key is None:
+                raise S3Error("InvalidRequest", "The object was stored using a form of Server Side Encryption. The "
+                              "correct parameters must be provided to retrieve the object.")
+            try:
+                data_key = customer_key.open(blob.key)
+            except sse_mod.WrongCustomerKey as exc:
+                raise S3Error("AccessDenied") from exc
+            return sse_mod.crypt(data_key, self.blobs.open(blob, lo, hi), lo)
         try:
             if self.sealer is None:
                 raise sse_mod.KeyUnavailable("no SSE master key is configured (S3_SSE_KEY)")

@@ -11,6 +11,11 @@ never encrypts two plaintexts (a blob is written once; repair copies its ciphert
 CTR needs. The plaintext's MD5 (the ETag) and checksums are computed before encryption, as AWS
 computes them; tampering with the stored bytes is caught by the nodes' block checksums and by the
 checksums a client may ask for (``x-amz-checksum-mode``), not by the cipher.
+
+SSE-C (``CustomerKey``) is the same scheme with the data key sealed under the key the client sends
+with each request instead of the master key (``c1:`` instead of ``v1:<key id>:``): the server
+never stores the customer's key, GCM's check tells a wrong key (403), and everything below the
+data key is identical.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import os
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from cryptography.exceptions import InvalidTag
@@ -25,8 +31,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ALGORITHM = "AES256"
+SSE_C = "SSE-C"          # an object's or upload's encryption with a customer-provided key
 _VERSION = "v1"
 _AAD = b"s3server-sse-data-key-v1"
+_C_VERSION = "c1"
+_C_AAD = b"s3server-sse-c-data-key-v1"
 
 
 class KeyUnavailable(Exception):
@@ -98,6 +107,45 @@ class Sealer:
             return aead.decrypt(raw[:12], raw[12:], _AAD)
         except (binascii.Error, ValueError, InvalidTag) as exc:
             raise KeyUnavailable(f"the sealed data key under master key {kid} does not open") from exc
+
+
+class WrongCustomerKey(Exception):
+    """The customer-provided key given does not open what was sealed under the object's key."""
+
+
+def customer_sealed(sealed: str | None) -> bool:
+    """Whether a blob's sealed data key was sealed under a customer-provided key (SSE-C)."""
+    return sealed is not None and sealed.startswith(_C_VERSION + ":")
+
+
+@dataclass(frozen=True)
+class CustomerKey:
+    """SSE-C: a key the client sends with every request (``x-amz-server-side-encryption-customer-
+    key``), never stored. Each blob still has a data key of its own, sealed (AES-256-GCM) under
+    the customer's key instead of the master key: the wrong key fails GCM's check (403), and the
+    bytes are encrypted exactly as SSE-S3's are (CTR), so ranges, repair and scrub are unchanged.
+    A multipart upload keeps a token sealed the same way, to check each part's key against."""
+    key: bytes = field(repr=False)
+    md5: str                     # base64 MD5 of the key, as the client sent it (echoed in answers)
+
+    def seal(self, data_key: bytes) -> str:
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.key).encrypt(nonce, data_key, _C_AAD)
+        return f"{_C_VERSION}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def new_key(self) -> tuple[bytes, str]:
+        data_key = os.urandom(32)
+        return data_key, self.seal(data_key)
+
+    def open(self, sealed: str) -> bytes:
+        version, _, data = sealed.partition(":")
+        if version != _C_VERSION:
+            raise WrongCustomerKey("not sealed under a customer-provided key")
+        try:
+            raw = base64.b64decode(data, validate=True)
+            return AESGCM(self.key).decrypt(raw[:12], raw[12:], _C_AAD)
+        except (binascii.Error, ValueError, InvalidTag) as exc:
+            raise WrongCustomerKey("the customer-provided key does not open this data key") from exc
 
 
 def crypt(data_key: bytes, chunks: Iterable[bytes], offset: int = 0) -> Iterator[bytes]:

@@ -1,8 +1,8 @@
 """Server-side encryption: SSE-S3 (``x-amz-server-side-encryption: AES256``, or a bucket's
 default encryption) stores the data encrypted on the nodes (``serve`` makes a master key in its
-data directory) and reads it back decrypted, whole or in ranges; SSE-KMS and SSE-C are refused (501) rather than the object stored
-otherwise than its client believes; SSE-C headers on a read are InvalidRequest, since no object
-here is encrypted with a customer key."""
+data directory) and reads it back decrypted, whole or in ranges; SSE-KMS is refused (501) rather
+than the object stored otherwise than its client believes; SSE-C over plain HTTP is refused
+(SSE-C itself: test_ssec.py)."""
 from __future__ import annotations
 
 import base64
@@ -158,9 +158,9 @@ def test_a_form_upload_with_sse_s3(system, s3, bucket, since):
 
 @pytest.mark.parametrize("sse", [{"ServerSideEncryption": "aws:kms"},
                                  {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/mine"},
-                                 {"ServerSideEncryption": "aws:kms:dsse"}, SSE_C],
-                         ids=["sse-kms", "sse-kms-key", "dsse-kms", "sse-c"])
-def test_uploads_asking_for_kms_or_customer_keys_are_refused(s3, bucket, sse):
+                                 {"ServerSideEncryption": "aws:kms:dsse"}],
+                         ids=["sse-kms", "sse-kms-key", "dsse-kms"])
+def test_uploads_asking_for_kms_are_refused(s3, bucket, sse):
     s3.put_object(Bucket=bucket, Key="plain", Body=b"plain")
     assert error_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"secret", **sse)) == (501, "NotImplemented")
     assert error_of(lambda: s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "plain"},
@@ -186,7 +186,13 @@ def test_an_unknown_method_is_invalid(system, bucket, s3, method):
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_customer_keys_on_reads_are_not_applicable(s3, bucket):
+def test_customer_keys_over_plain_http_are_refused(s3, bucket):
+    """SSE-C sends the key with every request: as AWS, only over HTTPS (tests/api/test_ssec.py);
+    over plain HTTP every request carrying one is refused and nothing is stored."""
+    assert error_of(lambda: s3.put_object(Bucket=bucket, Key="c", Body=b"secret", **SSE_C)) == (400, "InvalidRequest")
+    assert error_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="m", **SSE_C)) == (400, "InvalidRequest")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     s3.put_object(Bucket=bucket, Key="k", Body=b"plain")
     for call in (lambda: s3.get_object(Bucket=bucket, Key="k", **SSE_C),
                  lambda: s3.head_object(Bucket=bucket, Key="k", **SSE_C),

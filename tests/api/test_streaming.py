@@ -6,17 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import subprocess
 import time
 import zlib
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import ADMIN_AK, ADMIN_SK, ServeProcess, backend_env, node_blob_ids
+from tests.conftest import ADMIN_SK, node_blob_ids
 from tests.sigv4util import sign
 from tests.unit.test_chunked import encode_signed
 
@@ -124,35 +121,6 @@ def test_decoded_length_mismatch(system, s3, bucket):
 
 
 # ---------------------------------------------------------------------------- TLS
-@pytest.fixture(scope="session")
-def tls_cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def tls_system(request, tls_cert, tmp_path_factory):
-    env, db = backend_env(request.param)
-    env.update({"S3_CERTFILE": str(tls_cert[0]), "S3_KEYFILE": str(tls_cert[1])})
-    serve = ServeProcess(tmp_path_factory.mktemp(f"tls-{request.param}") / "data", env=env).start()
-    yield serve
-    serve.stop()
-    if db:
-        db.drop()
-
-
-@pytest.fixture
-def tls_s3(tls_system, tls_cert):
-    assert tls_system.endpoint.startswith("https://")
-    return boto3.client("s3", endpoint_url=tls_system.endpoint, aws_access_key_id=ADMIN_AK,
-                        aws_secret_access_key=ADMIN_SK, region_name="us-east-1", verify=str(tls_cert[0]),
-                        config=Config(retries={"max_attempts": 1}))
-
-
 def test_https_uploads_use_trailers(tls_system, tls_s3):
     """boto3 over https sends aws-chunked bodies with a trailing CRC32; every variant must round-trip."""
     s3 = tls_s3

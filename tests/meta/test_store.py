@@ -103,7 +103,8 @@ _ADDED = {2: [("objects", "inline_data")],
           6: [("multipart_uploads", "sse")],
           7: [("buckets", "encryption")],
           8: [("buckets", "lifecycle")],
-          9: [("buckets", "settings")]}
+          9: [("buckets", "settings")],
+          10: [("multipart_uploads", "sse_key")]}
 
 
 def _database_of_schema(db_url: str, version: int) -> None:
@@ -130,7 +131,7 @@ def test_schema_1_is_migrated(db_url):
     for _ in range(2):
         st = MetadataStore.from_url(db_url)
         st.create_schema()
-        assert st.schema_version() == schema.SCHEMA_VERSION == 9
+        assert st.schema_version() == schema.SCHEMA_VERSION == 10
         assert st.get_object("bkt", "old").segments == obj("bkt", "old").segments
         assert st.get_object("bkt", "old").inline is None
         st.put_object(obj("bkt", "new", size=3, inline=b"abc"))
@@ -296,6 +297,26 @@ def test_schema_8_is_migrated(db_url):
     assert bkt.public_access_block is None and bkt.accelerate == "Suspended"
     assert not st.set_bucket_setting("missing", "accelerate", "Suspended")
     st.close()
+
+
+def test_schema_9_is_migrated(db_url):
+    """Schema 9 had no SSE-C key check on uploads: the column is added on the next start, an old
+    upload has none, and a new one keeps its token."""
+    _database_of_schema(db_url, 9)
+    st = MetadataStore.from_url(db_url)
+    with st.engine.begin() as conn:         # an upload as a schema-9 server wrote it
+        conn.execute(sa.text("INSERT INTO multipart_uploads (upload_id, bucket, key, initiated, owner_id, "
+                             "content_type, user_metadata, storage_class) VALUES ('old', 'bkt', 'mp', :t, 1, "
+                             "'binary/octet-stream', '{}', 'STANDARD')"), {"t": T0.replace(tzinfo=None)})
+    st.close()
+    for round_ in range(2):
+        st = MetadataStore.from_url(db_url)
+        st.create_schema()
+        assert st.schema_version() == schema.SCHEMA_VERSION
+        assert st.get_upload("old").sse_key is None
+        st.create_upload(MultipartUpload(f"u{round_}", "bkt", "mp", T0, owner_id=1, sse="SSE-C", sse_key="c1:tok"))
+        assert st.get_upload(f"u{round_}").sse_key == "c1:tok" and st.get_upload(f"u{round_}").sse == "SSE-C"
+        st.close()
 
 
 def test_expiry_candidates_and_stale_uploads(store, bucket):

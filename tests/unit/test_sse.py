@@ -85,3 +85,35 @@ def test_a_data_key_resealed_under_a_new_master_key():
     resealed = both.seal(both.open(sealed))
     assert sse.Sealer.sealed_by(resealed) == sse.key_id(new) and sse.Sealer(new).open(resealed) == key
     assert sse.Sealer.sealed_by("garbage") == ""
+
+
+def test_customer_keys_seal_data_keys_only_they_open():
+    """SSE-C: a data key sealed under the customer's key opens with that key alone; the sealed form
+    says it is a customer key's (``c1:``), so the object reads as SSE-C; a master key's sealed
+    form is not mistaken for one."""
+    mine = sse.CustomerKey(os.urandom(32), "md5")
+    other = sse.CustomerKey(os.urandom(32), "md5")
+    data_key, sealed = mine.new_key()
+    assert sealed.startswith("c1:") and sse.customer_sealed(sealed)
+    assert mine.open(sealed) == data_key and len(data_key) == 32
+    assert mine.new_key()[0] != data_key                          # a fresh data key every time
+    with pytest.raises(sse.WrongCustomerKey):
+        other.open(sealed)
+    with pytest.raises(sse.WrongCustomerKey):
+        mine.open(sealed[:-4] + "AAA=")
+    master = sse.Sealer(os.urandom(32))
+    _, by_master = master.new_key()
+    assert not sse.customer_sealed(by_master) and not sse.customer_sealed(None)
+    with pytest.raises(sse.WrongCustomerKey):
+        mine.open(by_master)
+    assert "key=" not in repr(mine) and mine.key.hex() not in repr(mine)       # never in logs
+
+
+def test_an_object_reads_as_encrypted_the_way_its_segments_are():
+    from s3server.models import BlobRef, Segment, segments_sse
+    blob = lambda key: Segment(BlobRef("b", 1, ("n",), key=key))  # noqa: E731
+    assert segments_sse(()) is None
+    assert segments_sse((blob(None),)) is None
+    assert segments_sse((blob("v1:kid:x"), blob("v1:kid:y"))) == "AES256"
+    assert segments_sse((blob("c1:x"), blob("c1:y"))) == "SSE-C"
+    assert segments_sse((blob("c1:x"), blob(None))) is None      # a part stored unencrypted

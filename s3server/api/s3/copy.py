@@ -5,7 +5,8 @@ import dataclasses
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_expiration_header, set_sse_header
+from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
+                                     set_sse_header)
 from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
@@ -35,14 +36,14 @@ def copy_object(ctx: S3Context) -> None:
         # COPY (the default) takes the source's tags: the header is ignored, not validated
         ctx = dataclasses.replace(ctx, headers={k: v for k, v in ctx.headers.items() if k != "x-amz-tagging"})
     attrs = object_attrs(ctx)           # validates x-amz-storage-class and the copy's encryption too
-    check_no_customer_key(ctx)          # the source is not encrypted with a customer key either
     meta = ctx.services.copy.copy_object(
         ctx.user, ctx.bucket, ctx.key, source, cond=copy_conditions(ctx),
         metadata_directive=ctx.header("x-amz-metadata-directive"), replace_attrs=attrs,
         storage_class=attrs["storage_class"] if ctx.header("x-amz-storage-class") else None,
         checksum_algorithm=ctx.header("x-amz-checksum-algorithm"),
         tagging_directive=ctx.header("x-amz-tagging-directive"),
-        if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
+        if_none_match=if_none_match is not None, if_match=ctx.header("if-match"),
+        source_key=customer_key(ctx, SOURCE_CUSTOMER_KEY), customer_key=customer_key(ctx))
     if meta.storage_class != "STANDARD":
         ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
     set_sse_header(ctx, meta.sse)

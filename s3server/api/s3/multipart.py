@@ -10,7 +10,8 @@ from s3server.api import xml
 from s3server.api.s3.buckets import _xml, owner_of
 from s3server.api.s3.copy import copy_conditions, copy_source
 from s3server.api.s3.listing import _encoding
-from s3server.api.s3.objects import check_no_customer_key, object_attrs, set_expiration_header, set_sse_header
+from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
+                                     set_sse_header)
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
@@ -57,7 +58,7 @@ def create_multipart_upload(ctx: S3Context) -> None:
     upload = ctx.services.multipart.create_multipart_upload(
         ctx.user, ctx.bucket, ctx.key, object_attrs(ctx),
         checksum_algorithm=ctx.header("x-amz-checksum-algorithm"),
-        checksum_type=ctx.header("x-amz-checksum-type"))
+        checksum_type=ctx.header("x-amz-checksum-type"), customer_key=customer_key(ctx))
     if upload.checksum_algorithm:
         ctx.resp.set_header("x-amz-checksum-algorithm", upload.checksum_algorithm)
         ctx.resp.set_header("x-amz-checksum-type", upload.checksum_type)
@@ -67,11 +68,10 @@ def create_multipart_upload(ctx: S3Context) -> None:
 
 
 def upload_part(ctx: S3Context) -> None:
-    check_no_customer_key(ctx)
     number = check_part_number(ctx.query.get("partNumber"))
     payload = request_payload(ctx)
     part, upload = ctx.services.multipart.upload_part(ctx.user, ctx.bucket, ctx.key, _upload_id(ctx),
-                                                      number, payload)
+                                                      number, payload, customer_key=customer_key(ctx))
     declared = set(payload.checksums) | set(payload.trailer_algorithms)
     if payload.sdk_algorithm:
         declared.add(payload.sdk_algorithm)
@@ -82,12 +82,12 @@ def upload_part(ctx: S3Context) -> None:
 
 
 def upload_part_copy(ctx: S3Context) -> None:
-    check_no_customer_key(ctx)
     number = check_part_number(ctx.query.get("partNumber"))
     part, upload = ctx.services.multipart.upload_part_copy(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), number,
         copy_source(ctx),
-        range_header=ctx.header("x-amz-copy-source-range"), cond=copy_conditions(ctx))
+        range_header=ctx.header("x-amz-copy-source-range"), cond=copy_conditions(ctx),
+        source_key=customer_key(ctx, SOURCE_CUSTOMER_KEY), customer_key=customer_key(ctx))
     sums = _part_sums(part, {upload.checksum_algorithm} if upload.checksum_algorithm else set())
     set_sse_header(ctx, upload.sse)
     _xml(ctx, xml.copy_result("CopyPartResult", part.etag, part.last_modified, sums))

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import email.header
+import hashlib
 from urllib.parse import quote
 
 import falcon
@@ -88,29 +90,73 @@ SSE_METHODS = frozenset({"AES256", "aws:kms", "aws:kms:dsse", "aws:fsx", "aws:ba
 SSE_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
                "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-customer-algorithm",
                "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5")
-SSE_C_READ_HEADERS = SSE_HEADERS[3:] + ("x-amz-copy-source-server-side-encryption-customer-algorithm",)
+CUSTOMER_KEY = "x-amz-server-side-encryption-customer-"
+SOURCE_CUSTOMER_KEY = "x-amz-copy-source-server-side-encryption-customer-"
 
 
 def check_encryption(ctx: S3Context) -> str | None:
-    """The server-side encryption an upload asks for: None, or "AES256" (SSE-S3, with keys this
-    server manages; the service refuses it if no master key is configured). SSE-KMS and SSE-C
-    are refused with 501 rather than the object stored otherwise than its client believes (as
-    MinIO and Ceph RGW do without a key service)."""
+    """The server-side encryption an upload asks for: None, "AES256" (SSE-S3, with keys this
+    server manages; the service refuses it if no master key is configured) or "SSE-C" (the
+    customer-key headers, checked by ``customer_key``). SSE-KMS is refused with 501 rather than
+    the object stored otherwise than its client believes (as MinIO and Ceph RGW do without a key
+    service)."""
     if not any(h in ctx.headers for h in SSE_HEADERS):
         return None
     method = ctx.header("x-amz-server-side-encryption")
+    customer = any(h in ctx.headers for h in SSE_HEADERS[3:])
     if method is not None and method not in SSE_METHODS:
         raise S3Error("InvalidArgument", "The encryption method specified is not supported",
                       argument_name="x-amz-server-side-encryption", argument_value=method)
-    if method == sse.ALGORITHM:
-        kms = next((h for h in SSE_HEADERS[1:3] if h in ctx.headers), None)
+    if customer and method is not None:
+        raise S3Error("InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the "
+                      "encryption method specified", argument_name="x-amz-server-side-encryption",
+                      argument_value=method)
+    kms = next((h for h in SSE_HEADERS[1:3] if h in ctx.headers), None)
+    if method == sse.ALGORITHM or (customer and kms is not None):
         if kms is not None:
             raise S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header "
                           "x-amz-server-side-encryption : aws:kms", argument_name=kms, argument_value=ctx.header(kms))
-        if not any(h in ctx.headers for h in SSE_HEADERS[3:]):
-            return sse.ALGORITHM
-    raise S3Error("NotImplemented", "Server-side encryption with KMS keys (SSE-KMS, DSSE-KMS) or customer keys "
-                  "(SSE-C) is not implemented by this server; SSE-S3 (AES256) is.")
+        return sse.ALGORITHM
+    if customer:
+        customer_key(ctx)           # the headers are checked before any byte of the body is read
+        return sse.SSE_C
+    raise S3Error("NotImplemented", "Server-side encryption with KMS keys (SSE-KMS, DSSE-KMS) is not implemented "
+                  "by this server; SSE-S3 (AES256) and SSE-C (customer-provided keys) are.")
+
+
+def customer_key(ctx: S3Context, prefix: str = CUSTOMER_KEY) -> sse.CustomerKey | None:
+    """SSE-C's three headers (``prefix``: the object's own, or a copy source's), as AWS checks
+    them: None when none is sent. The key travels in every request, so, as AWS requires, only
+    over HTTPS (TLS here, or a trusted proxy's ``X-Forwarded-Proto: https``, S3_TRUSTED_PROXIES)."""
+    algorithm = ctx.header(prefix + "algorithm")
+    key_b64, md5_b64 = ctx.header(prefix + "key"), ctx.header(prefix + "key-md5")
+    if algorithm is None and key_b64 is None and md5_b64 is None:
+        return None
+    if (ctx.req.scheme or "http") != "https":
+        raise S3Error("InvalidRequest", "Requests specifying Server Side Encryption with Customer provided keys "
+                      "must be made over a secure connection.")
+    if algorithm is None:
+        raise S3Error("InvalidArgument", "Requests specifying Server Side Encryption with Customer provided keys "
+                      "must provide a valid encryption algorithm.", argument_name=prefix + "algorithm")
+    if algorithm != sse.ALGORITHM:
+        raise S3Error("InvalidEncryptionAlgorithmError", argument_name=prefix + "algorithm", argument_value=algorithm)
+    if key_b64 is None:
+        raise S3Error("InvalidArgument", "Requests specifying Server Side Encryption with Customer provided keys "
+                      "must provide an appropriate secret key.", argument_name=prefix + "key")
+    if md5_b64 is None:
+        raise S3Error("InvalidArgument", "Requests specifying Server Side Encryption with Customer provided keys "
+                      "must provide the client calculated MD5 of the secret key.", argument_name=prefix + "key-MD5")
+    try:
+        key = base64.b64decode(key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise S3Error("InvalidArgument", "The secret key was invalid for the specified algorithm.",
+                      argument_name=prefix + "key")
+    if base64.b64encode(hashlib.md5(key).digest()).decode("ascii") != md5_b64.strip():
+        raise S3Error("InvalidArgument", "The calculated MD5 hash of the key did not match the hash that was "
+                      "provided.", argument_name=prefix + "key-MD5")
+    return sse.CustomerKey(key, md5_b64.strip())
 
 
 def set_expiration_header(ctx: S3Context, meta: ObjectMeta) -> None:
@@ -123,7 +169,14 @@ def set_expiration_header(ctx: S3Context, meta: ObjectMeta) -> None:
 
 
 def set_sse_header(ctx: S3Context, method: str | None) -> None:
-    if method is not None:
+    """An answer about an encrypted object or upload says how: SSE-S3's one header, or for SSE-C
+    the algorithm and the key's MD5 (the request's)."""
+    if method == sse.SSE_C:
+        ctx.resp.set_header(CUSTOMER_KEY + "algorithm", sse.ALGORITHM)
+        md5 = ctx.header(CUSTOMER_KEY + "key-md5")
+        if md5 is not None:
+            ctx.resp.set_header(CUSTOMER_KEY + "key-MD5", md5.strip())
+    elif method is not None:
         ctx.resp.set_header("x-amz-server-side-encryption", method)
 
 
@@ -133,13 +186,6 @@ def check_object_lock(ctx: S3Context) -> None:
     client believes it locked."""
     if any(h in ctx.headers for h in OBJECT_LOCK_HEADERS):
         raise S3Error("InvalidRequest", "Bucket is missing Object Lock Configuration")
-
-
-def check_no_customer_key(ctx: S3Context) -> None:
-    """A read (or part upload, or copy source) with SSE-C headers: no object here is encrypted
-    with a customer key."""
-    if any(h in ctx.headers for h in SSE_C_READ_HEADERS):
-        raise S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.")
 
 
 def check_acl(ctx: S3Context) -> None:
@@ -264,7 +310,7 @@ def put_object(ctx: S3Context) -> None:
     payload = request_payload(ctx)
     meta = ctx.services.objects.put_object(
         ctx.user, ctx.bucket, ctx.key, payload, attrs,
-        if_none_match=if_none_match is not None, if_match=ctx.header("if-match"))
+        if_none_match=if_none_match is not None, if_match=ctx.header("if-match"), customer_key=customer_key(ctx))
     ctx.resp.set_header("ETag", meta.etag)
     set_sse_header(ctx, meta.sse)
     set_expiration_header(ctx, meta)
@@ -276,11 +322,10 @@ def put_object(ctx: S3Context) -> None:
 
 
 def get_object(ctx: S3Context, *, head: bool = False) -> None:
-    check_no_customer_key(ctx)
     part_number = _part_number(ctx)
     read = ctx.services.objects.get_object(
         ctx.user, ctx.bucket, ctx.key, range_header=None if part_number else ctx.header("range"),
-        cond=conditions(ctx), part_number=part_number, with_body=not head)
+        cond=conditions(ctx), part_number=part_number, with_body=not head, customer_key=customer_key(ctx))
     meta = read.meta
     whole = read.start == 0 and read.end == meta.size and (part_number is None or not meta.parts_count)
     set_object_headers(ctx, meta, checksum=_checksum_mode(ctx) and whole)
@@ -318,6 +363,7 @@ def get_object_attributes(ctx: S3Context) -> None:
     max_parts = 1000 if max_parts is None else min(max_parts, 1000)
     marker = ctx.int_header("x-amz-part-number-marker") or 0
     meta = ctx.services.objects.head_object(ctx.user, ctx.bucket, ctx.key)
+    ctx.services.objects.check_customer_key(meta, customer_key(ctx))
     ctx.resp.set_header("Last-Modified", http_date(meta.last_modified))
     ctx.resp.content_type = "application/xml"
     ctx.resp.data = xml.object_attributes(meta, wanted, part_number_marker=marker, max_parts=max_parts)

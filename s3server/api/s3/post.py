@@ -16,7 +16,7 @@ from s3server.api.s3.objects import CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HE
 from s3server.api.s3.resources import S3Context
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
-from s3server.service import checksums
+from s3server.service import checksums, sse
 from s3server.service.objects import Payload
 from s3server.service.tagging import validate_tags
 
@@ -65,6 +65,9 @@ def post_object(ctx: S3Context) -> None:
     ctx = dataclasses.replace(ctx, user=user, headers=headers,
                               target=routing.Target(ctx.bucket, key, ctx.target.vhost))
     attrs = object_attrs(ctx)        # content fields, x-amz-meta-*, storage class, ACL check
+    if attrs["sse"] == sse.SSE_C:
+        raise S3Error("NotImplemented", "Server-side encryption with customer-provided keys (SSE-C) is not "
+                      "implemented for browser form uploads by this server.")
     if fields.get("tagging"):
         attrs["tags"] = validate_tags(_tags_from_body(fields["tagging"].encode("utf-8")))
     declared = {algo: value.strip() for name, value in headers.items()
