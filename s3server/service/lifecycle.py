@@ -49,18 +49,28 @@ def midnight(t: datetime) -> datetime:
     return t.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+NEVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
 def expires_at(written: datetime, days: int) -> datetime:
     """When an object written (or an upload initiated) at ``written`` expires under a rule of
-    ``days`` days: ``days`` later, rounded up to the next midnight UTC."""
-    t = written.astimezone(timezone.utc) + days * DAY
-    start = midnight(t)
-    return start if start == t else start + DAY
+    ``days`` days: ``days`` later, rounded up to the next midnight UTC (``NEVER`` past the year
+    9999, where datetime ends: a rule may say a million days)."""
+    try:
+        t = written.astimezone(timezone.utc) + days * DAY
+        start = midnight(t)
+        return start if start == t else start + DAY
+    except OverflowError:
+        return NEVER
 
 
 def written_by(days: int, now: datetime) -> datetime:
     """The latest write time that has expired by ``now`` under a rule of ``days`` days:
     ``expires_at(w, days) <= now`` exactly when ``w <= written_by(days, now)``."""
-    return midnight(now) - days * DAY
+    try:
+        return midnight(now) - days * DAY
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)      # nothing is that old
 
 
 def expiration_cutoff(rule: LifecycleRule, now: datetime) -> datetime | None:
@@ -183,7 +193,7 @@ def object_expiration(lifecycle: BucketLifecycle | None, meta: ObjectMeta) -> tu
             when = rule.expiration_date
         else:
             continue
-        if best is None or when < best[0]:
+        if when != NEVER and (best is None or when < best[0]):
             best = (when, rule.id)
     return best
 
@@ -195,4 +205,5 @@ def upload_abort(lifecycle: BucketLifecycle | None, key: str, initiated: datetim
         return None
     found = [(expires_at(initiated, r.abort_days), r.id) for r in lifecycle.rules
              if r.enabled and r.abort_days and key.startswith(r.prefix)]
+    found = [f for f in found if f[0] != NEVER]
     return min(found) if found else None

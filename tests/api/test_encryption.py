@@ -191,6 +191,10 @@ def test_customer_keys_over_plain_http_are_refused(s3, bucket):
     over plain HTTP every request carrying one is refused and nothing is stored."""
     assert error_of(lambda: s3.put_object(Bucket=bucket, Key="c", Body=b"secret", **SSE_C)) == (400, "InvalidRequest")
     assert error_of(lambda: s3.create_multipart_upload(Bucket=bucket, Key="m", **SSE_C)) == (400, "InvalidRequest")
+    # X-Forwarded-Proto counts only from a proxy in S3_TRUSTED_PROXIES (none here)
+    s3.meta.events.register("before-send.s3", lambda request, **kw: request.headers.__setitem__(
+        "X-Forwarded-Proto", "https"))
+    assert error_of(lambda: s3.put_object(Bucket=bucket, Key="c", Body=b"secret", **SSE_C)) == (400, "InvalidRequest")
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     s3.put_object(Bucket=bucket, Key="k", Body=b"plain")

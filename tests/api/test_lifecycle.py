@@ -29,7 +29,7 @@ def error_of(call) -> tuple[int, str]:
     return e.value.response["ResponseMetadata"]["HTTPStatusCode"], e.value.response["Error"]["Code"]
 
 
-def run_lifecycle(system, bucket: str, now: datetime | None = None, *args: str) -> list[dict]:
+def run_cli(system, bucket: str, now: datetime | None = None, *args: str) -> list[dict]:
     """``s3server lifecycle --data-dir`` for one bucket: its JSON lines (the summary last)."""
     cmd = [sys.executable, "-m", "s3server", "lifecycle", "--data-dir", str(system.data_dir), "--bucket", bucket,
            *(["--now", now.isoformat()] if now else []), *args]
@@ -38,6 +38,29 @@ def run_lifecycle(system, bucket: str, now: datetime | None = None, *args: str) 
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines and lines[-1]["event"] == "lifecycle", r.stdout
     return lines
+
+
+def run_lifecycle(system, bucket: str, now: datetime | None = None, *args: str) -> list[dict]:
+    """One lifecycle pass over one bucket, as ``s3server lifecycle`` runs it (the same runner on
+    the system's database and storage nodes, in this process: a second of interpreter start saved
+    per pass), its events then its summary, as the command prints them. Its blob deletes are
+    finished when it returns, as the command's are when it exits."""
+    from s3server.blobs import BlobStore
+    from s3server.config import parse_nodes
+    from s3server.meta.store import MetadataStore
+    from s3server.service.lifecycle import LifecycleRunner
+
+    state = system.state
+    store = MetadataStore.from_url(state["database_url"], pool_size=1)
+    blobs = BlobStore(dict(parse_nodes(state["storage_nodes"])))
+    events: list[dict] = []
+    try:
+        report = LifecycleRunner(store, blobs, now=(lambda: now) if now else None, dry_run="--dry-run" in args,
+                                 bucket=bucket, on_event=events.append).run()
+    finally:
+        blobs.close()
+        store.close()
+    return [json.loads(json.dumps(e)) for e in events] + [report.summary()]
 
 
 def keys(s3, bucket: str) -> list[str]:
@@ -83,7 +106,7 @@ def test_objects_expire_at_the_midnight_after_their_days(system, s3, bucket):
     assert early[-1]["expired"] == 0 and len(early) == 1
     assert keys(s3, bucket) == ["logs/a", "logs/b", "logs/sub/c", "logsx", "other"]
 
-    lines = run_lifecycle(system, bucket, due)
+    lines = run_cli(system, bucket, due)              # the command itself
     assert sorted(e["key"] for e in lines if e["event"] == "expired") == ["logs/a", "logs/b", "logs/sub/c"]
     assert {e["rule"] for e in lines[:-1]} == {"logs"}
     assert lines[-1]["expired"] == 3
@@ -109,7 +132,7 @@ def test_tag_size_and_disabled_filters(system, s3, bucket):
               rule("big", 1, Filter={"ObjectSizeGreaterThan": 1000}),
               rule("off", 1, "off/", Status="Disabled"))
     later = datetime.now(UTC) + timedelta(days=3)
-    dry = run_lifecycle(system, bucket, later, "--dry-run")
+    dry = run_cli(system, bucket, later, "--dry-run")
     assert sorted(e["key"] for e in dry if e["event"] == "expired") == ["size/big", "t/match"]
     assert all(e["dry_run"] for e in dry) and len(keys(s3, bucket)) == 7      # a dry run changes nothing
     lines = run_lifecycle(system, bucket, later)
@@ -231,6 +254,21 @@ def test_answers_say_when_a_rule_will_expire_or_abort(s3, bucket):
 
 
 # ------------------------------------------------------------------------------ the documents
+def test_rules_of_millions_of_days(system, s3, bucket):
+    """The largest Days AWS takes (2**31 - 1) lies past the year 9999: objects and uploads report
+    no expiration, and a pass expires nothing (never a 500)."""
+    put_rules(s3, bucket, rule("forever", 2**31 - 1),
+              {"ID": "uploads", "Status": "Enabled", "Filter": {},
+               "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2**31 - 1}})
+    assert "Expiration" not in s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="k")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="m")
+    assert "AbortDate" not in up
+    lines = run_lifecycle(system, bucket, datetime(9999, 12, 30, tzinfo=UTC))
+    assert (lines[-1]["expired"], lines[-1]["aborted"]) == (0, 0)
+    s3.abort_multipart_upload(Bucket=bucket, Key="m", UploadId=up["UploadId"])
+
+
 def test_configuration_is_kept_with_a_generated_id_and_the_size_mode(s3, bucket):
     r = s3.put_bucket_lifecycle_configuration(
         Bucket=bucket, TransitionDefaultMinimumObjectSize="varies_by_storage_class",
@@ -259,9 +297,12 @@ def test_configuration_is_kept_with_a_generated_id_and_the_size_mode(s3, bucket)
      (400, "InvalidRequest")),
     ({"Expiration": {"Days": -3}}, (400, "InvalidArgument")),
     ({"Status": "enabled"}, (400, "MalformedXML")),
+    ({"Expiration": {"Days": 2**31}}, (400, "InvalidArgument")),
+    ({"Filter": {"ObjectSizeGreaterThan": 2**63}}, (400, "InvalidArgument")),
     ({"Expiration": {}}, (400, "MalformedXML")),
 ], ids=["transition", "noncurrent-transition", "marker-with-tags", "abort-0-days", "sizes-reversed",
-        "duplicate-tag-keys", "negative-days", "status-case", "empty-expiration"])
+        "duplicate-tag-keys", "negative-days", "status-case", "days-over-32-bits", "size-over-64-bits",
+        "empty-expiration"])
 def test_refused_rules_store_nothing(s3, bucket, bad, expected):
     put_rules(s3, bucket, rule("first", 5, "keep/"))
     bad_rule = {**rule("bad", 1, "x/"), **bad}

@@ -39,6 +39,16 @@ def test_written_by_is_the_inverse_of_expires_at():
                 assert (expires_at(w, days) <= now) == (w <= cut), (w, days, now)
 
 
+def test_a_rule_of_millions_of_days_never_comes():
+    """Days up to 2**31 - 1 are accepted; past the year 9999 (where datetime ends) nothing
+    expires, and nothing fails."""
+    from s3server.service.lifecycle import NEVER
+    now = at(2026, 5, 5, 12)
+    assert expires_at(now, 2**31 - 1) == NEVER and expires_at(now, 3_000_000) == NEVER
+    assert written_by(2**31 - 1, now) < at(1, 1, 2)
+    assert expiration_cutoff(LifecycleRule("long", True, expiration_days=2**31 - 1), now) < at(1, 1, 2)
+
+
 def test_expiration_cutoff():
     now = at(2026, 5, 5, 12)
     assert expiration_cutoff(LifecycleRule("d", True, expiration_days=2), now) == at(2026, 5, 3)

@@ -25,6 +25,8 @@ from s3server.models import BucketLifecycle, LifecycleRule
 MAX_LIFECYCLE_BODY = 1024 * 1024
 MAX_RULES = 1000
 MAX_ID = 255
+MAX_INT = 2**31 - 1          # Days and the other counts are integers (AWS: Integer)
+MAX_SIZE = 2**63 - 1         # ObjectSizeGreaterThan / LessThan are longs
 MIN_SIZE_MODES = ("all_storage_classes_128K", "varies_by_storage_class")
 MIN_SIZE_HEADER = "x-amz-transition-default-minimum-object-size"
 RULE_ELEMENTS = {"ID", "Prefix", "Filter", "Status", "Expiration", "Transition", "NoncurrentVersionTransition",
@@ -66,7 +68,7 @@ def _integer(el, name: str, action: str, *, minimum: int = 1) -> int | None:
         value = int(text)
     except ValueError as exc:
         raise _malformed() from exc
-    if value < minimum:
+    if value < minimum or value > MAX_INT:
         raise S3Error("InvalidArgument", f"'{name}' for {action} action must be a positive integer",
                       argument_name=name, argument_value=text)
     return value
@@ -80,8 +82,8 @@ def _size(el, name: str) -> int | None:
         value = int(text)
     except ValueError as exc:
         raise _malformed() from exc
-    if value < 0:
-        raise S3Error("InvalidArgument", f"'{name}' must be a non-negative integer",
+    if value < 0 or value > MAX_SIZE:
+        raise S3Error("InvalidArgument", f"'{name}' must be a non-negative integer of at most 64 bits",
                       argument_name=name, argument_value=text)
     return value
 
