@@ -26,7 +26,9 @@ PUTS = 500          # as the issue asks: 500 PUTs from several threads while a n
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory):
-    sp = start_system(tmp_path_factory.mktemp("node-faults"))
+    # as behind a TLS-terminating proxy (X-Forwarded-Proto: https from a trusted address), so
+    # that SSE-C objects can be among the damaged ones
+    sp = start_system(tmp_path_factory.mktemp("node-faults"), S3_TRUSTED_PROXIES="127.0.0.1")
     yield sp
     sp.stop()
     stop_restarted_nodes(sp)
@@ -34,7 +36,10 @@ def serve(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def s3(serve):
-    return serve.client()
+    client = serve.client()
+    client.meta.events.register("before-send.s3", lambda request, **kw: request.headers.__setitem__(
+        "X-Forwarded-Proto", "https"))
+    return client
 
 
 @pytest.fixture
@@ -175,10 +180,14 @@ def test_bitrot_truncation_and_loss_are_read_around_and_scrubbed(serve, s3, buck
     size = 2 * MiB + MiB // 2          # three 1 MiB blocks: damage lands in block 1
     objs = {name: body(100 + i, size) for i, name in
             enumerate(["rot-read", "rot-scrub", "truncated", "deleted"])}
+    # two of them encrypted with SSE-S3 (the failover resumes the decryption at the same offset),
+    # two with a customer key (SSE-C: repair and scrub copy and verify ciphertext, keyless)
+    customer = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": os.urandom(32)}
+    sse_of = {"rot-read": {"ServerSideEncryption": "AES256"}, "truncated": {"ServerSideEncryption": "AES256"},
+              "rot-scrub": customer, "deleted": customer}
+    key_of = {k: (customer if v is customer else {}) for k, v in sse_of.items()}   # what a read needs
     for key, data in objs.items():
-        # two of them encrypted (SSE-S3): the failover resumes the decryption at the same offset
-        sse = {"ServerSideEncryption": "AES256"} if key in ("rot-read", "truncated") else {}
-        s3.put_object(Bucket=bucket, Key=key, Body=data, **sse)
+        s3.put_object(Bucket=bucket, Key=key, Body=data, **sse_of[key])
         ledger.writes_attempted += 1
         ledger.writes_acknowledged += 1
     uses = {u.row[1]: u.blob for u in blob_uses(serve) if u.row[0] == bucket}
@@ -199,7 +208,7 @@ def test_bitrot_truncation_and_loss_are_read_around_and_scrubbed(serve, s3, buck
 
     # the gateway resumes from the next replica at the exact byte offset
     for key in ("rot-read", "truncated", "deleted"):
-        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        got = s3.get_object(Bucket=bucket, Key=key, **key_of[key])["Body"].read()
         assert got == objs[key], key
     got = s3.get_object(Bucket=bucket, Key="rot-read", Range=f"bytes={MiB - 10}-{2 * MiB + 10}")["Body"].read()
     assert got == objs["rot-read"][MiB - 10:2 * MiB + 11]
@@ -216,7 +225,7 @@ def test_bitrot_truncation_and_loss_are_read_around_and_scrubbed(serve, s3, buck
     def read_and_check(key: str) -> bool:
         # a worker that saw a copy fail mid-stream reads that node last for a few seconds
         # (S3_NODE_DOWN_SECONDS), so a key's bad copy may need a later read to be met
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == objs[key]
+        assert s3.get_object(Bucket=bucket, Key=key, **key_of[key])["Body"].read() == objs[key]
         return restored(key)
 
     wait_for(lambda: all(read_and_check(k) for k in ("rot-read", "truncated", "deleted")),
@@ -235,8 +244,9 @@ def test_bitrot_truncation_and_loss_are_read_around_and_scrubbed(serve, s3, buck
             r = http.request("POST", f"{node['url']}/blobs/{ref.blob_id}/verify")
             assert json.loads(r.data)["ok"] is True, (key, node["id"])
     for key, data in objs.items():
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+        assert s3.get_object(Bucket=bucket, Key=key, **key_of[key])["Body"].read() == data
         ledger.writes_verified += 1
+    assert s3.head_object(Bucket=bucket, Key="deleted", **customer)["SSECustomerAlgorithm"] == "AES256"
 
 
 def test_scrub_in_shares_and_paced(serve, s3, bucket, ledger):
