@@ -267,16 +267,20 @@ def _rewrap_sse_keys(store, settings: Settings) -> int:
     """Reseal every encrypted blob's data key under the current master key (S3_SSE_KEY, or a
     serve data dir's sse.key), opening it with whichever of S3_SSE_OLD_KEYS sealed it; then
     the old keys can be dropped. Only metadata changes (the data keys, hence the stored bytes,
-    stay the same); safe while the system runs."""
-    from s3server.service.sse import KeyUnavailable, Sealer
+    stay the same); safe while the system runs. Data keys sealed under a customer's key (SSE-C)
+    are the customer's to keep: counted, left alone."""
+    from s3server.service.sse import KeyUnavailable, Sealer, customer_sealed
 
     sealer = Sealer.from_settings(settings.sse_key, settings.sse_old_keys)
     if sealer is None:
         print("error: no master key (S3_SSE_KEY, or --data-dir of a serve that made sse.key)", file=sys.stderr)
         return 1
-    counts = {"rewrapped": 0, "current": 0, "unavailable": 0, "changed_meanwhile": 0}
+    counts = {"rewrapped": 0, "current": 0, "unavailable": 0, "changed_meanwhile": 0, "customer_keys": 0}
     for use in store.iter_blob_uses():
         if use.blob.key is None:
+            continue
+        if customer_sealed(use.blob.key):
+            counts["customer_keys"] += 1
             continue
         if sealer.sealed_by(use.blob.key) == sealer.key_id:
             counts["current"] += 1

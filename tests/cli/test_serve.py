@@ -141,14 +141,23 @@ def test_sse_master_key_rotation(tmp_path):
     old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
     data_dir = tmp_path / "data"
 
-    def start(**env):
-        return ServeProcess(data_dir, env={"S3_SSE_KEY": "", "S3_SSE_OLD_KEYS": "", **env}).start()
+    def start(**env):     # as behind a TLS proxy, for an SSE-C object (whose key no rotation touches)
+        return ServeProcess(data_dir, env={"S3_SSE_KEY": "", "S3_SSE_OLD_KEYS": "",
+                                           "S3_TRUSTED_PROXIES": "127.0.0.1", **env}).start()
+
+    customer = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": os.urandom(32)}
+
+    def https(client):
+        client.meta.events.register("before-send.s3", lambda request, **kw: request.headers.__setitem__(
+            "X-Forwarded-Proto", "https"))
+        return client
 
     serve = start(S3_SSE_KEY=old)
     try:
         assert not (data_dir / "sse.key").exists()
         s3 = serve.client()
         s3.create_bucket(Bucket="rot")
+        https(serve.client()).put_object(Bucket="rot", Key="customer", Body=b"my key, not yours", **customer)
         s3.put_object(Bucket="rot", Key="old", Body=b"sealed by the old key", ServerSideEncryption="AES256")
         s3.put_object(Bucket="rot", Key="plain", Body=b"never encrypted")
         up = s3.create_multipart_upload(Bucket="rot", Key="old-mp", ServerSideEncryption="AES256")["UploadId"]
@@ -187,6 +196,7 @@ def test_sse_master_key_rotation(tmp_path):
     assert code == 1 and summary["unavailable"] == 2 and summary["current"] == 1, (summary, err)
     code, summary, err = rewrap(S3_SSE_OLD_KEYS=old)
     assert code == 0 and (summary["rewrapped"], summary["current"]) == (2, 1), (summary, err)
+    assert summary["customer_keys"] == 1              # an SSE-C data key: left as it is, not an error
     code, summary, err = rewrap()                     # nothing left under the old key
     assert code == 0 and (summary["rewrapped"], summary["current"], summary["unavailable"]) == (0, 3, 0), summary
     serve = start(S3_SSE_KEY=new)
@@ -195,6 +205,8 @@ def test_sse_master_key_rotation(tmp_path):
         assert s3.get_object(Bucket="rot", Key="old")["Body"].read() == b"sealed by the old key"
         assert s3.get_object(Bucket="rot", Key="old-mp")["Body"].read() == b"a one-part upload"
         assert s3.get_object(Bucket="rot", Key="new")["Body"].read() == b"sealed by the new key"
+        assert https(serve.client()).get_object(Bucket="rot", Key="customer", **customer)["Body"].read() == \
+            b"my key, not yours"
     finally:
         serve.stop()
     broken = ServeProcess(data_dir, env={"S3_SSE_KEY": "c2hvcnQ="})
