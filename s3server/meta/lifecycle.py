@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from s3server.meta import schema as s
 from s3server.meta.listing import prefix_range
-from s3server.meta.rows import bucket_from_row, lifecycle_to_json
+from s3server.meta.rows import bucket_from_row, lifecycle_to_json, tags_from_json
 from s3server.models import Bucket, BucketLifecycle
 
 
@@ -52,9 +52,11 @@ class LifecycleQueries:
 
     def expiry_candidates(self, bucket: str, prefix: str, after: str, modified_before: datetime | None, *,
                           size_gt: int | None = None, size_lt: int | None = None,
-                          limit: int = 1000) -> list[tuple[str, int]]:
+                          limit: int = 1000, with_tags: bool = False) -> list[tuple]:
         """Up to ``limit`` (key, size) of objects after ``after`` in key order, under ``prefix``,
-        last modified at or before ``modified_before`` (None: any time), within the size bounds."""
+        last modified at or before ``modified_before`` (None: any time), within the size bounds;
+        with ``with_tags``, (key, size, tag set) (the tags that count, as ``object_from_row``
+        reads them), so a rule's tag filter can pass over the others without locking them."""
         o = s.objects
         conds = [o.c.bucket == bucket, o.c.key > after, *prefix_range(o.c.key, prefix)]
         if modified_before is not None:
@@ -63,8 +65,13 @@ class LifecycleQueries:
             conds.append(o.c.size > size_gt)
         if size_lt is not None:
             conds.append(o.c.size < size_lt)
-        q = sa.select(o.c.key, o.c.size).where(*conds).order_by(o.c.key).limit(limit)
-        return self._run(lambda conn: [(r.key, r.size) for r in conn.execute(q)])
+        if not with_tags:
+            q = sa.select(o.c.key, o.c.size).where(*conds).order_by(o.c.key).limit(limit)
+            return self._run(lambda conn: [(r.key, r.size) for r in conn.execute(q)])
+        q = (sa.select(o.c.key, o.c.size, o.c.tags, o.c.tags_for, o.c.updated_at).where(*conds)
+             .order_by(o.c.key).limit(limit))
+        return self._run(lambda conn: [
+            (r.key, r.size, tags_from_json(r.tags) if r.tags_for == r.updated_at else ()) for r in conn.execute(q)])
 
     def stale_uploads(self, bucket: str, prefix: str, initiated_before: datetime, after: tuple[str, str], *,
                       limit: int = 1000) -> list[tuple[str, str]]:

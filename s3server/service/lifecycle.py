@@ -136,10 +136,13 @@ class LifecycleRunner:
 
         after = ""
         while True:
-            found = self.store.expiry_candidates(bucket.name, rule.prefix, after, cutoff,
-                                                 size_gt=rule.size_gt, size_lt=rule.size_lt, limit=self.page)
+            found = self.store.expiry_candidates(bucket.name, rule.prefix, after, cutoff, size_gt=rule.size_gt,
+                                                 size_lt=rule.size_lt, limit=self.page, with_tags=bool(rule.tags))
             garbage = []
-            for key, _size in found:
+            for key, size, *tags in found:
+                if tags and not rule.matches(key, size, tags[0]):
+                    report.counts["kept"] += 1        # its tags as listed: not this rule's (no lock taken)
+                    continue
                 if self.dry_run:
                     meta = self.store.get_object(bucket.name, key)
                     removed = meta if meta is not None and expired(meta) else None

@@ -334,6 +334,9 @@ def test_expiry_candidates_and_stale_uploads(store, bucket):
         ("logs/2", 200), ("logs/3", 300)]
     assert [k for k, _ in store.expiry_candidates(bucket, "", "", T0)] == ["log", "logs/0", "logz"]
     assert store.expiry_candidates(bucket, "nothing/", "", None) == []
+    assert store.set_object_tags(bucket, "logs/1", (("a", "1"), ("b", "")))
+    assert store.expiry_candidates(bucket, "logs/", "", cutoff, limit=2, with_tags=True) == [
+        ("logs/0", 0, ()), ("logs/1", 100, (("a", "1"), ("b", "")))]
     for i, key in enumerate(["a/x", "a/x", "a/y", "b/z"]):
         store.create_upload(MultipartUpload(f"u{i}", bucket, key, T0 + timedelta(hours=i), owner_id=1))
     late = T0 + timedelta(hours=10)
