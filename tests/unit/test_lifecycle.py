@@ -70,3 +70,68 @@ def test_rule_matching():
     assert not rule.matches("logs/a", 50, (("env", "dev"),))  # a tag missing
     assert not rule.matches("logs/a", 50, (("env", "prod"), ("tmp", "")))   # a tag's value differs
     assert LifecycleRule("all", True).matches("anything", 0, ())
+
+
+VALID = [
+    b"<LifecycleConfiguration><Rule><ID>a</ID><Filter><And><Prefix>p/</Prefix><Tag><Key>k</Key><Value>v</Value>"
+    b"</Tag><ObjectSizeGreaterThan>5</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status><Expiration>"
+    b"<Days>3</Days></Expiration></Rule><Rule><ID>b</ID><Prefix>x/</Prefix><Status>Disabled</Status>"
+    b"<AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation></AbortIncompleteMultipartUpload>"
+    b"<NoncurrentVersionExpiration><NoncurrentDays>4</NoncurrentDays></NoncurrentVersionExpiration></Rule>"
+    b"</LifecycleConfiguration>",
+    b"<LifecycleConfiguration><Rule><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status>"
+    b"<Expiration><Date>2031-01-01T00:00:00.000Z</Date></Expiration></Rule></LifecycleConfiguration>",
+]
+ODD_TEXT = ["", " ", "0", "-1", "1", "2147483648", "99999999999999999999999", "1e3", "abc", "2031-01-01",
+            "2031-01-01T12:00:00Z", "9999-12-31T00:00:00Z", "true", "Enabled", "\u00e9\u4e2d", "x" * 300]
+
+
+def _mutations(doc: bytes, rnd):
+    """Variants of a valid document: an element dropped, doubled or moved up a level, a text
+    replaced by an odd value, or the bytes cut short."""
+    from lxml import etree
+    for _ in range(300):
+        root = etree.fromstring(doc)
+        elements = list(root.iter())[1:]
+        el = rnd.choice(elements)
+        kind = rnd.randrange(5)
+        if kind == 0:
+            el.getparent().remove(el)
+        elif kind == 1:
+            el.getparent().append(etree.fromstring(etree.tostring(el)))
+        elif kind == 2 and el.getparent() is not root:
+            el.getparent().getparent().append(etree.fromstring(etree.tostring(el)))
+        elif kind == 3:
+            el.text = rnd.choice(ODD_TEXT)
+        else:
+            yield etree.tostring(root)[:rnd.randrange(1, len(etree.tostring(root)))]
+            continue
+        yield etree.tostring(root)
+
+
+def test_mutated_documents_get_an_s3_error_or_a_configuration():
+    """Whatever a client sends, PutBucketLifecycleConfiguration's parser answers an S3 error (400,
+    or 501 for what is not implemented) or a configuration, never another exception (a 500)."""
+    import random
+
+    from s3server.api.s3.lifecycle import parse_lifecycle
+    from s3server.errors import S3Error
+    from s3server.service.lifecycle import object_expiration, upload_abort
+    from s3server.models import ObjectMeta
+    rnd = random.Random(11)
+    outcomes = {"ok": 0, "error": 0}
+    for doc in VALID:
+        for variant in _mutations(doc, rnd):
+            try:
+                lc = parse_lifecycle(variant, None)
+            except S3Error as exc:
+                assert exc.status in (400, 501), (variant, exc.code)
+                outcomes["error"] += 1
+                continue
+            outcomes["ok"] += 1
+            meta = ObjectMeta("b", "p/x", 10, '"e"', at(2026, 1, 1), tags=(("k", "v"),))
+            object_expiration(lc, meta)                      # what a GET would report: never raises
+            upload_abort(lc, "x/y", at(2026, 1, 1))
+            for rule in lc.rules:
+                expiration_cutoff(rule, at(2026, 6, 1))
+    assert outcomes["ok"] > 50 and outcomes["error"] > 50, outcomes     # both kinds were exercised
