@@ -438,22 +438,33 @@ def _parse_now(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def cmd_lifecycle(args) -> int:
-    """One lifecycle pass on its own (JSON lines: one per object expired or upload aborted, then
-    a summary)."""
+def _background_stores(args, pool_size: int):
+    """The settings, metadata store and blob store of a background command (repair, lifecycle):
+    ``--data-dir`` of a running serve, else S3_* settings; None (after saying why) if neither."""
     from s3server.blobs import BlobStore
     from s3server.meta.store import MetadataStore
-    from s3server.service.lifecycle import LifecycleRunner
 
-    args.gc_grace_seconds = args.interval = None
     try:
         settings = _repair_settings(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    store = MetadataStore.from_url(settings.db_url, pool_size=2)
+        return None
+    store = MetadataStore.from_url(settings.db_url, pool_size=pool_size)
     blobs = BlobStore(settings.node_urls, replicas=settings.replicas, write_quorum=settings.write_quorum,
                       timeout=settings.node_timeout, down_seconds=settings.node_down_seconds)
+    return settings, store, blobs
+
+
+def cmd_lifecycle(args) -> int:
+    """One lifecycle pass on its own (JSON lines: one per object expired or upload aborted, then
+    a summary)."""
+    from s3server.service.lifecycle import LifecycleRunner
+
+    args.gc_grace_seconds = args.interval = None
+    opened = _background_stores(args, pool_size=2)
+    if opened is None:
+        return 2
+    _, store, blobs = opened
 
     def emit(event: dict) -> None:
         sys.stdout.write(json.dumps(event) + "\n")
@@ -475,19 +486,13 @@ def cmd_lifecycle(args) -> int:
 
 def cmd_repair(args) -> int:
     """One repair pass (JSON lines: one per action, then a summary), or ``--loop``."""
-    from s3server.blobs import BlobStore
-    from s3server.meta.store import MetadataStore
     from s3server.service.lifecycle import LifecycleRunner
     from s3server.service.repair import Repairer, run_forever, scrub_share_at
 
-    try:
-        settings = _repair_settings(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    opened = _background_stores(args, pool_size=4)
+    if opened is None:
         return 2
-    store = MetadataStore.from_url(settings.db_url, pool_size=4)
-    blobs = BlobStore(settings.node_urls, replicas=settings.replicas, write_quorum=settings.write_quorum,
-                      timeout=settings.node_timeout, down_seconds=settings.node_down_seconds)
+    settings, store, blobs = opened
 
     import threading
     out_lock = threading.Lock()

@@ -60,7 +60,9 @@ def _known(el, names: set[str]) -> None:
         raise _malformed()
 
 
-def _integer(el, name: str, action: str, *, minimum: int = 1) -> int | None:
+def _number(el, name: str, low: int, high: int, message: str) -> int | None:
+    """The integer in ``el``'s child ``name`` (None if absent): not a number is MalformedXML,
+    one outside [low, high] InvalidArgument with ``message``."""
     text = _text(el, name)
     if text is None:
         return None
@@ -68,24 +70,18 @@ def _integer(el, name: str, action: str, *, minimum: int = 1) -> int | None:
         value = int(text)
     except ValueError as exc:
         raise _malformed() from exc
-    if value < minimum or value > MAX_INT:
-        raise S3Error("InvalidArgument", f"'{name}' for {action} action must be a positive integer",
-                      argument_name=name, argument_value=text)
+    if not low <= value <= high:
+        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=text)
     return value
+
+
+def _integer(el, name: str, action: str) -> int | None:
+    """A count of days (or versions) of an action: a positive 32-bit integer."""
+    return _number(el, name, 1, MAX_INT, f"'{name}' for {action} action must be a positive integer")
 
 
 def _size(el, name: str) -> int | None:
-    text = _text(el, name)
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise _malformed() from exc
-    if value < 0 or value > MAX_SIZE:
-        raise S3Error("InvalidArgument", f"'{name}' must be a non-negative integer of at most 64 bits",
-                      argument_name=name, argument_value=text)
-    return value
+    return _number(el, name, 0, MAX_SIZE, f"'{name}' must be a non-negative integer of at most 64 bits")
 
 
 def _tag(el) -> tuple[str, str]:
