@@ -254,3 +254,28 @@ def test_behind_a_trusted_tls_proxy(tmp_path):
         assert s3.get_object(Bucket="proxied", Key="k", **sse_c)["Body"].read() == b"x"
     finally:
         serve.stop()
+
+
+def test_a_form_upload_with_a_customer_key(tls_system, tls_cert, s3, bucket):
+    """PostObject with the SSE-C fields (signed into the policy like any field): the file is
+    stored under the customer's key; without it, it cannot be read."""
+    key, sse_c = new_key()
+    fields = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
+              "x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
+              "x-amz-server-side-encryption-customer-key-MD5": md5_b64(key)}
+    post = s3.generate_presigned_post(bucket, "form.bin", Fields=fields,
+                                      Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=300)
+    body = os.urandom(70_000)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("form.bin", body)},
+                      verify=str(tls_cert[0]), timeout=30)
+    assert r.status_code == 204, r.text
+    assert r.headers["x-amz-server-side-encryption-customer-algorithm"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="form.bin", **sse_c)["Body"].read() == body
+    assert error_of(lambda: s3.get_object(Bucket=bucket, Key="form.bin")) == (400, "InvalidRequest")
+    bad = dict(fields, **{"x-amz-server-side-encryption-customer-key-MD5": md5_b64(b"other")})
+    post = s3.generate_presigned_post(bucket, "bad.bin", Fields=bad, Conditions=[{k: v} for k, v in bad.items()],
+                                      ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("bad.bin", b"x")},
+                      verify=str(tls_cert[0]), timeout=30)
+    assert r.status_code == 400 and "<Code>InvalidArgument</Code>" in r.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["form.bin"]

@@ -12,11 +12,12 @@ import falcon
 
 from s3server.api import routing, xml
 from s3server.api.s3 import form
-from s3server.api.s3.objects import CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, object_attrs, set_sse_header
+from s3server.api.s3.objects import (CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, customer_key, object_attrs,
+                                     set_sse_header)
 from s3server.api.s3.resources import S3Context
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
-from s3server.service import checksums, sse
+from s3server.service import checksums
 from s3server.service.objects import Payload
 from s3server.service.tagging import validate_tags
 
@@ -65,16 +66,14 @@ def post_object(ctx: S3Context) -> None:
     ctx = dataclasses.replace(ctx, user=user, headers=headers,
                               target=routing.Target(ctx.bucket, key, ctx.target.vhost))
     attrs = object_attrs(ctx)        # content fields, x-amz-meta-*, storage class, ACL check
-    if attrs["sse"] == sse.SSE_C:
-        raise S3Error("NotImplemented", "Server-side encryption with customer-provided keys (SSE-C) is not "
-                      "implemented for browser form uploads by this server.")
     if fields.get("tagging"):
         attrs["tags"] = validate_tags(_tags_from_body(fields["tagging"].encode("utf-8")))
     declared = {algo: value.strip() for name, value in headers.items()
                 if (algo := checksums.algorithm_from_header(name))}
     payload = Payload(chunks=_sized(reader.file_chunks(), auth.min_size, auth.max_size),
                       content_md5=headers.get("content-md5"), checksums=declared)
-    meta = ctx.services.objects.put_object(user, ctx.bucket, key, payload, attrs)
+    meta = ctx.services.objects.put_object(user, ctx.bucket, key, payload, attrs,
+                                           customer_key=customer_key(ctx))   # SSE-C fields, over HTTPS
 
     location += quote(key, safe="/~")
     ctx.resp.set_header("ETag", meta.etag)
