@@ -8,9 +8,11 @@ What a pass does, for each bucket that has rules and each of its ``Enabled`` rul
   after it was last written, rounded up to the next midnight UTC (written Jan 15 10:30 with
   ``Days`` 3: gone from Jan 19 00:00); with a ``Date`` every object the rule applies to expires
   on that date (a date in the past: at once). Candidates come from an index range scan per rule
-  (``expiry_candidates``), and each is deleted with ``delete_object_if``, which judges the row
-  again under its lock: an object overwritten, retagged or resized since it was listed is
-  deleted only if the rule still expires it. The blobs of a deleted object go the way a
+  (``expiry_candidates``, a page of 1000 at a time); a page is deleted in one transaction whose
+  rows are read under lock and judged again by age and size (``expire_objects``), and for a rule
+  with tags each candidate whose listed tags match is deleted with ``delete_object_if``, which
+  judges the row again under its lock: an object overwritten, retagged or resized since it was
+  listed is deleted only if the rule still expires it. The blobs of a deleted object go the way a
   DeleteObject's do (``delete_later``; what is lost in a crash is left to repair's GC).
 * **AbortIncompleteMultipartUpload** (``DaysAfterInitiation``): aborts the uploads under the
   rule's prefix initiated that many days ago (rounded up to midnight the same way), as an
@@ -138,25 +140,28 @@ class LifecycleRunner:
         while True:
             found = self.store.expiry_candidates(bucket.name, rule.prefix, after, cutoff, size_gt=rule.size_gt,
                                                  size_lt=rule.size_lt, limit=self.page, with_tags=bool(rule.tags))
-            garbage = []
-            for key, size, *tags in found:
-                if tags and not rule.matches(key, size, tags[0]):
-                    report.counts["kept"] += 1        # its tags as listed: not this rule's (no lock taken)
-                    continue
-                if self.dry_run:
-                    meta = self.store.get_object(bucket.name, key)
-                    removed = meta if meta is not None and expired(meta) else None
-                else:
+            if self.dry_run:
+                removed = [m for key, *_ in found if (m := self.store.get_object(bucket.name, key)) and expired(m)]
+            elif not rule.tags:       # age and size only: the page in one transaction, judged by its WHERE
+                removed = self.store.expire_objects(bucket.name, [key for key, *_ in found], cutoff,
+                                                    size_gt=rule.size_gt, size_lt=rule.size_lt)
+            else:                     # tags: each object whose listed tags match, judged under its lock
+                removed = []
+                for key, size, tags in found:
+                    if not rule.matches(key, size, tags):
+                        continue
                     try:
-                        removed = self.store.delete_object_if(bucket.name, key, expired)
+                        meta = self.store.delete_object_if(bucket.name, key, expired)
                     except meta_errors.PreconditionFailed:
-                        removed = None
-                if removed is None:
-                    report.counts["kept"] += 1
-                    continue
-                garbage.extend(removed.blobs)
-                self._event(report, "expired", bucket, rule, key=key, size=removed.size,
-                            last_modified=removed.last_modified.isoformat())
+                        meta = None
+                    if meta is not None:
+                        removed.append(meta)
+            report.counts["kept"] += len(found) - len(removed)
+            garbage = []
+            for meta in removed:
+                garbage.extend(meta.blobs)
+                self._event(report, "expired", bucket, rule, key=meta.key, size=meta.size,
+                            last_modified=meta.last_modified.isoformat())
             if garbage:
                 self.blobs.delete_later(garbage)
             if len(found) < self.page:

@@ -337,6 +337,13 @@ def test_expiry_candidates_and_stale_uploads(store, bucket):
     assert store.set_object_tags(bucket, "logs/1", (("a", "1"), ("b", "")))
     assert store.expiry_candidates(bucket, "logs/", "", cutoff, limit=2, with_tags=True) == [
         ("logs/0", 0, ()), ("logs/1", 100, (("a", "1"), ("b", "")))]
+    # a page deleted at once: only the rows still old enough and within the bounds go
+    store.put_object(obj(bucket, "logs/3", 30, size=300, last_modified=T0 + timedelta(days=9)))   # rewritten
+    removed = store.expire_objects(bucket, ["logs/0", "logs/1", "logs/2", "logs/3", "gone"], cutoff, size_gt=50)
+    assert sorted(m.key for m in removed) == ["logs/1", "logs/2"] and removed[0].blobs
+    assert [k for k, _ in store.expiry_candidates(bucket, "logs/", "", None)] == ["logs/0", "logs/3", "logs/4",
+                                                                              "logs/5"]
+    assert store.expire_objects(bucket, [], cutoff) == []
     for i, key in enumerate(["a/x", "a/x", "a/y", "b/z"]):
         store.create_upload(MultipartUpload(f"u{i}", bucket, key, T0 + timedelta(hours=i), owner_id=1))
     late = T0 + timedelta(hours=10)
