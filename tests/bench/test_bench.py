@@ -60,11 +60,12 @@ def test_compare_moto_smoke(tmp_path):
                     "list_10", "large_put", "large_get", "multipart"):
             assert key in res and "skipped" not in res[key], (side, key, res.get(key))
         assert res["small_put_c4"]["ops"] > 0 and res["small_get_c1"]["errors"] == 0
-        # the DELETE loops got objects for their whole duration (objects are added when the PUT
-        # loops' leftovers would not last: how many depends on this machine's speed at the time,
-        # so whether any were added is not asserted), and never deleted more than they had
-        dele = res["small_delete_c1"]
-        assert not dele["ran_out"] and dele["ops"] <= dele["objects_available"], dele
+        # the DELETE loops delete what they were given, each key once (how many objects are added
+        # beforehand, and whether a 0.5 s loop outlasts them, depends on this machine's speed at
+        # the moment: not asserted)
+        for dele in (res["small_delete_c1"], res["small_delete_c4"]):
+            assert dele["ops"] > 0 and dele["errors"] == 0, dele
+            assert dele["ops"] <= dele["objects_available"] and dele["objects_added"] <= dele["objects_available"], dele
         assert res["large_get"]["bytes"] == 8 * 2**20
     rows = {r["key"]: r for r in doc["table"]}
     assert rows["small_put_c4"]["ratio"] > 0 and rows["large_get"]["ratio"] > 0
