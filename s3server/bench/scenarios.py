@@ -274,7 +274,7 @@ def small_read(ctx: Ctx, method: str, concurrency: int) -> dict:
 
 DELETE_MARGIN = 1.5          # objects for a DELETE loop: its duration x the HEAD rate x this
 DELETE_MAX_ADDED = 100_000
-DELETE_SETTLE = 2.0          # seconds after a DELETE loop, untimed: a server's background deletes
+DELETE_SETTLE = 2.0          # seconds after a DELETE loop (at most 0.4 x its duration), untimed: a server's background deletes
                              # (ours: ~1 s of node work after ~10,000) end before the next scenario
 
 
@@ -312,7 +312,7 @@ def small_delete(ctx: Ctx, concurrency: int, share: float) -> dict:
     res["objects_available"] = len(keys)
     res["objects_added"] = added
     res["ran_out"] = res["ops"] + res["errors"] >= len(keys)
-    time.sleep(DELETE_SETTLE)
+    time.sleep(min(DELETE_SETTLE, 0.4 * ctx.duration))      # a short loop leaves less to finish
     return res
 
 
