@@ -16,6 +16,21 @@ from s3server.meta.rows import bucket_from_row, lifecycle_to_json, object_from_r
 from s3server.models import Bucket, BucketLifecycle, ObjectMeta
 
 
+def _age_and_size(modified_before: datetime | None, size_gt: int | None,
+                  size_lt: int | None) -> list[sa.ColumnElement]:
+    """An expiration rule's conditions on an object row: written at or before ``modified_before``
+    (None: any time), larger than ``size_gt``, smaller than ``size_lt`` (None: no bound)."""
+    o = s.objects
+    conds = []
+    if modified_before is not None:
+        conds.append(o.c.last_modified <= modified_before)
+    if size_gt is not None:
+        conds.append(o.c.size > size_gt)
+    if size_lt is not None:
+        conds.append(o.c.size < size_lt)
+    return conds
+
+
 class LifecycleQueries:
     # -- lifecycle rules -----------------------------------------------------------------
 
@@ -58,13 +73,8 @@ class LifecycleQueries:
         with ``with_tags``, (key, size, tag set) (the tags that count, as ``object_from_row``
         reads them), so a rule's tag filter can pass over the others without locking them."""
         o = s.objects
-        conds = [o.c.bucket == bucket, o.c.key > after, *prefix_range(o.c.key, prefix)]
-        if modified_before is not None:
-            conds.append(o.c.last_modified <= modified_before)
-        if size_gt is not None:
-            conds.append(o.c.size > size_gt)
-        if size_lt is not None:
-            conds.append(o.c.size < size_lt)
+        conds = [o.c.bucket == bucket, o.c.key > after, *prefix_range(o.c.key, prefix),
+                 *_age_and_size(modified_before, size_gt, size_lt)]
         if not with_tags:
             q = sa.select(o.c.key, o.c.size).where(*conds).order_by(o.c.key).limit(limit)
             return self._run(lambda conn: [(r.key, r.size) for r in conn.execute(q)])
@@ -83,13 +93,7 @@ class LifecycleQueries:
         if not keys:
             return []
         o = s.objects
-        conds = [o.c.bucket == bucket, o.c.key.in_(keys)]
-        if modified_before is not None:
-            conds.append(o.c.last_modified <= modified_before)
-        if size_gt is not None:
-            conds.append(o.c.size > size_gt)
-        if size_lt is not None:
-            conds.append(o.c.size < size_lt)
+        conds = [o.c.bucket == bucket, o.c.key.in_(keys), *_age_and_size(modified_before, size_gt, size_lt)]
 
         def _do(conn: sa.Connection) -> list[ObjectMeta]:
             rows = conn.execute(sa.select(o).where(*conds).order_by(o.c.key).with_for_update()).all()
