@@ -13,6 +13,7 @@ from s3server.api.metrics import MeteredBlobs, Metrics, MetricsResource
 from s3server.api.middleware import ClientAddress, RequestContext, choose_dialect, is_sigv4
 from s3server.api.rest.buckets import RestApi
 from s3server.api.s3 import acl as s3_acl
+from s3server.api.s3 import bucketpolicy as s3_bucketpolicy
 from s3server.api.s3 import buckets as s3_buckets
 from s3server.api.s3 import copy as s3_copy
 from s3server.api.s3 import cors as s3_cors
@@ -53,6 +54,7 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_tagging.HANDLERS,
     **s3_cors.HANDLERS,
     **s3_unset.HANDLERS,
+    **s3_bucketpolicy.HANDLERS,
     **s3_encryption.HANDLERS,
     **s3_lifecycle.HANDLERS,
     **s3_fixed.HANDLERS,

@@ -30,6 +30,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidChunkSizeError": (400, "Only the last chunk is allowed to have a size less than 8192 bytes"),
     "KeyTooLongError": (400, "Your key is too long"),
     "MalformedXML": (400, "The XML you provided was not well-formed or did not validate against our published schema."),
+    "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed multipart/form-data."),
     "MaxPostPreDataLengthExceeded": (400, "Your POST request fields preceding the upload file were too large."),
     "InvalidPolicyDocument": (400, "The content of the form does not meet the conditions specified in the policy document."),

@@ -16,6 +16,9 @@ class User:
     is_admin: bool
     disabled: bool
     created_at: datetime
+    # buckets a bucket policy lets this user act in for the request at hand (set by the API layer
+    # after judging the request against the bucket's policy; service/buckets.py ``authorize``)
+    granted: frozenset[str] = frozenset()
 
 
 def account_id(user_id: int) -> str:
@@ -57,9 +60,10 @@ class Bucket:
     encryption: "BucketEncryption | None" = None     # None: no default encryption (PutBucketEncryption)
     lifecycle: "BucketLifecycle | None" = None       # None: no lifecycle configuration
     # PutPublicAccessBlock's (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets);
-    # None: never set. Kept and reported: nothing here is public whatever they say.
+    # None: never set. The last two act on bucket policies; ACLs are disabled whatever the first two say.
     public_access_block: tuple[bool, bool, bool, bool] | None = None
     accelerate: str | None = None                    # PutBucketAccelerateConfiguration: None, "Suspended"
+    policy: str | None = None                        # PutBucketPolicy's JSON document, as it was put
 
 
 @dataclass(frozen=True)

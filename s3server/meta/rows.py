@@ -145,7 +145,7 @@ def settings_from_json(data: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     pab = data.get("public_access_block")
     return {"public_access_block": tuple(bool(x) for x in pab) if pab is not None else None,
-            "accelerate": data.get("accelerate")}
+            "accelerate": data.get("accelerate"), "policy": data.get("policy")}
 
 
 _RULE_FIELDS = ("id", "enabled", "filter_kind", "prefix", "size_gt", "size_lt", "expiration_days",

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Callable
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
 from s3server.models import Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, account_id
-from s3server.service import cors
+from s3server.service import cors, policy
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
 KNOWN_REGIONS = frozenset({
@@ -20,10 +23,12 @@ _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 class BucketService:
-    def __init__(self, store: GuardedStore, blobs, *, region: str = "us-east-1"):
+    def __init__(self, store: GuardedStore, blobs, *, region: str = "us-east-1",
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.store = store
         self.blobs = blobs
         self.region = region
+        self.clock = clock
 
     def list_buckets(self, user: User, *, prefix: str = "", region: str | None = None, after: str = "",
                      limit: int | None = None) -> tuple[list[Bucket], bool]:
@@ -169,8 +174,8 @@ class BucketService:
     # -- settings that only describe this server's one state -------------------------
     def set_public_access_block(self, user: User, name: str, flags: tuple[bool, bool, bool, bool] | None) -> None:
         """PutPublicAccessBlock (None: DeletePublicAccessBlock). Kept and reported: the flags
-        only ever restrict, and nothing here can be public (ACLs are disabled, there are no
-        bucket policies), so every combination describes this server truthfully."""
+        only ever restrict (ACLs are disabled; BlockPublicPolicy is checked by set_bucket_policy,
+        RestrictPublicBuckets by authorize), so every combination describes this server truthfully."""
         owned_bucket(self.store, user, name)
         if not self.store.set_bucket_setting(name, "public_access_block", list(flags) if flags else None):
             raise S3Error("NoSuchBucket", bucket_name=name)
@@ -189,6 +194,99 @@ class BucketService:
 
     def get_accelerate(self, user: User, name: str) -> str | None:
         return owned_bucket(self.store, user, name).accelerate
+
+    # -- bucket policy ----------------------------------------------------------------
+    def set_bucket_policy(self, user: User, name: str, text: str | None) -> None:
+        """PutBucketPolicy (a document checked as AWS checks it) and DeleteBucketPolicy (None).
+        Only the owner (or an admin): a bucket policy never lets another account change it."""
+        bucket = self._owner_side(user, name)
+        if text is not None:
+            found = policy.parse(text, name)
+            if found.is_public and bucket.public_access_block and bucket.public_access_block[2]:
+                raise S3Error("AccessDenied", f"User: arn:aws:iam::{account_id(user.id)}:user/{user.name} is not "
+                              f"authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::{name}\" "
+                              "because public policies are blocked by the BlockPublicPolicy block public access "
+                              "setting.")
+        if not self.store.set_bucket_setting(name, "policy", text):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_policy(self, user: User, name: str) -> str:
+        text = self._owner_side(user, name).policy
+        if text is None:
+            raise S3Error("NoSuchBucketPolicy", bucket_name=name)
+        return text
+
+    def policy_is_public(self, user: User, name: str) -> bool:
+        """GetBucketPolicyStatus: whether the policy grants public access (AWS's rules)."""
+        return policy.compiled(self.get_bucket_policy(user, name), name).is_public
+
+    def _owner_side(self, user: User, name: str) -> Bucket:
+        """The bucket, for its owner or an admin only (AWS: another account is refused even when
+        the policy allows it; 405 MethodNotAllowed there, AccessDenied here, as for any
+        bucket one may not use)."""
+        bucket = owned_bucket(self.store, user, name)
+        if not (user.is_admin or bucket.owner_id == user.id):
+            raise S3Error("AccessDenied")
+        return bucket
+
+    def authorize(self, user: User, name: str, action: str | None, key: str | None,
+                  context: Callable[[], dict[str, str]]) -> User:
+        """Judge a request against the bucket's policy, if it has one: AccessDenied on an explicit
+        Deny (for the owner too, except for the policy calls themselves); for anyone else, an
+        Allow grants the bucket for this request (the User returned carries it in ``granted``).
+        ``action``: ``s3:<action>`` in lower case; ``key``: the object's key for object actions;
+        ``context``: makes the request's condition keys (called only when there is a policy)."""
+        bucket = self.store.get_bucket(name) if action is not None else None
+        if bucket is None or bucket.policy is None:
+            return user
+        owner_side = user.is_admin or bucket.owner_id == user.id
+        if owner_side and action in policy.OWNER_ALWAYS:
+            return user
+        may = self._judge(user, bucket, context())
+        if not may(action, key):
+            if owner_side or may.denied:
+                raise S3Error("AccessDenied")
+            return user          # no grant: the owner check refuses it (AccessDenied or NoSuchBucket...)
+        return user if owner_side else replace(user, granted=user.granted | {name})
+
+    def judge_keys(self, user: User, name: str, context: Callable[[], dict[str, str]]
+                   ) -> tuple[User, Callable[[str, str | None], bool] | None]:
+        """DeleteObjects, where each key is judged on its own (``s3:DeleteObject``, with a version
+        id ``s3:DeleteObjectVersion``): the user (granted the bucket, so that its allowed keys can
+        go) and ``allowed(key, version id)``; None when the bucket has no policy."""
+        bucket = self.store.get_bucket(name)
+        if bucket is None or bucket.policy is None:
+            return user, None
+        may = self._judge(user, bucket, context())
+
+        def allowed(key: str, version: str | None) -> bool:
+            return may("s3:deleteobjectversion" if version is not None else "s3:deleteobject", key)
+        owner_side = user.is_admin or bucket.owner_id == user.id
+        return (user if owner_side else replace(user, granted=user.granted | {name})), allowed
+
+    def _judge(self, user: User, bucket: Bucket, context: dict[str, str]) -> "_Judge":
+        found = policy.compiled(bucket.policy, bucket.name)
+        owner_side = user.is_admin or bucket.owner_id == user.id
+        restricted = (not owner_side and found.is_public and bucket.public_access_block is not None
+                      and bucket.public_access_block[3])          # RestrictPublicBuckets
+        return _Judge(found, lambda action, key: self._policy_request(user, bucket, action, key, context),
+                      owner_side, restricted)
+
+    def _policy_request(self, user: User, bucket: Bucket, action: str, key: str | None,
+                        context: dict[str, str]) -> policy.Request:
+        account = account_id(user.id)
+        now = self.clock()
+        keys: dict[str, str | list[str]] = {
+            "aws:principalaccount": account, "aws:principalarn": f"arn:aws:iam::{account}:user/{user.name}",
+            "aws:principaltype": "User", "aws:username": user.name,
+            "aws:resourceaccount": account_id(bucket.owner_id), "s3:resourceaccount": account_id(bucket.owner_id),
+            "aws:requestedregion": bucket.region, "aws:viaawsservice": "false",
+            "aws:principalisawsservice": "false",
+            "aws:currenttime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "aws:epochtime": str(int(now.timestamp())),
+        }
+        keys.update(context)
+        resource = f"arn:aws:s3:::{bucket.name}" + (f"/{key}" if key is not None else "")
+        return policy.Request(action, resource, account, user.name, keys)
 
     # -- lifecycle rules ---------------------------------------------------------------
     def set_bucket_lifecycle(self, user: User, name: str, lifecycle: BucketLifecycle | None) -> None:
@@ -225,3 +323,21 @@ class BucketService:
 
     def visible(self, user: User, bucket: Bucket) -> bool:
         return can_access(user, bucket)
+
+
+class _Judge:
+    """Whether a bucket's policy lets one caller take an action on a resource: an explicit Deny
+    refuses anyone (``denied`` tells that it was one); otherwise the owner side may, and anyone
+    else only with an Allow (ignored under RestrictPublicBuckets when the policy is public)."""
+
+    def __init__(self, found: policy.Policy, request: Callable[[str, str | None], policy.Request],
+                 owner_side: bool, restricted: bool):
+        self.found, self.request, self.owner_side, self.restricted = found, request, owner_side, restricted
+        self.denied = False
+
+    def __call__(self, action: str, key: str | None) -> bool:
+        decision = self.found.decide(self.request(action, key))
+        self.denied = decision == policy.DENY
+        if self.denied:
+            return False
+        return self.owner_side or (decision == policy.ALLOW and not self.restricted)

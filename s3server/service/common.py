@@ -72,7 +72,7 @@ def validate_key(key: str) -> None:
 
 
 def can_access(user: User, bucket: Bucket) -> bool:
-    return user.is_admin or bucket.owner_id == user.id
+    return user.is_admin or bucket.owner_id == user.id or bucket.name in user.granted
 
 
 def owned_bucket(store: GuardedStore, user: User, name: str) -> Bucket:

@@ -12,7 +12,7 @@ error is PreconditionFailed (NoSuchKey for a missing object named with an ETag).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from s3server.errors import S3Error
 from s3server.models import User
@@ -40,7 +40,10 @@ class DeleteService:
         self.store = store
         self.blobs = blobs
 
-    def delete_objects(self, user: User, bucket: str, targets: Sequence[DeleteTarget]) -> DeleteOutcome:
+    def delete_objects(self, user: User, bucket: str, targets: Sequence[DeleteTarget],
+                       allowed: Callable[[str, str | None], bool] | None = None) -> DeleteOutcome:
+        """``allowed(key, version id)``: whether the bucket's policy lets ``user`` delete that key
+        (None: no policy); a key it refuses is an AccessDenied entry of the result, as in AWS."""
         if not targets or len(targets) > MAX_KEYS:
             raise S3Error("MalformedXML")
         owned_bucket(self.store, user, bucket)
@@ -48,6 +51,9 @@ class DeleteService:
         valid: list[tuple[int, str]] = []
         conditional: list[tuple[int, DeleteTarget]] = []
         for i, t in enumerate(targets):
+            if allowed is not None and not allowed(t.key, t.version_id):
+                errors.append((i, (t.key, "AccessDenied", "Access Denied")))
+                continue
             if t.version_id not in (None, "", "null"):
                 errors.append((i, (t.key, "NoSuchVersion", "The specified version does not exist.")))
                 continue

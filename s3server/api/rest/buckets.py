@@ -9,8 +9,8 @@
     DELETE /buckets/{bucket}/objects/{key}
     GET    /buckets/{bucket}/objects?prefix=p&limit=n&token=t   list, paged
 
-Same buckets and objects as the S3 API, through the same services. Errors are
-``{"error": {"code", "message"}}``; ``api.errors`` maps S3 codes to REST statuses.
+Same buckets and objects as the S3 API, through the same services, bound by the same bucket
+policies. Errors are ``{"error": {"code", "message"}}``; ``api.errors`` maps S3 codes to REST statuses.
 """
 from __future__ import annotations
 
@@ -18,15 +18,20 @@ import json
 
 import falcon
 
+from s3server.api import policykeys
 from s3server.api.routing import decode_path
-from s3server.api.s3.resources import parse_query, raw_path_and_query
+from s3server.api.s3.resources import parse_query, raw_path_and_query, wsgi_headers
 from s3server.api.xml import iso8601
 from s3server.errors import S3Error
+from s3server.service import policy
 from s3server.service.listing import ListRequest, encode_token
 from s3server.service.objects import Conditions, Payload
 
 READ_SIZE = 256 * 1024
 MAX_JSON = 64 * 1024
+# route -> the S3 operation it is, for bucket policies
+REST_OPERATIONS = {"get_bucket": "HeadBucket", "delete_bucket": "DeleteBucket", "list_objects": "ListObjects",
+                   "put_object": "PutObject", "get_object": "GetObject", "delete_object": "DeleteObject"}
 
 
 def _route_error(method: str, path: str, status: int) -> S3Error:
@@ -89,7 +94,24 @@ class RestApi:
         if route is None:
             raise _route_error(method, raw_path, 405)
         req.context.operation = "rest." + route.__name__
+        operation = REST_OPERATIONS.get(route.__name__)
+        if operation is not None:
+            user = req.context.user = self._authorize(req, user, operation, args)
         route(req, resp, user, *args)
+
+    def _authorize(self, req, user, operation: str, args: tuple):
+        """Judge the request against its bucket's policy as the S3 operation it is (the same
+        statements bind both dialects; a Bearer request is signed by neither SigV4 nor SigV2)."""
+        bucket = args[0]
+        key = args[1] if operation in ("PutObject", "GetObject", "DeleteObject") else None
+        query = args[1] if operation == "ListObjects" else {}
+
+        def keys() -> dict[str, str]:
+            headers = wsgi_headers(req.env)
+            found = policykeys.transport_keys(req.scheme, getattr(req.context, "client_ip", None), headers)
+            found.update(policykeys.s3_keys(operation, headers, query))
+            return found
+        return self.services.buckets.authorize(user, bucket, policy.action_for(operation), key, keys)
 
     # ------------------------------------------------------------------ buckets
     def list_buckets(self, req, resp, user):

@@ -12,7 +12,7 @@ from datetime import datetime
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.resources import S3Context, policy_keys
 from s3server.errors import S3Error
 from s3server.service.delete import MAX_KEYS, DeleteTarget
 from s3server.service.objects import DeleteCondition
@@ -57,7 +57,8 @@ def _targets(body: bytes) -> tuple[list[DeleteTarget], bool]:
 def delete_objects(ctx: S3Context) -> None:
     body = read_xml_payload(ctx)
     targets, quiet = _targets(body)
-    outcome = ctx.services.delete.delete_objects(ctx.user, ctx.bucket, targets)
+    user, allowed = ctx.services.buckets.judge_keys(ctx.user, ctx.bucket, policy_keys(ctx))
+    outcome = ctx.services.delete.delete_objects(user, ctx.bucket, targets, allowed)
     _xml(ctx, xml.delete_result(outcome.deleted, outcome.errors, quiet))
 
 

@@ -9,8 +9,8 @@ public access block and ownership controls for every bucket), and until now got 
 setting that changes nothing here. A document that asks for something this server does not do
 (ACLs enabled, requester pays, acceleration, notifications, access logs) stays 501
 NotImplemented, so nobody believes it took effect. A public access block is accepted whatever
-its flags: they only ever restrict access, and nothing here can be public (ACLs are disabled and
-there are no bucket policies)."""
+its flags: they only ever restrict access (ACLs are disabled; BlockPublicPolicy and
+RestrictPublicBuckets act on bucket policies, service/buckets.py)."""
 from __future__ import annotations
 
 import falcon

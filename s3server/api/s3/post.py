@@ -14,7 +14,7 @@ from s3server.api import routing, xml
 from s3server.api.s3 import form
 from s3server.api.s3.objects import (CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, customer_key, object_attrs,
                                      set_sse_header)
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.resources import S3Context, policy_keys
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
 from s3server.service import checksums
@@ -65,6 +65,9 @@ def post_object(ctx: S3Context) -> None:
         headers[name] = fields[name]
     ctx = dataclasses.replace(ctx, user=user, headers=headers,
                               target=routing.Target(ctx.bucket, key, ctx.target.vhost))
+    user = ctx.services.buckets.authorize(user, ctx.bucket, "s3:putobject", key,
+                                          policy_keys(dataclasses.replace(ctx, auth=None), post=True))
+    ctx = dataclasses.replace(ctx, user=user)
     attrs = object_attrs(ctx)        # content fields, x-amz-meta-*, storage class, ACL check
     if fields.get("tagging"):
         attrs["tags"] = validate_tags(_tags_from_body(fields["tagging"].encode("utf-8")))

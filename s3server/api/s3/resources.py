@@ -1,16 +1,19 @@
 """The S3 dialect: authenticate, route (table lookup), call the operation's handler."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl
 
 import falcon
 
-from s3server.api import routing
+from s3server.api import policykeys, routing
 from s3server.auth import sigv4
 from s3server.errors import S3Error
 from s3server.models import User
+from s3server.service import policy
+from s3server.service.copy import parse_copy_source
 
 
 def parse_count(raw: str, name: str, message: str) -> int:
@@ -82,6 +85,40 @@ def other_version(ctx: S3Context, version: str) -> None:
         ctx.resp.status = falcon.HTTP_204
         return
     raise S3Error("NoSuchVersion", key=ctx.key, version_id=version)
+
+
+def policy_keys(ctx: S3Context, *, post: bool = False) -> Callable[[], dict[str, str]]:
+    """Makes the request's condition keys, for a bucket that has a policy."""
+    def make() -> dict[str, str]:
+        keys = policykeys.transport_keys(ctx.req.scheme, getattr(ctx.req.context, "client_ip", None),
+                                         ctx.headers)
+        keys.update(policykeys.s3_keys(ctx.operation, ctx.headers, ctx.query, auth=ctx.auth, post=post))
+        return keys
+    return make
+
+
+def authorize(ctx: S3Context) -> User:
+    """Judge the request against its bucket's policy (service/buckets.py ``authorize``): the
+    user, granted the bucket if the policy allows another account in; AccessDenied on a Deny.
+    A copy is judged twice: reading the source (``s3:GetObject`` on it) and writing the target."""
+    action = policy.action_for(ctx.operation, ctx.query.get("versionId"))
+    if action is None:
+        return ctx.user
+    keys = policy_keys(ctx)
+    checks = [(ctx.bucket, action, ctx.key if action in policy.OBJECT_ACTIONS else None)]
+    if ctx.operation in ("CopyObject", "UploadPartCopy"):
+        try:
+            source = parse_copy_source(ctx.header("x-amz-copy-source"))
+        except S3Error:
+            pass                         # the handler answers the malformed header
+        else:
+            checks.insert(0, (source.bucket, "s3:getobject", source.key))
+    granted: dict[str, bool] = {}
+    for bucket, act, key in checks:      # a bucket is granted only if every check on it granted it
+        judged = ctx.services.buckets.authorize(ctx.user, bucket, act, key, keys)
+        granted[bucket] = granted.get(bucket, True) and bucket in judged.granted
+    names = frozenset(b for b, ok in granted.items() if ok)
+    return dataclasses.replace(ctx.user, granted=ctx.user.granted | names) if names else ctx.user
 
 
 def wsgi_headers(env: dict) -> dict[str, str]:
@@ -180,6 +217,8 @@ class S3Api:
         if handler is None:
             raise S3Error("NotImplemented", f"{operation} is not implemented by this server.")
         ctx = S3Context(req, resp, self.services, target, operation, user, auth, query, headers, raw_path)
+        if target.bucket:
+            ctx.user = req.context.user = authorize(ctx)
         expected_owner = headers.get("x-amz-expected-bucket-owner")
         if expected_owner is not None and target.bucket:
             self.services.buckets.check_expected_owner(target.bucket, expected_owner)

@@ -1,4 +1,4 @@
-"""Bucket configurations this server keeps none of (policy, website, object lock, replication,
+"""Bucket configurations this server keeps none of (website, object lock, replication,
 logging, notifications, payer): the reads answer what AWS answers for a bucket where they were
 never set, and the deletes succeed, since there is nothing to remove. Tools that read every
 setting of a bucket (Terraform's aws_s3_bucket, backup and sync tools, S3 browsers) then work;
@@ -9,7 +9,7 @@ Ownership controls are the one setting with a fixed value: BucketOwnerEnforced, 
 (see acl.py), the default of every new AWS bucket since April 2023.
 
 The same goes for analytics, metrics, inventory and Intelligent-Tiering configurations (lists are
-empty, an id names nothing), the policy status (no policy), and Object Lock on objects (no bucket
+empty, an id names nothing), and Object Lock on objects (no bucket
 here has it: retention and legal holds are InvalidRequest, as on an AWS bucket without Object
 Lock); RestoreObject finds every object already readable (InvalidObjectState). The other
 sub-resources routing.py knows without an operation here answer 501 NotImplemented."""
@@ -24,11 +24,9 @@ from s3server.errors import S3Error
 
 # read -> the error AWS answers while the setting was never made
 NOT_SET = {
-    "GetBucketPolicy": "NoSuchBucketPolicy",
     "GetBucketWebsite": "NoSuchWebsiteConfiguration",
     "GetObjectLockConfiguration": "ObjectLockConfigurationNotFoundError",
     "GetBucketReplication": "ReplicationConfigurationNotFoundError",
-    "GetBucketPolicyStatus": "NoSuchBucketPolicy",
     **{f"GetBucket{name}Configuration": "NoSuchConfiguration" for _, name in routing.CONFIG_LISTS},
     **{f"DeleteBucket{name}Configuration": "NoSuchConfiguration" for _, name in routing.CONFIG_LISTS},
 }
@@ -48,7 +46,7 @@ DEFAULTS = {
         "ListBucketIntelligentTieringConfigurationsOutput", "IsTruncated", "false"),
 }
 OBJECT_LOCK = ("GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold")
-NOTHING_TO_DELETE = ("DeleteBucketPolicy", "DeleteBucketWebsite", "DeleteBucketReplication")
+NOTHING_TO_DELETE = ("DeleteBucketWebsite", "DeleteBucketReplication")
 
 
 def _not_set(code: str):

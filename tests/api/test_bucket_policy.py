@@ -1,0 +1,346 @@
+"""Bucket policies over the wire: PutBucketPolicy's checks, Deny statements binding the owner on
+both dialects, Allow statements letting another user in (and no further), public policies with
+the public access block, DeleteObjects judged key by key, copies judged on both ends."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.adminutil import new_user
+from tests.conftest import ADMIN_API
+
+
+def doc(*statements) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def stmt(effect, action, resource, principal="*", **extra) -> dict:
+    return {"Effect": effect, "Principal": principal, "Action": action, "Resource": resource, **extra}
+
+
+def err(exc) -> tuple[int, str, str]:
+    r = exc.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"].get("Message", "")
+
+
+@pytest.fixture(scope="module")
+def other(system):
+    """A second user, and its S3 client."""
+    u = new_user(system, "pol")
+    return u, system.client(access_key=u["access_key"], secret_key=u["secret_key"])
+
+
+@pytest.fixture
+def pbucket(s3, bucket):
+    """The test's bucket; its policy is removed first when the test ends, so cleanup may delete."""
+    yield bucket
+    s3.delete_bucket_policy(Bucket=bucket)
+
+
+def arn(bucket, key=None) -> str:
+    return f"arn:aws:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+
+
+def test_put_get_delete_and_status(s3, pbucket):
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=pbucket)
+    assert err(e)[:2] == (404, "NoSuchBucketPolicy")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy_status(Bucket=pbucket)
+    assert err(e)[:2] == (404, "NoSuchBucketPolicy")
+    text = doc(stmt("Allow", "s3:GetObject", arn(pbucket, "*"), {"AWS": "arn:aws:iam::000000000042:root"}))
+    r = s3.put_bucket_policy(Bucket=pbucket, Policy=text)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3.get_bucket_policy(Bucket=pbucket)["Policy"] == text        # as it was put
+    assert s3.get_bucket_policy_status(Bucket=pbucket)["PolicyStatus"] == {"IsPublic": False}
+    public = doc(stmt("Allow", ["s3:GetObject"], [arn(pbucket, "*")]))
+    s3.put_bucket_policy(Bucket=pbucket, Policy=public)
+    assert s3.get_bucket_policy_status(Bucket=pbucket)["PolicyStatus"] == {"IsPublic": True}
+    narrowed = doc(stmt("Allow", "s3:GetObject", arn(pbucket, "*"),
+                        Condition={"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}))
+    s3.put_bucket_policy(Bucket=pbucket, Policy=narrowed)
+    assert s3.get_bucket_policy_status(Bucket=pbucket)["PolicyStatus"] == {"IsPublic": False}
+    assert s3.delete_bucket_policy(Bucket=pbucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=pbucket)
+    assert err(e)[1] == "NoSuchBucketPolicy"
+    assert s3.delete_bucket_policy(Bucket=pbucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+MALFORMED = [
+    ("not json", "Policies must be valid JSON and the first byte must be '{'"),
+    ('{"Statement": [', "This policy contains invalid Json"),
+    (json.dumps({"Version": "2012-10-17"}), "Missing required field Statement"),
+    (json.dumps({"Version": "2020-01-01", "Statement": []}), "The policy must contain a valid version string"),
+    (json.dumps({"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "s3:GetObject",
+                                "Resource": "arn:aws:s3:::B/*"}]}), "Invalid effect: Maybe"),
+    (json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/*"}]}),
+     "Missing required field Principal"),
+    (doc(stmt("Allow", "s3:GetObject", "arn:aws:s3:::B/*", {"AWS": "alice"})), "Invalid principal in policy"),
+    (doc(stmt("Allow", "s3:Fly", "arn:aws:s3:::B/*")), "Policy has invalid action"),
+    (doc(stmt("Allow", "ec2:RunInstances", "arn:aws:s3:::B/*")), "Policy has invalid action"),
+    (doc(stmt("Allow", "s3:GetObject", "arn:aws:s3:::another-bucket/*")), "Policy has invalid resource"),
+    (doc(stmt("Allow", "s3:GetObject", "arn:aws:s3:::B")), "Action does not apply to any resource(s) in statement"),
+    (doc(stmt("Allow", "s3:ListBucket", "arn:aws:s3:::B/*")), "Action does not apply to any resource(s) in statement"),
+    (doc(stmt("Deny", "s3:GetObject", "arn:aws:s3:::B/*", Condition={"StringEqualz": {"aws:UserAgent": "x"}})),
+     "Invalid Condition type : StringEqualz"),
+    (doc(stmt("Deny", "s3:GetObject", "arn:aws:s3:::B/*", Condition={"StringEquals": {"s3:Colour": "x"}})),
+     "Policy has an invalid condition key"),
+    (doc(stmt("Deny", "s3:GetObject", "arn:aws:s3:::B/*", Effort="high")), "Unknown field Effort"),
+    (doc({"Sid": "a", **stmt("Deny", "s3:GetObject", "arn:aws:s3:::B/*")},
+         {"Sid": "a", **stmt("Deny", "s3:PutObject", "arn:aws:s3:::B/*")}),
+     "Statement IDs (SID) in a single policy must be unique."),
+    (doc(*[stmt("Deny", "s3:GetObject", f"arn:aws:s3:::B/{'x' * 200}{i}") for i in range(100)]),
+     "Policy exceeds the maximum allowed document size."),
+]
+
+
+@pytest.mark.parametrize("text,message", MALFORMED, ids=[m[:30] for _, m in MALFORMED])
+def test_malformed_policies_are_refused_and_nothing_is_stored(s3, pbucket, text, message):
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=pbucket, Policy=text.replace("arn:aws:s3:::B", arn(pbucket)))
+    assert err(e) == (400, "MalformedPolicy", message)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=pbucket)
+    assert err(e)[1] == "NoSuchBucketPolicy"
+
+
+def test_what_cannot_be_judged_is_refused_not_ignored(s3, pbucket):
+    """A key whose value this server cannot know, and policy variables: 501, nothing stored."""
+    for condition in ({"StringEquals": {"s3:ExistingObjectTag/class": "secret"}},
+                      {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}):
+        with pytest.raises(ClientError) as e:
+            s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Deny", "s3:*", arn(pbucket, "*"),
+                                                                 Condition=condition)))
+        assert err(e)[:2] == (501, "NotImplemented")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=pbucket)
+    assert err(e)[1] == "NoSuchBucketPolicy"
+
+
+def test_a_deny_binds_the_owner_but_never_locks_the_policy_away(s3, pbucket):
+    s3.put_object(Bucket=pbucket, Key="keep/a", Body=b"a")
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Deny", ["s3:DeleteObject", "s3:PutObject"], arn(pbucket, "keep/*"))))
+    for call in (lambda: s3.delete_object(Bucket=pbucket, Key="keep/a"),
+                 lambda: s3.put_object(Bucket=pbucket, Key="keep/a", Body=b"overwritten")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[:2] == (403, "AccessDenied")
+    assert s3.get_object(Bucket=pbucket, Key="keep/a")["Body"].read() == b"a"
+    s3.put_object(Bucket=pbucket, Key="other", Body=b"fine")          # outside the denied prefix
+    # everything denied, the policy calls included: the owner can still read, replace, remove it
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Deny", "s3:*", [arn(pbucket), arn(pbucket, "*")])))
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=pbucket)
+    assert err(e)[1] == "AccessDenied"
+    assert "s3:*" in s3.get_bucket_policy(Bucket=pbucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=pbucket)
+    s3.delete_object(Bucket=pbucket, Key="keep/a")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["other"]
+
+
+def test_deny_unencrypted_uploads(s3, pbucket):
+    """The classic policy: PutObject without x-amz-server-side-encryption: AES256 is denied (a
+    negated operator matches when the key is absent)."""
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt(
+        "Deny", "s3:PutObject", arn(pbucket, "*"),
+        Condition={"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}})))
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=pbucket, Key="plain", Body=b"x")
+    assert err(e)[:2] == (403, "AccessDenied")
+    with pytest.raises(ClientError):
+        s3.create_multipart_upload(Bucket=pbucket, Key="plain-mp")
+    s3.put_object(Bucket=pbucket, Key="sealed", Body=b"x", ServerSideEncryption="AES256")
+    assert s3.head_object(Bucket=pbucket, Key="sealed")["ServerSideEncryption"] == "AES256"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["sealed"]
+
+
+def test_deny_insecure_transport_and_source_ip(s3, pbucket, system):
+    s3.put_object(Bucket=pbucket, Key="k", Body=b"x")
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt(
+        "Deny", "s3:*", [arn(pbucket), arn(pbucket, "*")], Condition={"Bool": {"aws:SecureTransport": "false"}})))
+    for call in (lambda: s3.get_object(Bucket=pbucket, Key="k"), lambda: s3.list_objects_v2(Bucket=pbucket),
+                 lambda: s3.head_bucket(Bucket=pbucket)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # the REST dialect is bound by the same statements
+    r = requests.get(f"{system.endpoint}/buckets/{pbucket}/objects/k", headers={"Authorization": f"Bearer {ADMIN_API}"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "AccessDenied"
+    # from an allowed network only: 127.0.0.1 is in it, then not
+    for cidr, allowed in (("127.0.0.0/8", True), ("192.0.2.0/24", False)):
+        s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt(
+            "Deny", "s3:GetObject", arn(pbucket, "*"), Condition={"NotIpAddress": {"aws:SourceIp": cidr}})))
+        if allowed:
+            assert s3.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"x"
+        else:
+            with pytest.raises(ClientError) as e:
+                s3.get_object(Bucket=pbucket, Key="k")
+            assert err(e)[1] == "AccessDenied"
+
+
+def test_secure_transport_over_https(tls_s3, tls_system):
+    name = f"t-{uuid.uuid4().hex[:20]}"
+    tls_s3.create_bucket(Bucket=name)
+    tls_s3.put_bucket_policy(Bucket=name, Policy=doc(stmt(
+        "Deny", "s3:*", [arn(name), arn(name, "*")], Condition={"Bool": {"aws:SecureTransport": "false"}})))
+    tls_s3.put_object(Bucket=name, Key="k", Body=b"over tls")
+    assert tls_s3.get_object(Bucket=name, Key="k")["Body"].read() == b"over tls"
+    tls_s3.delete_object(Bucket=name, Key="k")
+    tls_s3.delete_bucket_policy(Bucket=name)
+    tls_s3.delete_bucket(Bucket=name)
+
+
+def test_list_conditions_and_presigned_urls(s3, pbucket):
+    s3.put_object(Bucket=pbucket, Key="private/a", Body=b"p")
+    s3.put_object(Bucket=pbucket, Key="public/b", Body=b"q")
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Deny", "s3:ListBucket", arn(pbucket), Condition={"StringLike": {"s3:prefix": "private/*"}}),
+        stmt("Deny", "s3:GetObject", arn(pbucket, "*"), Condition={"StringEquals": {"s3:authType": "REST-QUERY-STRING"}}),
+    ))
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=pbucket, Prefix="private/")
+    assert err(e)[1] == "AccessDenied"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket, Prefix="public/")["Contents"]] == ["public/b"]
+    assert len(s3.list_objects_v2(Bucket=pbucket)["Contents"]) == 2        # no prefix: the key is absent
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": pbucket, "Key": "public/b"})
+    r = requests.get(url)
+    assert r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content
+    assert s3.get_object(Bucket=pbucket, Key="public/b")["Body"].read() == b"q"
+
+
+def test_an_allow_lets_another_user_in_and_no_further(s3, pbucket, other, system):
+    user, bob = other
+    s3.put_object(Bucket=pbucket, Key="public/a", Body=b"shared")
+    s3.put_object(Bucket=pbucket, Key="secret", Body=b"mine")
+    with pytest.raises(ClientError) as e:
+        bob.get_object(Bucket=pbucket, Key="public/a")
+    assert err(e)[1] == "AccessDenied"
+    account = bob.list_buckets()["Owner"]["ID"]          # 64 hex digits: the canonical id
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", "s3:GetObject", arn(pbucket, "public/*"), {"CanonicalUser": account}),
+        stmt("Allow", ["s3:ListBucket", "s3:PutObject"], [arn(pbucket), arn(pbucket, "inbox/*")],
+             {"AWS": f"arn:aws:iam::{int(account, 16):012d}:root"}),
+    ))
+    assert bob.get_object(Bucket=pbucket, Key="public/a")["Body"].read() == b"shared"
+    assert bob.head_object(Bucket=pbucket, Key="public/a")["ContentLength"] == 6
+    assert {o["Key"] for o in bob.list_objects_v2(Bucket=pbucket)["Contents"]} == {"public/a", "secret"}
+    bob.put_object(Bucket=pbucket, Key="inbox/from-bob", Body=b"hello")
+    assert s3.get_object(Bucket=pbucket, Key="inbox/from-bob")["Body"].read() == b"hello"
+    listing = s3.list_objects_v2(Bucket=pbucket, Prefix="inbox/", FetchOwner=True)["Contents"]
+    assert listing[0]["Owner"]["ID"] == s3.list_buckets()["Owner"]["ID"]     # bucket owner enforced
+    for call in (lambda: bob.get_object(Bucket=pbucket, Key="secret"),
+                 lambda: bob.put_object(Bucket=pbucket, Key="public/a", Body=b"vandal"),
+                 lambda: bob.delete_object(Bucket=pbucket, Key="public/a"),
+                 lambda: bob.get_bucket_policy(Bucket=pbucket),
+                 lambda: bob.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Allow", "s3:*", arn(pbucket, "*")))),
+                 lambda: bob.delete_bucket_policy(Bucket=pbucket),
+                 lambda: bob.put_bucket_tagging(Bucket=pbucket, Tagging={"TagSet": []}),
+                 lambda: bob.delete_bucket(Bucket=pbucket)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[:2] == (403, "AccessDenied")
+    assert s3.get_object(Bucket=pbucket, Key="public/a")["Body"].read() == b"shared"
+    assert pbucket not in [b["Name"] for b in bob.list_buckets()["Buckets"]]
+    # the REST dialect: bob's API key reads what the policy lets him read, and nothing else
+    auth = {"Authorization": f"Bearer {user['api_key']}"}
+    r = requests.get(f"{system.endpoint}/buckets/{pbucket}/objects/public/a", headers=auth)
+    assert r.status_code == 200 and r.content == b"shared"
+    r = requests.get(f"{system.endpoint}/buckets/{pbucket}/objects/secret", headers=auth)
+    assert r.status_code == 403
+    # a Deny beats the Allow
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", "s3:GetObject", arn(pbucket, "*"), {"CanonicalUser": account}),
+        stmt("Deny", "s3:GetObject", arn(pbucket, "secret"), {"CanonicalUser": account})))
+    assert bob.get_object(Bucket=pbucket, Key="public/a")["Body"].read() == b"shared"
+    with pytest.raises(ClientError) as e:
+        bob.get_object(Bucket=pbucket, Key="secret")
+    assert err(e)[1] == "AccessDenied"
+
+
+def test_copies_are_judged_on_both_ends(s3, pbucket, other):
+    _, bob = other
+    s3.put_object(Bucket=pbucket, Key="src", Body=b"copy me")
+    account = int(bob.list_buckets()["Owner"]["ID"], 16)
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", "s3:GetObject", arn(pbucket, "*"), {"AWS": f"{account:012d}"})))
+    own = f"t-{uuid.uuid4().hex[:20]}"
+    bob.create_bucket(Bucket=own)
+    try:
+        bob.copy_object(Bucket=own, Key="dst", CopySource={"Bucket": pbucket, "Key": "src"})
+        assert bob.get_object(Bucket=own, Key="dst")["Body"].read() == b"copy me"
+        # reading is granted, writing is not: a copy within the bucket is refused
+        with pytest.raises(ClientError) as e:
+            bob.copy_object(Bucket=pbucket, Key="dst", CopySource={"Bucket": pbucket, "Key": "src"})
+        assert err(e)[1] == "AccessDenied"
+        # and without the grant, no copy out
+        s3.delete_bucket_policy(Bucket=pbucket)
+        with pytest.raises(ClientError) as e:
+            bob.copy_object(Bucket=own, Key="dst2", CopySource={"Bucket": pbucket, "Key": "src"})
+        assert err(e)[1] == "AccessDenied"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["src"]
+    finally:
+        bob.delete_object(Bucket=own, Key="dst")
+        bob.delete_bucket(Bucket=own)
+
+
+def test_public_policies_and_the_public_access_block(s3, pbucket, other):
+    _, bob = other
+    s3.put_object(Bucket=pbucket, Key="k", Body=b"for everyone")
+    public = doc(stmt("Allow", "s3:GetObject", arn(pbucket, "*")))
+    s3.put_bucket_policy(Bucket=pbucket, Policy=public)
+    assert bob.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"for everyone"
+    # unsigned requests stay refused: "*" means every user of this server
+    r = requests.get(s3.generate_presigned_url("get_object", Params={"Bucket": pbucket, "Key": "k"}).split("?")[0])
+    assert r.status_code == 403
+    flags = {"BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+             "RestrictPublicBuckets": True}
+    s3.put_public_access_block(Bucket=pbucket, PublicAccessBlockConfiguration=flags)
+    with pytest.raises(ClientError) as e:
+        bob.get_object(Bucket=pbucket, Key="k")
+    assert err(e)[1] == "AccessDenied"
+    assert s3.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"for everyone"
+    s3.delete_bucket_policy(Bucket=pbucket)
+    s3.put_public_access_block(Bucket=pbucket, PublicAccessBlockConfiguration={**flags, "BlockPublicPolicy": True})
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=pbucket, Policy=public)
+    assert err(e)[:2] == (403, "AccessDenied") and "BlockPublicPolicy" in err(e)[2]
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=pbucket)
+    assert err(e)[1] == "NoSuchBucketPolicy"
+    private = doc(stmt("Deny", "s3:DeleteObject", arn(pbucket, "*")))
+    s3.put_bucket_policy(Bucket=pbucket, Policy=private)          # not public: accepted
+    s3.delete_public_access_block(Bucket=pbucket)
+
+
+def test_delete_objects_is_judged_key_by_key(s3, pbucket, other):
+    _, bob = other
+    for key in ("keep/a", "tmp/b", "tmp/c"):
+        s3.put_object(Bucket=pbucket, Key=key, Body=b"x")
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Deny", "s3:DeleteObject", arn(pbucket, "keep/*"))))
+    r = s3.delete_objects(Bucket=pbucket, Delete={"Objects": [{"Key": "keep/a"}, {"Key": "tmp/b"}]})
+    assert [d["Key"] for d in r["Deleted"]] == ["tmp/b"]
+    assert [(x["Key"], x["Code"]) for x in r["Errors"]] == [("keep/a", "AccessDenied")]
+    # another user may delete only what an Allow names
+    account = int(bob.list_buckets()["Owner"]["ID"], 16)
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", "s3:DeleteObject", arn(pbucket, "tmp/*"), {"AWS": f"{account:012d}"})))
+    r = bob.delete_objects(Bucket=pbucket, Delete={"Objects": [{"Key": "keep/a"}, {"Key": "tmp/c"}]})
+    assert [d["Key"] for d in r["Deleted"]] == ["tmp/c"]
+    assert [(x["Key"], x["Code"]) for x in r["Errors"]] == [("keep/a", "AccessDenied")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["keep/a"]
+
+
+def test_form_uploads_are_judged_as_post(s3, pbucket):
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt(
+        "Deny", "s3:PutObject", arn(pbucket, "*"), Condition={"StringEquals": {"s3:authType": "POST"}})))
+    post = s3.generate_presigned_post(pbucket, "form-upload")
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")})
+    assert r.status_code == 403 and b"AccessDenied" in r.content
+    s3.put_object(Bucket=pbucket, Key="header-upload", Body=b"data")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["header-upload"]
