@@ -21,6 +21,12 @@ class User:
     granted: frozenset[str] = frozenset()
 
 
+# The caller of an unsigned request: served only where a bucket policy allows everyone ("*") in
+# (api/s3/resources.py); it owns nothing and is in no account (no account id matches it).
+ANONYMOUS = User(id=0, name="anonymous", is_admin=False, disabled=False,
+                 created_at=datetime(1970, 1, 1))
+
+
 def account_id(user_id: int) -> str:
     """A user's 12-digit account id: what ``x-amz-expected-bucket-owner`` names a bucket's owner
     by (AWS account ids have 12 digits, and SDKs and tools send them in that form)."""

@@ -7,7 +7,7 @@ from typing import Callable
 from s3server.auth import postpolicy, sigv4
 from s3server.auth.ratelimit import RateLimiter
 from s3server.errors import S3Error
-from s3server.models import User
+from s3server.models import ANONYMOUS, User
 from s3server.service.identity import IdentityService, hash_api_key
 
 
@@ -36,12 +36,13 @@ class Authenticator:
         return users, secret_for
 
     def s3(self, signed: sigv4.SignedRequest, *, vhost_bucket: str | None = None) -> tuple[User, sigv4.AuthResult]:
-        """Verify a SigV4/SigV2 request; anonymous requests are denied (no public buckets)."""
+        """Verify a SigV4/SigV2 request. An unsigned one is ``(ANONYMOUS, None)``: the router
+        serves it only where a bucket policy lets everyone in (``api/s3/resources.py``)."""
         users, secret_for = self._secret_lookup()
         result = sigv4.authenticate(signed, secret_for, self.clock(), region=None,
                                     vhost_bucket=vhost_bucket)
         if result is None:
-            raise S3Error("AccessDenied", "Anonymous access is not allowed; sign your request.")
+            return ANONYMOUS, None
         self.limiter.check("key", result.access_key)
         return users[result.access_key], result
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, account_id
+from s3server.models import ANONYMOUS, Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, account_id
 from s3server.service import cors, policy
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
@@ -274,16 +274,20 @@ class BucketService:
 
     def _policy_request(self, user: User, bucket: Bucket, action: str, key: str | None,
                         context: dict[str, str]) -> policy.Request:
-        account = account_id(user.id)
         now = self.clock()
-        keys: dict[str, str | list[str]] = {
-            "aws:principalaccount": account, "aws:principalarn": f"arn:aws:iam::{account}:user/{user.name}",
-            "aws:principaltype": "User", "aws:username": user.name,
+        if user is ANONYMOUS:          # no account, no principal keys but its type
+            account = ""
+            keys: dict[str, str | list[str]] = {"aws:principaltype": "Anonymous"}
+        else:
+            account = account_id(user.id)
+            keys = {"aws:principalaccount": account, "aws:principalarn": f"arn:aws:iam::{account}:user/{user.name}",
+                    "aws:principaltype": "User", "aws:username": user.name}
+        keys.update({
             "aws:resourceaccount": account_id(bucket.owner_id), "s3:resourceaccount": account_id(bucket.owner_id),
             "aws:requestedregion": bucket.region, "aws:viaawsservice": "false",
             "aws:principalisawsservice": "false",
             "aws:currenttime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "aws:epochtime": str(int(now.timestamp())),
-        }
+        })
         keys.update(context)
         resource = f"arn:aws:s3:::{bucket.name}" + (f"/{key}" if key is not None else "")
         return policy.Request(action, resource, account, user.name, keys)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import uuid
 
+import boto3
 import pytest
 import requests
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.adminutil import new_user
@@ -295,15 +298,15 @@ def test_public_policies_and_the_public_access_block(s3, pbucket, other):
     public = doc(stmt("Allow", "s3:GetObject", arn(pbucket, "*")))
     s3.put_bucket_policy(Bucket=pbucket, Policy=public)
     assert bob.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"for everyone"
-    # unsigned requests stay refused: "*" means every user of this server
-    r = requests.get(s3.generate_presigned_url("get_object", Params={"Bucket": pbucket, "Key": "k"}).split("?")[0])
-    assert r.status_code == 403
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": pbucket, "Key": "k"}).split("?")[0]
+    assert requests.get(url).content == b"for everyone"          # "*": anonymous callers too
     flags = {"BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
              "RestrictPublicBuckets": True}
     s3.put_public_access_block(Bucket=pbucket, PublicAccessBlockConfiguration=flags)
     with pytest.raises(ClientError) as e:
         bob.get_object(Bucket=pbucket, Key="k")
     assert err(e)[1] == "AccessDenied"
+    assert requests.get(url).status_code == 403
     assert s3.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"for everyone"
     s3.delete_bucket_policy(Bucket=pbucket)
     s3.put_public_access_block(Bucket=pbucket, PublicAccessBlockConfiguration={**flags, "BlockPublicPolicy": True})
@@ -344,3 +347,42 @@ def test_form_uploads_are_judged_as_post(s3, pbucket):
     assert r.status_code == 403 and b"AccessDenied" in r.content
     s3.put_object(Bucket=pbucket, Key="header-upload", Body=b"data")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["header-upload"]
+
+
+def test_anonymous_requests(s3, pbucket, system):
+    """Unsigned requests: refused unless the policy allows everyone; then reads are served, and
+    writes a policy allows are 501 (never done as nobody)."""
+    anon = boto3.client("s3", endpoint_url=system.endpoint, region_name="us-east-1",
+                        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+    s3.put_object(Bucket=pbucket, Key="site/index.html", Body=b"<h1>hi</h1>", ContentType="text/html")
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=pbucket, Key="site/index.html")
+    assert err(e) == (403, "AccessDenied", "Anonymous access is not allowed; sign your request.")
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", ["s3:GetObject"], arn(pbucket, "site/*")),
+        stmt("Allow", ["s3:ListBucket"], arn(pbucket)),
+        stmt("Allow", ["s3:PutObject"], arn(pbucket, "drop/*"))))
+    got = anon.get_object(Bucket=pbucket, Key="site/index.html")
+    assert got["Body"].read() == b"<h1>hi</h1>" and got["ContentType"] == "text/html"
+    assert anon.head_object(Bucket=pbucket, Key="site/index.html")["ContentLength"] == 11
+    assert [o["Key"] for o in anon.list_objects_v2(Bucket=pbucket)["Contents"]] == ["site/index.html"]
+    r = requests.get(f"{system.endpoint}/{pbucket}/site/index.html", headers={"Range": "bytes=4-5"})
+    assert r.status_code == 206 and r.content == b"hi"
+    for call, expected in ((lambda: anon.get_object(Bucket=pbucket, Key="other"), (403, "AccessDenied")),
+                           (lambda: anon.put_object(Bucket=pbucket, Key="site/x", Body=b"x"), (403, "AccessDenied")),
+                           (lambda: anon.put_object(Bucket=pbucket, Key="drop/x", Body=b"x"), (501, "NotImplemented")),
+                           (lambda: anon.delete_object(Bucket=pbucket, Key="site/index.html"), (403, "AccessDenied")),
+                           (lambda: anon.get_bucket_policy(Bucket=pbucket), (403, "AccessDenied")),
+                           (lambda: anon.list_buckets(), (403, "AccessDenied")),
+                           (lambda: anon.create_bucket(Bucket=f"anon-{uuid.uuid4().hex[:12]}"), (403, "AccessDenied"))):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[:2] == expected
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["site/index.html"]
+    # a Deny binds anonymous callers too
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", ["s3:GetObject"], arn(pbucket, "site/*")),
+        stmt("Deny", ["s3:GetObject"], arn(pbucket, "*"), Condition={"NotIpAddress": {"aws:SourceIp": "192.0.2.0/24"}})))
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=pbucket, Key="site/index.html")
+    assert err(e)[1] == "AccessDenied"

@@ -11,7 +11,7 @@ import falcon
 from s3server.api import policykeys, routing
 from s3server.auth import sigv4
 from s3server.errors import S3Error
-from s3server.models import User
+from s3server.models import ANONYMOUS, User
 from s3server.service import policy
 from s3server.service.copy import parse_copy_source
 
@@ -121,6 +121,27 @@ def authorize(ctx: S3Context) -> User:
     return dataclasses.replace(ctx.user, granted=ctx.user.granted | names) if names else ctx.user
 
 
+# what an unsigned request may do where a bucket policy allows everyone to (reads, which need
+# no identity; anything else a policy allows them is 501, never done as nobody)
+ANONYMOUS_OPERATIONS = frozenset({"GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "HeadBucket",
+                                  "GetBucketLocation", "GetObjectTagging", "GetObjectAttributes"})
+ANONYMOUS_REFUSED = "Anonymous access is not allowed; sign your request."
+
+
+def authorize_anonymous(ctx: S3Context) -> User:
+    """An unsigned request: AccessDenied unless its bucket's policy allows everyone (``"*"``)
+    the action, and no Deny or RestrictPublicBuckets takes it away."""
+    if not ctx.target.bucket or policy.action_for(ctx.operation, ctx.query.get("versionId")) is None:
+        raise S3Error("AccessDenied", ANONYMOUS_REFUSED)
+    user = authorize(ctx)
+    if ctx.bucket not in user.granted:
+        raise S3Error("AccessDenied", ANONYMOUS_REFUSED)
+    if ctx.operation not in ANONYMOUS_OPERATIONS:
+        raise S3Error("NotImplemented", f"Anonymous {ctx.operation} requests are not implemented by this server "
+                      "(the bucket policy allows them): sign the request.")
+    return user
+
+
 def wsgi_headers(env: dict) -> dict[str, str]:
     """Lower-case request headers as the client sent them (repeated ones joined by ',')."""
     out: dict[str, str] = {}
@@ -217,7 +238,9 @@ class S3Api:
         if handler is None:
             raise S3Error("NotImplemented", f"{operation} is not implemented by this server.")
         ctx = S3Context(req, resp, self.services, target, operation, user, auth, query, headers, raw_path)
-        if target.bucket:
+        if user is ANONYMOUS:
+            ctx.user = req.context.user = authorize_anonymous(ctx)
+        elif target.bucket:
             ctx.user = req.context.user = authorize(ctx)
         expected_owner = headers.get("x-amz-expected-bucket-owner")
         if expected_owner is not None and target.bucket:
