@@ -221,12 +221,14 @@ class BucketService:
         return policy.compiled(self.get_bucket_policy(user, name), name).is_public
 
     def _owner_side(self, user: User, name: str) -> Bucket:
-        """The bucket, for its owner or an admin only (AWS: another account is refused even when
-        the policy allows it; 405 MethodNotAllowed there, AccessDenied here, as for any
-        bucket one may not use)."""
+        """The bucket, for its owner or an admin only: another account is AccessDenied, or, when
+        the policy allows it the call, 405 MethodNotAllowed (AWS: "If you have the correct
+        permissions, but you're not using an identity that belongs to the bucket owner's
+        account, Amazon S3 returns a 405 Method Not Allowed error")."""
         bucket = owned_bucket(self.store, user, name)
-        if not (user.is_admin or bucket.owner_id == user.id):
-            raise S3Error("AccessDenied")
+        if not (user.is_admin or bucket.owner_id == user.id):        # let in by the policy
+            raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource: "
+                          "only the bucket owner's account may read or change its policy.")
         return bucket
 
     def authorize(self, user: User, name: str, action: str | None, key: str | None,

@@ -256,6 +256,16 @@ def test_an_allow_lets_another_user_in_and_no_further(s3, pbucket, other, system
     assert r.status_code == 200 and r.content == b"shared"
     r = requests.get(f"{system.endpoint}/buckets/{pbucket}/objects/secret", headers=auth)
     assert r.status_code == 403
+    # the policy calls stay the owner's even when the policy names them (AWS: 405 then)
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"], arn(pbucket),
+             {"CanonicalUser": account})))
+    for call in (lambda: bob.get_bucket_policy(Bucket=pbucket), lambda: bob.delete_bucket_policy(Bucket=pbucket),
+                 lambda: bob.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Allow", "s3:*", arn(pbucket, "*"))))):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[:2] == (405, "MethodNotAllowed")
+    assert "s3:DeleteBucketPolicy" in s3.get_bucket_policy(Bucket=pbucket)["Policy"]
     # a Deny beats the Allow
     s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
         stmt("Allow", "s3:GetObject", arn(pbucket, "*"), {"CanonicalUser": account}),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import urllib.error
 import urllib.request
 import uuid
 from urllib.parse import urlsplit
@@ -75,6 +77,21 @@ def test_minio_sdk_round_trips(system, tmp_path):
     assert (rule.rule_id, rule.expiration.days, rule.rule_filter.prefix) == ("logs", 30, "logs/")
     mc.delete_bucket_lifecycle(b)
     assert mc.get_bucket_lifecycle(b) is None
+
+    # the policy `mc anonymous set download` writes: everyone may list the bucket and read it
+    public = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+         "Resource": [f"arn:aws:s3:::{b}"]},
+        {"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{b}/*"]}]})
+    mc.set_bucket_policy(b, public)
+    assert json.loads(mc.get_bucket_policy(b)) == json.loads(public)
+    assert urllib.request.urlopen(f"{system.endpoint}/{b}/dir/small.bin").read() == small    # unsigned
+    mc.delete_bucket_policy(b)
+    try:
+        urllib.request.urlopen(f"{system.endpoint}/{b}/dir/small.bin")
+        raise AssertionError("an unsigned read worked without a policy")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
 
     try:
         mc.get_object(b, "missing")
