@@ -267,7 +267,11 @@ class BucketService:
         return (user if owner_side else replace(user, granted=user.granted | {name})), allowed
 
     def _judge(self, user: User, bucket: Bucket, context: dict[str, str]) -> "_Judge":
-        found = policy.compiled(bucket.policy, bucket.name)
+        try:
+            found = policy.compiled(bucket.policy, bucket.name)
+        except S3Error as exc:          # stored by a version that read it otherwise: refuse, never ignore
+            raise S3Error("AccessDenied", "The bucket's policy cannot be evaluated by this server "
+                          f"({exc.message}); its owner can read, replace or delete it.") from exc
         owner_side = user.is_admin or bucket.owner_id == user.id
         restricted = (not owner_side and found.is_public and bucket.public_access_block is not None
                       and bucket.public_access_block[3])          # RestrictPublicBuckets

@@ -396,3 +396,28 @@ def test_anonymous_requests(s3, pbucket, system):
     with pytest.raises(ClientError) as e:
         anon.get_object(Bucket=pbucket, Key="site/index.html")
     assert err(e)[1] == "AccessDenied"
+
+
+def test_a_stored_policy_this_version_cannot_read_refuses_rather_than_ignores(s3, pbucket, other, system):
+    """A policy stored by another version that this one reads otherwise (written here straight
+    into the bucket's settings, as such a version would): every request but the owner's policy
+    calls is refused, never served as if there were no policy."""
+    from s3server.meta.store import MetadataStore
+
+    _, bob = other
+    s3.put_object(Bucket=pbucket, Key="k", Body=b"x")
+    unreadable = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+                                                                     "Action": "s3:Teleport", "Resource": "*"}]})
+    store = MetadataStore.from_url(system.state["database_url"], pool_size=1)
+    try:
+        assert store.set_bucket_setting(pbucket, "policy", unreadable)
+    finally:
+        store.close()
+    for call in (lambda: s3.get_object(Bucket=pbucket, Key="k"), lambda: bob.get_object(Bucket=pbucket, Key="k")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[:2] == (403, "AccessDenied")
+        assert "cannot be evaluated" in err(e)[2]
+    assert s3.get_bucket_policy(Bucket=pbucket)["Policy"] == unreadable
+    s3.delete_bucket_policy(Bucket=pbucket)
+    assert s3.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"x"
