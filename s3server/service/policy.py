@@ -184,6 +184,7 @@ class Condition:
     values: tuple[Any, ...]     # parsed for the operator (numbers, datetimes, networks, regexes...)
     if_exists: bool = False
     qualifier: str = ""         # "", "forallvalues", "foranyvalue"
+    templates: tuple | None = None   # values with policy variables: resolved per request (``values`` unused)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class Statement:
     not_principal: bool
     actions: tuple[re.Pattern, ...]
     not_action: bool
-    resources: tuple[re.Pattern, ...]
+    resources: tuple["Template", ...]
     not_resource: bool
     conditions: tuple[Condition, ...]
     public: bool                # an Allow to everyone that no condition narrows to known callers
@@ -306,17 +307,94 @@ def _principal(kind: str, pid: str, bad: S3Error) -> tuple[str, ...]:
 _RESOURCE = re.compile(r"arn:(aws[a-z-]*|\*):s3:::(.+)", re.DOTALL)
 
 
-def _resource(value: str, bucket: str) -> re.Pattern:
-    """A resource ARN of this bucket (or of its objects); wildcards allowed."""
+def _resource(value: str, bucket: str, variables: bool) -> "Template":
+    """A resource ARN of this bucket (or of its objects); wildcards allowed, and policy variables
+    after the bucket's name."""
     if value == "*":
-        return _glob("*")
+        return Template.of("*", False)
     m = _RESOURCE.fullmatch(value)
     if m is None:
         raise malformed("Policy has invalid resource")
-    bucket_part = m.group(2).split("/", 1)[0]
-    if not _glob(bucket_part).fullmatch(bucket):
+    bucket_part, slash, _ = m.group(2).partition("/")
+    if (variables and "${" in bucket_part) or not _glob(bucket_part).fullmatch(bucket):
         raise malformed("Policy has invalid resource")
-    return _glob("arn:aws:s3:::" + m.group(2))
+    return Template.of("arn:aws:s3:::" + m.group(2), variables)
+
+
+# -- policy variables (Version 2012-10-17): ${key}, ${key, 'default'}, and ${*} ${?} ${$} -------
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_SPECIAL = {"*": "*", "?": "?", "$": "$"}
+
+
+def _template_parts(text: str) -> tuple:
+    """``text`` as (literal, key, default) triples: the literal before the variable, its key
+    (lower case; "" for ``${*}``, ``${?}``, ``${$}``, whose character is the default; None after
+    the last variable) and its default (None: none)."""
+    parts, at = [], 0
+    for m in _VARIABLE.finditer(text):
+        inner = m.group(1).strip()
+        if inner in _SPECIAL:                # a literal *, ? or $: key "", the character as default
+            parts.append((text[at:m.start()], "", inner))
+            at = m.end()
+            continue
+        key, comma, default = inner.partition(",")
+        key = key.strip().lower()
+        if comma:
+            default = default.strip()
+            if len(default) < 2 or default[0] != "'" or default[-1] != "'":
+                raise malformed("Policy has an invalid policy variable")
+            default = default[1:-1]
+        else:
+            default = None
+        _check_key(key, key)
+        parts.append((text[at:m.start()], key, default))
+        at = m.end()
+    parts.append((text[at:], None, None))
+    return tuple(parts)
+
+
+class Template:
+    """A pattern (IAM wildcards) or an exact string, which may hold policy variables."""
+    __slots__ = ("parts", "glob", "ignore_case", "regex")
+
+    def __init__(self, parts: tuple, glob: bool, ignore_case: bool = False):
+        self.parts, self.glob, self.ignore_case = parts, glob, ignore_case
+        self.regex = _compile_parts(parts, (), glob, ignore_case) if len(parts) == 1 else None
+
+    @classmethod
+    def of(cls, text: str, variables: bool, glob: bool = True, ignore_case: bool = False) -> "Template":
+        return cls(_template_parts(text) if variables and "${" in text else ((text, None, None),), glob,
+                   ignore_case)
+
+    def resolve(self, context: Mapping[str, Any]) -> re.Pattern | None:
+        """The pattern for one request; None when a variable has no value (the element then
+        matches nothing: AWS: the statement is invalid for that request)."""
+        if self.regex is not None:
+            return self.regex
+        values = []
+        for _, key, default in self.parts[:-1]:
+            if key == "":
+                values.append(default)
+                continue
+            value = context.get(key, default)
+            if value is None or isinstance(value, list):
+                return None
+            values.append(value)
+        return _compile_parts(self.parts, tuple(values), self.glob, self.ignore_case)
+
+    def fullmatch(self, value: str, context: Mapping[str, Any]) -> bool:
+        found = self.resolve(context)
+        return found is not None and found.fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_parts(parts: tuple, values: tuple, glob: bool, ignore_case: bool = False) -> re.Pattern:
+    out = []
+    for i, (literal, _, _) in enumerate(parts):
+        out.append(_glob(literal).pattern if glob else re.escape(literal))
+        if i < len(values) and values[i] is not None:
+            out.append(re.escape(values[i]))         # a value's own * and ? are plain characters
+    return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
 def _action(value: str) -> re.Pattern:
@@ -380,7 +458,20 @@ def _date(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def _conditions(block: Any) -> tuple[Condition, ...]:
+def _check_key(key: str, raw_key: str) -> None:
+    if key.startswith(UNKNOWABLE_KEY_PREFIXES):
+        raise S3Error("NotImplemented", f"The condition key {raw_key} is not implemented by this server "
+                      "(it cannot know its value, and judging it absent could let a Deny miss).")
+    if not (key in CONDITION_KEYS or key in ABSENT_KEYS or key.startswith(ABSENT_KEY_PREFIXES)):
+        raise malformed("Policy has an invalid condition key")
+
+
+_TEMPLATED_OPERATORS = frozenset({"stringequals", "stringnotequals", "stringequalsignorecase",
+                                  "stringnotequalsignorecase", "stringlike", "stringnotlike", "arnequals",
+                                  "arnlike", "arnnotequals", "arnnotlike"})
+
+
+def _conditions(block: Any, variables: bool = False) -> tuple[Condition, ...]:
     if not isinstance(block, dict):
         raise malformed("Policy has invalid condition")
     out = []
@@ -400,15 +491,15 @@ def _conditions(block: Any) -> tuple[Condition, ...]:
             raise malformed("Policy has invalid condition")
         for raw_key, raw_values in keys.items():
             key = raw_key.lower()
-            if "${" in key or any("${" in str(v) for v in (raw_values if isinstance(raw_values, list)
-                                                          else [raw_values])):
-                raise S3Error("NotImplemented", "Policy variables (${...}) are not implemented by this server.")
-            if key.startswith(UNKNOWABLE_KEY_PREFIXES):
-                raise S3Error("NotImplemented", f"The condition key {raw_key} is not implemented by this server "
-                              "(it cannot know its value, and judging it absent could let a Deny miss).")
-            if not (key in CONDITION_KEYS or key in ABSENT_KEYS or key.startswith(ABSENT_KEY_PREFIXES)):
-                raise malformed("Policy has an invalid condition key")
-            out.append(Condition(name, key, _condition_values(name, raw_values), if_exists, qualifier))
+            _check_key(key, raw_key)
+            values = _condition_values(name, raw_values)
+            texts = raw_values if isinstance(raw_values, list) else [raw_values]
+            templates = None
+            if variables and name in _TEMPLATED_OPERATORS and any("${" in str(v) for v in texts):
+                glob = name.startswith("arn") or name.endswith("like")
+                templates = tuple(Template.of(str(v), True, glob=glob, ignore_case=name.endswith("ignorecase"))
+                                  for v in texts)
+            out.append(Condition(name, key, values, if_exists, qualifier, templates))
     return tuple(out)
 
 
@@ -436,7 +527,7 @@ _FIELDS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", 
            "Condition"}
 
 
-def _statement(raw: Any, bucket: str) -> Statement:
+def _statement(raw: Any, bucket: str, variables: bool) -> Statement:
     if not isinstance(raw, dict):
         raise malformed("Policy has an invalid statement")
     for field in raw:
@@ -466,15 +557,12 @@ def _statement(raw: Any, bucket: str) -> Statement:
                         else "Statement cannot have both Resource and NotResource")
     not_resource = "NotResource" in raw
     resource_names = _strings(raw["NotResource" if not_resource else "Resource"], "resource")
-    resources = tuple(_resource(r, bucket) for r in resource_names)
+    resources = tuple(_resource(r, bucket, variables) for r in resource_names)
     if not not_action and not not_resource:
         for a in action_names:
             if not _applies_to_some(a, resource_names, bucket):
                 raise malformed("Action does not apply to any resource(s) in statement")
-    for r in resource_names:
-        if "${" in r:
-            raise S3Error("NotImplemented", "Policy variables (${...}) are not implemented by this server.")
-    conditions = _conditions(raw["Condition"]) if "Condition" in raw else ()
+    conditions = _conditions(raw["Condition"], variables) if "Condition" in raw else ()
     public = (effect == ALLOW and not not_principal and ("*",) in principals
               and not any(_narrows(c) for c in conditions))
     return Statement(sid, effect, principals, not_principal, actions, not_action, resources, not_resource,
@@ -504,7 +592,8 @@ def parse(text: str, bucket: str) -> Policy:
     raw_statements = raw if isinstance(raw, list) else [raw]
     if not raw_statements:
         raise malformed("Could not parse the policy: Statement is empty!")
-    statements = tuple(_statement(s, bucket) for s in raw_statements)
+    variables = doc.get("Version") == "2012-10-17"        # 2008-10-17: ${...} is plain text
+    statements = tuple(_statement(s, bucket, variables) for s in raw_statements)
     sids = [s.sid for s in statements if s.sid]
     if len(sids) != len(set(sids)):
         raise malformed("Statement IDs (SID) in a single policy must be unique.")
@@ -540,7 +629,7 @@ def _applies(st: Statement, request: Request) -> bool:
         return False
     if any(a.fullmatch(request.action) for a in st.actions) == st.not_action:
         return False
-    if any(r.fullmatch(request.resource) for r in st.resources) == st.not_resource:
+    if any(r.fullmatch(request.resource, request.context) for r in st.resources) == st.not_resource:
         return False
     return all(_holds(c, request.context) for c in st.conditions)
 
@@ -555,11 +644,22 @@ def _holds(c: Condition, context: Mapping[str, str | list[str]]) -> bool:
         if c.qualifier == "foranyvalue":
             return False
         return c.operator in NEGATED
-    values = raw if isinstance(raw, list) else [raw]
+    wanted: tuple = c.values
     test = _TESTS[c.operator]
+    if c.templates is not None:              # policy variables: this request's patterns
+        patterns = []
+        for t in c.templates:
+            found = t.resolve(context)
+            if found is None:
+                return False                 # a variable without a value: the statement does not apply
+            patterns.append(found)
+        wanted = tuple(patterns)
+        negated = c.operator in NEGATED
+        test = lambda v, w: any(p.fullmatch(v) for p in w) != negated    # noqa: E731
+    values = raw if isinstance(raw, list) else [raw]
     if c.qualifier == "forallvalues":
-        return all(test(v, c.values) for v in values)
-    return any(test(v, c.values) for v in values)
+        return all(test(v, wanted) for v in values)
+    return any(test(v, wanted) for v in values)
 
 
 def _number(v: str) -> float | None:

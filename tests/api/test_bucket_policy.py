@@ -113,9 +113,9 @@ def test_malformed_policies_are_refused_and_nothing_is_stored(s3, pbucket, text,
 
 
 def test_what_cannot_be_judged_is_refused_not_ignored(s3, pbucket):
-    """A key whose value this server cannot know, and policy variables: 501, nothing stored."""
+    """A key whose value this server cannot know, also as a policy variable: 501, nothing stored."""
     for condition in ({"StringEquals": {"s3:ExistingObjectTag/class": "secret"}},
-                      {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}):
+                      {"StringLike": {"s3:prefix": "home/${s3:ExistingObjectTag/owner}/*"}}):
         with pytest.raises(ClientError) as e:
             s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Deny", "s3:*", arn(pbucket, "*"),
                                                                  Condition=condition)))
@@ -421,3 +421,28 @@ def test_a_stored_policy_this_version_cannot_read_refuses_rather_than_ignores(s3
     assert s3.get_bucket_policy(Bucket=pbucket)["Policy"] == unreadable
     s3.delete_bucket_policy(Bucket=pbucket)
     assert s3.get_object(Bucket=pbucket, Key="k")["Body"].read() == b"x"
+
+
+def test_home_directories_with_policy_variables(s3, pbucket, other):
+    """One shared bucket, a folder per user: ${aws:username} in resources and conditions."""
+    user, bob = other
+    me = bob.list_buckets()["Owner"]["DisplayName"]
+    assert me == user["user"]
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], arn(pbucket, "home/${aws:username}/*")),
+        stmt("Allow", "s3:ListBucket", arn(pbucket), Condition={"StringLike": {"s3:prefix": "home/${aws:username}/*"}})))
+    bob.put_object(Bucket=pbucket, Key=f"home/{me}/notes.txt", Body=b"bob's")
+    assert bob.get_object(Bucket=pbucket, Key=f"home/{me}/notes.txt")["Body"].read() == b"bob's"
+    assert [o["Key"] for o in bob.list_objects_v2(Bucket=pbucket, Prefix=f"home/{me}/")["Contents"]] == [
+        f"home/{me}/notes.txt"]
+    s3.put_object(Bucket=pbucket, Key="home/alice/diary.txt", Body=b"alice's")
+    for call in (lambda: bob.get_object(Bucket=pbucket, Key="home/alice/diary.txt"),
+                 lambda: bob.put_object(Bucket=pbucket, Key="home/alice/x", Body=b"x"),
+                 lambda: bob.list_objects_v2(Bucket=pbucket, Prefix="home/alice/"),
+                 lambda: bob.list_objects_v2(Bucket=pbucket)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[1] == "AccessDenied"
+    # a name with wildcard characters in it would still match only itself: the variable's value is literal
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]) == [
+        "home/alice/diary.txt", f"home/{me}/notes.txt"]

@@ -211,3 +211,41 @@ def test_mutated_documents_only_ever_raise_s3_errors():
         accepted += 1
         found.decide(req())
     assert accepted > 0
+
+
+def test_policy_variables():
+    home = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{B}/home/${{aws:username}}/*"}
+    p = parse(home)
+    assert p.decide(req(key="home/bob/a", **{"aws:username": "bob"})) == policy.ALLOW
+    assert p.decide(req(key="home/eve/a", **{"aws:username": "bob"})) is None
+    assert p.decide(req(key="home/bob/a")) is None                       # no value: the statement does not apply
+    # the value is literal: a name of "*" matches only a folder named "*"
+    assert p.decide(req(key="home/eve/a", **{"aws:username": "*"})) is None
+    assert p.decide(req(key="home/*/a", **{"aws:username": "*"})) == policy.ALLOW
+    # a default, and ${*} as a literal star
+    p = parse({**home, "Resource": f"arn:aws:s3:::{B}/home/${{aws:username, 'guest'}}/${{*}}"})
+    assert p.decide(req(key="home/guest/*")) == policy.ALLOW
+    assert p.decide(req(key="home/guest/x")) is None
+    # in conditions: exact, case-insensitive, and Like (the policy's own * a wildcard)
+    def cond(op, value, **context):
+        st = {**home, "Resource": f"arn:aws:s3:::{B}/*", "Condition": {op: {"s3:prefix": value}}}
+        return parse(st).decide(req(**context)) == policy.ALLOW
+    ctx = {"aws:username": "bob"}
+    assert cond("StringEquals", "home/${aws:username}", **ctx, **{"s3:prefix": "home/bob"})
+    assert not cond("StringEquals", "home/${aws:username}", **ctx, **{"s3:prefix": "home/bobby"})
+    assert cond("StringEqualsIgnoreCase", "HOME/${aws:username}", **ctx, **{"s3:prefix": "home/BOB"})
+    assert cond("StringLike", "home/${aws:username}/*", **ctx, **{"s3:prefix": "home/bob/x/y"})
+    assert cond("StringNotLike", "home/${aws:username}/*", **ctx, **{"s3:prefix": "home/eve/x"})
+    assert not cond("StringLike", "home/${aws:username}/*", **{"s3:prefix": "home/bob/x"})   # no username
+    # Version 2008-10-17 has no variables: the text is plain
+    old = policy.parse(json.dumps({"Version": "2008-10-17", "Statement": [home]}), B)
+    assert old.decide(req(key="home/${aws:username}/a", **ctx)) == policy.ALLOW
+    for bad, code in (("${aws:nonsense}", "MalformedPolicy"), ("${aws:username, guest}", "MalformedPolicy"),
+                      ("${s3:ExistingObjectTag/x}", "NotImplemented")):
+        with pytest.raises(S3Error) as e:
+            parse({**home, "Resource": f"arn:aws:s3:::{B}/{bad}/*"})
+        assert e.value.code == code
+    with pytest.raises(S3Error) as e:            # never in the bucket's name
+        parse({**home, "Resource": "arn:aws:s3:::${aws:username}/*"})
+    assert e.value.message == "Policy has invalid resource"
