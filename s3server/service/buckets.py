@@ -275,11 +275,12 @@ class BucketService:
         owner_side = user.is_admin or bucket.owner_id == user.id
         restricted = (not owner_side and found.is_public and bucket.public_access_block is not None
                       and bucket.public_access_block[3])          # RestrictPublicBuckets
-        return _Judge(found, lambda action, key: self._policy_request(user, bucket, action, key, context),
+        return _Judge(found, lambda action, key: self._policy_request(user, bucket, action, key, context,
+                                                                       found.uses_existing_tags),
                       owner_side, restricted)
 
     def _policy_request(self, user: User, bucket: Bucket, action: str, key: str | None,
-                        context: dict[str, str]) -> policy.Request:
+                        context: dict[str, str], existing_tags: bool = False) -> policy.Request:
         now = self.clock()
         if user is ANONYMOUS:          # no account, no principal keys but its type
             account = ""
@@ -295,6 +296,10 @@ class BucketService:
             "aws:currenttime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "aws:epochtime": str(int(now.timestamp())),
         })
         keys.update(context)
+        if existing_tags and key is not None and action in policy.EXISTING_TAG_ACTIONS:
+            found = self.store.get_object(bucket.name, key)        # s3:ExistingObjectTag/<key>
+            if found is not None:
+                keys.update((policy.EXISTING_TAG + k.lower(), v) for k, v in found.tags)
         resource = f"arn:aws:s3:::{bucket.name}" + (f"/{key}" if key is not None else "")
         return policy.Request(action, resource, account, user.name, keys)
 

@@ -10,9 +10,10 @@ leaves the default: the bucket's owner (and an admin) may, anyone else may not.
 A condition key that exists in AWS but that no request here can carry (a VPC endpoint, an
 organization, MFA, a calling service) is absent from every request, exactly as it is absent from
 an AWS request that did not come that way; so ``Deny ... StringNotEquals aws:SourceVpce`` denies
-everything here, as it denies everything outside that endpoint on AWS. Keys whose values this
-server cannot know (object tags, TLS versions) are refused with NotImplemented when the policy
-is put, never evaluated as absent: a Deny that silently never applies is the one failure a policy
+everything here, as it denies everything outside that endpoint on AWS. An object's tags
+(``s3:ExistingObjectTag/<key>``) are looked up, for policies that name them. Keys whose values
+this server cannot know (the tags a request brings, TLS versions) are refused with
+NotImplemented when the policy is put, never evaluated as absent: a Deny that silently never applies is the one failure a policy
 must not have.
 """
 from __future__ import annotations
@@ -157,8 +158,16 @@ s3:dataaccesspointarn s3:dataaccesspointaccount s3:accesspointnetworkorigin s3:a
 s3:x-amz-server-side-encryption-context s3:locationconstraint s3:object-lock-remaining-retention-days
 """.lower().split())
 ABSENT_KEY_PREFIXES = ("aws:principaltag/", "aws:resourcetag/", "aws:requesttag/")
-# keys whose values this server cannot know: refused rather than judged absent
-UNKNOWABLE_KEY_PREFIXES = ("s3:existingobjecttag/", "s3:requestobjecttag/", "s3:requestobjecttagkeys",
+# an object's tags, looked up (only for policies that name them) for the actions AWS gives them to
+EXISTING_TAG = "s3:existingobjecttag/"
+EXISTING_TAG_ACTIONS = frozenset("s3:" + a.lower() for a in """GetObject GetObjectVersion GetObjectAcl
+GetObjectVersionAcl GetObjectTagging GetObjectVersionTagging PutObjectTagging PutObjectVersionTagging
+DeleteObjectTagging DeleteObjectVersionTagging PutObjectAcl PutObjectVersionAcl GetObjectAttributes
+GetObjectVersionAttributes GetObjectRetention GetObjectLegalHold PutObjectRetention PutObjectLegalHold
+RestoreObject""".split())
+# keys whose values this server cannot know: refused rather than judged absent (the tags a
+# request brings can be in its body, PutObjectTagging's, which is read after the request is judged)
+UNKNOWABLE_KEY_PREFIXES = ("s3:requestobjecttag/", "s3:requestobjecttagkeys",
                            "s3:tlsversion", "s3:existingjobpriority", "s3:existingjoboperation",
                            "s3:jobsuspendedcause", "s3:requestjob")
 
@@ -215,6 +224,7 @@ class Request:
 class Policy:
     text: str
     statements: tuple[Statement, ...]
+    uses_existing_tags: bool = False        # a condition or variable names s3:ExistingObjectTag/...
 
     @property
     def is_public(self) -> bool:
@@ -462,7 +472,8 @@ def _check_key(key: str, raw_key: str) -> None:
     if key.startswith(UNKNOWABLE_KEY_PREFIXES):
         raise S3Error("NotImplemented", f"The condition key {raw_key} is not implemented by this server "
                       "(it cannot know its value, and judging it absent could let a Deny miss).")
-    if not (key in CONDITION_KEYS or key in ABSENT_KEYS or key.startswith(ABSENT_KEY_PREFIXES)):
+    if not (key in CONDITION_KEYS or key in ABSENT_KEYS or key.startswith(ABSENT_KEY_PREFIXES)
+            or (key.startswith(EXISTING_TAG) and len(key) > len(EXISTING_TAG))):
         raise malformed("Policy has an invalid condition key")
 
 
@@ -597,7 +608,7 @@ def parse(text: str, bucket: str) -> Policy:
     sids = [s.sid for s in statements if s.sid]
     if len(sids) != len(set(sids)):
         raise malformed("Statement IDs (SID) in a single policy must be unique.")
-    return Policy(text, statements)
+    return Policy(text, statements, EXISTING_TAG in text.lower())
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

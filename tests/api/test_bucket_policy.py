@@ -114,8 +114,8 @@ def test_malformed_policies_are_refused_and_nothing_is_stored(s3, pbucket, text,
 
 def test_what_cannot_be_judged_is_refused_not_ignored(s3, pbucket):
     """A key whose value this server cannot know, also as a policy variable: 501, nothing stored."""
-    for condition in ({"StringEquals": {"s3:ExistingObjectTag/class": "secret"}},
-                      {"StringLike": {"s3:prefix": "home/${s3:ExistingObjectTag/owner}/*"}}):
+    for condition in ({"StringEquals": {"s3:RequestObjectTag/class": "secret"}},
+                      {"StringLike": {"s3:prefix": "home/${s3:RequestObjectTag/owner}/*"}}):
         with pytest.raises(ClientError) as e:
             s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Deny", "s3:*", arn(pbucket, "*"),
                                                                  Condition=condition)))
@@ -446,3 +446,31 @@ def test_home_directories_with_policy_variables(s3, pbucket, other):
     # a name with wildcard characters in it would still match only itself: the variable's value is literal
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]) == [
         "home/alice/diary.txt", f"home/{me}/notes.txt"]
+
+
+def test_existing_object_tags(s3, pbucket, other):
+    """s3:ExistingObjectTag/<key>: the object's tags as they are when the request comes."""
+    _, bob = other
+    s3.put_object(Bucket=pbucket, Key="report", Body=b"r", Tagging="class=secret&share=yes")
+    s3.put_object(Bucket=pbucket, Key="memo", Body=b"m", Tagging="share=yes")
+    s3.put_object(Bucket=pbucket, Key="draft", Body=b"d")
+    account = int(bob.list_buckets()["Owner"]["ID"], 16)
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Allow", "s3:GetObject", arn(pbucket, "*"), {"AWS": f"{account:012d}"},
+             Condition={"StringEquals": {"s3:ExistingObjectTag/share": "yes"}}),
+        stmt("Deny", ["s3:GetObject", "s3:PutObjectTagging"], arn(pbucket, "*"),
+             Condition={"StringEquals": {"s3:ExistingObjectTag/class": "secret"}})))
+    assert bob.get_object(Bucket=pbucket, Key="memo")["Body"].read() == b"m"
+    for user, key in ((bob, "draft"), (bob, "report"), (s3, "report")):
+        with pytest.raises(ClientError) as e:
+            user.get_object(Bucket=pbucket, Key=key)
+        assert err(e)[1] == "AccessDenied"
+    with pytest.raises(ClientError) as e:           # nor can the owner untag it past the Deny
+        s3.put_object_tagging(Bucket=pbucket, Key="report", Tagging={"TagSet": []})
+    assert err(e)[1] == "AccessDenied"
+    assert s3.get_object(Bucket=pbucket, Key="draft")["Body"].read() == b"d"
+    # retagging changes the answer at once
+    s3.put_object_tagging(Bucket=pbucket, Key="memo", Tagging={"TagSet": [{"Key": "class", "Value": "secret"}]})
+    with pytest.raises(ClientError) as e:
+        bob.get_object(Bucket=pbucket, Key="memo")
+    assert err(e)[1] == "AccessDenied"

@@ -242,10 +242,23 @@ def test_policy_variables():
     old = policy.parse(json.dumps({"Version": "2008-10-17", "Statement": [home]}), B)
     assert old.decide(req(key="home/${aws:username}/a", **ctx)) == policy.ALLOW
     for bad, code in (("${aws:nonsense}", "MalformedPolicy"), ("${aws:username, guest}", "MalformedPolicy"),
-                      ("${s3:ExistingObjectTag/x}", "NotImplemented")):
+                      ("${s3:RequestObjectTag/x}", "NotImplemented")):
         with pytest.raises(S3Error) as e:
             parse({**home, "Resource": f"arn:aws:s3:::{B}/{bad}/*"})
         assert e.value.code == code
     with pytest.raises(S3Error) as e:            # never in the bucket's name
         parse({**home, "Resource": "arn:aws:s3:::${aws:username}/*"})
     assert e.value.message == "Policy has invalid resource"
+
+
+def test_existing_object_tags_are_a_key_of_their_own():
+    st = {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{B}/*",
+          "Condition": {"StringEquals": {"s3:ExistingObjectTag/Class": "secret"}}}
+    p = parse(st)
+    assert p.uses_existing_tags and not parse({**st, "Condition": {}}).uses_existing_tags
+    assert p.decide(req(**{"s3:existingobjecttag/class": "secret"})) == policy.DENY
+    assert p.decide(req(**{"s3:existingobjecttag/class": "public"})) is None
+    assert p.decide(req()) is None
+    for bad in ("s3:ExistingObjectTag/", "s3:RequestObjectTag/x", "s3:RequestObjectTagKeys"):
+        with pytest.raises(S3Error):
+            parse({**st, "Condition": {"StringEquals": {bad: "x"}}})
