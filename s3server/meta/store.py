@@ -583,7 +583,12 @@ class MetadataStore(UploadQueries, RepairQueries, LifecycleQueries):
         return self._run_change(lambda conn: conn.execute(
             sa.update(b).where(b.c.name == name).values(tags=tags_to_json(tags or ()))).rowcount > 0)
 
-    def get_bucket(self, name: str) -> Bucket | None:
+    def get_bucket(self, name: str, *, fresh: bool = False) -> Bucket | None:
+        """The bucket's row: from the lookup cache, or with ``fresh`` from the database (the
+        reads of a bucket's settings, so that a read right after a change, on another worker or
+        pod, never answers what was there before: the change feed may still be on its way)."""
+        if fresh:
+            return self._uncached_bucket(name)
         return self._cached(("bucket", name), lambda: self._uncached_bucket(name))
 
     def _uncached_bucket(self, name: str) -> Bucket | None:

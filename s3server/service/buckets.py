@@ -98,7 +98,7 @@ class BucketService:
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_bucket_cors(self, user: User, name: str) -> tuple[CorsRule, ...]:
-        rules = owned_bucket(self.store, user, name).cors
+        rules = owned_bucket(self.store, user, name, fresh=True).cors
         if rules is None:
             raise S3Error("NoSuchCORSConfiguration", bucket_name=name)
         return rules
@@ -138,7 +138,7 @@ class BucketService:
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_bucket_tags(self, user: User, name: str) -> tuple[tuple[str, str], ...]:
-        tags = owned_bucket(self.store, user, name).tags
+        tags = owned_bucket(self.store, user, name, fresh=True).tags
         if not tags:
             raise S3Error("NoSuchTagSet", bucket_name=name)
         return tags
@@ -155,7 +155,7 @@ class BucketService:
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_bucket_versioning(self, user: User, name: str) -> str | None:
-        return owned_bucket(self.store, user, name).versioning
+        return owned_bucket(self.store, user, name, fresh=True).versioning
 
     # -- default encryption ------------------------------------------------------------
     def set_bucket_encryption(self, user: User, name: str, encryption: BucketEncryption | None) -> None:
@@ -166,7 +166,7 @@ class BucketService:
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_bucket_encryption(self, user: User, name: str) -> BucketEncryption:
-        enc = owned_bucket(self.store, user, name).encryption
+        enc = owned_bucket(self.store, user, name, fresh=True).encryption
         if enc is None:
             raise S3Error("ServerSideEncryptionConfigurationNotFoundError", bucket_name=name)
         return enc
@@ -181,7 +181,7 @@ class BucketService:
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_public_access_block(self, user: User, name: str) -> tuple[bool, bool, bool, bool]:
-        flags = owned_bucket(self.store, user, name).public_access_block
+        flags = owned_bucket(self.store, user, name, fresh=True).public_access_block
         if flags is None:
             raise S3Error("NoSuchPublicAccessBlockConfiguration", bucket_name=name)
         return flags
@@ -193,7 +193,7 @@ class BucketService:
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_accelerate(self, user: User, name: str) -> str | None:
-        return owned_bucket(self.store, user, name).accelerate
+        return owned_bucket(self.store, user, name, fresh=True).accelerate
 
     # -- bucket policy ----------------------------------------------------------------
     def set_bucket_policy(self, user: User, name: str, text: str | None) -> None:
@@ -225,7 +225,7 @@ class BucketService:
         the policy allows it the call, 405 MethodNotAllowed (AWS: "If you have the correct
         permissions, but you're not using an identity that belongs to the bucket owner's
         account, Amazon S3 returns a 405 Method Not Allowed error")."""
-        bucket = owned_bucket(self.store, user, name)
+        bucket = owned_bucket(self.store, user, name, fresh=True)
         if not (user.is_admin or bucket.owner_id == user.id):        # let in by the policy
             raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource: "
                           "only the bucket owner's account may read or change its policy.")
@@ -318,7 +318,7 @@ class BucketService:
         return found.lifecycle if found is not None else None
 
     def get_bucket_lifecycle(self, user: User, name: str) -> BucketLifecycle:
-        lifecycle = owned_bucket(self.store, user, name).lifecycle
+        lifecycle = owned_bucket(self.store, user, name, fresh=True).lifecycle
         if lifecycle is None:
             raise S3Error("NoSuchLifecycleConfiguration", bucket_name=name)
         return lifecycle

@@ -75,9 +75,10 @@ def can_access(user: User, bucket: Bucket) -> bool:
     return user.is_admin or bucket.owner_id == user.id or bucket.name in user.granted
 
 
-def owned_bucket(store: GuardedStore, user: User, name: str) -> Bucket:
-    """The bucket if it exists and ``user`` may use it; NoSuchBucket / AccessDenied otherwise."""
-    bucket = store.get_bucket(name)
+def owned_bucket(store: GuardedStore, user: User, name: str, *, fresh: bool = False) -> Bucket:
+    """The bucket if it exists and ``user`` may use it; NoSuchBucket / AccessDenied otherwise.
+    ``fresh``: read past the lookup cache (reads of the bucket's settings)."""
+    bucket = store.get_bucket(name, fresh=fresh)
     if bucket is None:
         raise S3Error("NoSuchBucket", bucket_name=name)
     if not can_access(user, bucket):

@@ -109,6 +109,19 @@ def test_lookups_are_cached_and_every_change_is_seen_at_once(stores):
     assert seen(lambda: reader.get_bucket("dana-b") is None)
 
 
+def test_fresh_bucket_reads_go_to_the_database(stores):
+    """The reads of a bucket's settings (GetBucketPolicy, -Lifecycle, -Cors...) skip the cache: a
+    read right after a change on another worker must not beat the change feed's notification."""
+    reader, writer = stores
+    user = writer.create_user("fay")
+    writer.create_bucket("fay-b", user.id, "us-east-1")
+    warm(reader, "buckets", lambda: reader.get_bucket("fay-b"))
+    with Counter(reader, "buckets") as c:
+        assert reader.get_bucket("fay-b", fresh=True).name == "fay-b"
+        assert reader.get_bucket("fay-b").name == "fay-b"
+    assert c.count == 1
+
+
 def test_a_failed_change_is_not_cached_as_made(stores):
     reader, writer = stores
     user = writer.create_user("erin")
