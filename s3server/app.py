@@ -23,11 +23,13 @@ from s3server.api.s3 import fixed as s3_fixed
 from s3server.api.s3 import lifecycle as s3_lifecycle
 from s3server.api.s3 import tagging as s3_tagging
 from s3server.api.s3 import unset as s3_unset
+from s3server.api.s3 import website as s3_website
 from s3server.api.s3 import listing as s3_listing
 from s3server.api.s3 import multipart as s3_multipart
 from s3server.api.s3 import objects as s3_objects
 from s3server.api.s3 import post as s3_post
 from s3server.api.s3.resources import S3Api
+from s3server.api.website import WebsiteApi
 from s3server.auth.access import Authenticator
 from s3server.auth.ratelimit import RateLimiter
 from s3server.blobs import BlobError, BlobStore
@@ -55,6 +57,7 @@ S3_HANDLERS: dict[str, Callable] = {
     **s3_cors.HANDLERS,
     **s3_unset.HANDLERS,
     **s3_bucketpolicy.HANDLERS,
+    **s3_website.HANDLERS,
     **s3_encryption.HANDLERS,
     **s3_lifecycle.HANDLERS,
     **s3_fixed.HANDLERS,
@@ -139,13 +142,20 @@ class Ready:
 
 class Dispatch:
     """One port, two dialects: Bearer requests and unsigned ``/buckets...`` requests go to the REST
-    API; everything else is S3."""
+    API; everything else is S3. A Host naming a bucket under S3_WEBSITE_DOMAIN is the website
+    endpoint (api/website.py), whatever the path."""
 
-    def __init__(self, s3: S3Api, rest: RestApi):
+    def __init__(self, s3: S3Api, rest: RestApi, website: WebsiteApi | None = None):
         self.s3 = s3
         self.rest = rest
+        self.website = website
+
+    def is_website(self, req) -> bool:
+        return self.website is not None and self.website.bucket_of(req) is not None
 
     def __call__(self, req, resp, **kw):
+        if self.is_website(req):
+            return self.website(req, resp)
         dialect = getattr(req.context, "dialect", None) or choose_dialect(req)
         if dialect == "rest":
             return self.rest(req, resp)
@@ -162,7 +172,8 @@ class OpsRoute:
         self.dispatch = dispatch
 
     def on_get(self, req, resp):
-        if is_sigv4(req) or (req.get_header("Authorization") or "")[:7].lower() == "bearer ":
+        if is_sigv4(req) or (req.get_header("Authorization") or "")[:7].lower() == "bearer " \
+                or self.dispatch.is_website(req):
             return self.dispatch(req, resp)
         return self.resource.on_get(req, resp)
 
@@ -191,7 +202,8 @@ def create_app(settings: Settings, *, store=None, blobs=None, clock: Callable[[]
     app.add_error_handler(S3Error, api_errors.handle_s3_error)
     s3 = S3Api(services, authenticator, S3_HANDLERS, domain=settings.domain)
     rest = RestApi(services, authenticator)
-    dispatch = Dispatch(s3, rest)
+    website = WebsiteApi(services, S3_HANDLERS, settings.website_domain) if settings.website_domain else None
+    dispatch = Dispatch(s3, rest, website)
     app.add_route("/health", OpsRoute(Health(), dispatch))
     app.add_route("/ready", OpsRoute(Ready(services, settings), dispatch))
     app.add_route("/metrics", OpsRoute(MetricsResource(metrics, services.blobs), dispatch))

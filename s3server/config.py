@@ -66,6 +66,7 @@ class Settings:
     write_quorum: int = 2
     region: str = "us-east-1"
     domain: str = ""                              # enables virtual-hosted-style: <bucket>.<domain>
+    website_domain: str = ""                      # enables the website endpoint: <bucket>.<website_domain>
     admin_access_key: str = ""
     admin_secret_key: str = ""
     admin_api_key: str = ""
@@ -114,7 +115,7 @@ class Settings:
         conv = {
             "data_dir": Path, "bind": str, "port": int, "workers": int, "database_url": str,
             "storage_nodes": parse_nodes, "node_base_port": int, "replicas": int, "write_quorum": int, "region": str,
-            "domain": str, "admin_access_key": str, "admin_secret_key": str, "admin_api_key": str,
+            "domain": str, "website_domain": str, "admin_access_key": str, "admin_secret_key": str, "admin_api_key": str,
             "rate_limit_per_min": int, "rate_limit_burst": int, "run_dir": str,
             "trusted_proxies": lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
             "node_timeout": float, "node_down_seconds": float, "max_object_size": int, "body_idle_timeout": float,

@@ -70,6 +70,31 @@ class Bucket:
     public_access_block: tuple[bool, bool, bool, bool] | None = None
     accelerate: str | None = None                    # PutBucketAccelerateConfiguration: None, "Suspended"
     policy: str | None = None                        # PutBucketPolicy's JSON document, as it was put
+    website: "WebsiteConfig | None" = None           # PutBucketWebsite; None: not a website
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """One RoutingRule of a website configuration: a Condition (either or both, or none) and
+    its Redirect."""
+    key_prefix_equals: str | None = None
+    error_code_equals: int | None = None
+    host_name: str | None = None
+    protocol: str | None = None              # "http" | "https"; None: the request's
+    redirect_code: int | None = None         # None: 301
+    replace_key_prefix_with: str | None = None
+    replace_key_with: str | None = None
+
+
+@dataclass(frozen=True)
+class WebsiteConfig:
+    """A bucket's website configuration (PutBucketWebsite): an index document and an error
+    document with routing rules, or a redirect of every request."""
+    index_suffix: str | None = None
+    error_key: str | None = None
+    redirect_all_host: str | None = None
+    redirect_all_protocol: str | None = None
+    routing_rules: tuple[RoutingRule, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+WEBSITE_DOMAIN = "s3-website.test"      # every test system's website endpoint: <bucket>.s3-website.test
+
+
 class ServeProcess:
     """``s3server serve`` in a subprocess, with its printed credentials and its state file."""
 
@@ -40,7 +43,7 @@ class ServeProcess:
         self.env = dict(os.environ)
         self.env.pop("S3_DATABASE_URL", None)
         self.env.update({"S3_WORKERS": "2", "S3_LOG_LEVEL": "warning", "S3_NODE_DOWN_SECONDS": "1",
-                         "S3_NODE_BASE_PORT": "0"})
+                         "S3_NODE_BASE_PORT": "0", "S3_WEBSITE_DOMAIN": WEBSITE_DOMAIN})
         if fixed_credentials:
             self.env.update({"S3_ADMIN_ACCESS_KEY": ADMIN_AK, "S3_ADMIN_SECRET_KEY": ADMIN_SK,
                              "S3_ADMIN_API_KEY": ADMIN_API})

@@ -661,3 +661,34 @@ def flags(name: str, values: dict[str, bool]) -> bytes:
     for child, value in values.items():
         _sub(root, child, "true" if value else "false")
     return _doc(root)
+
+
+def website_configuration(cfg) -> bytes:
+    """GetBucketWebsite: the configuration as PutBucketWebsite took it (models.WebsiteConfig)."""
+    root = _root("WebsiteConfiguration")
+    if cfg.redirect_all_host is not None:
+        red = _sub(root, "RedirectAllRequestsTo")
+        _sub(red, "HostName", cfg.redirect_all_host)
+        if cfg.redirect_all_protocol:
+            _sub(red, "Protocol", cfg.redirect_all_protocol)
+        return _doc(root)
+    _sub(_sub(root, "IndexDocument"), "Suffix", cfg.index_suffix)
+    if cfg.error_key is not None:
+        _sub(_sub(root, "ErrorDocument"), "Key", cfg.error_key)
+    if cfg.routing_rules:
+        rules = _sub(root, "RoutingRules")
+        for r in cfg.routing_rules:
+            rule = _sub(rules, "RoutingRule")
+            if r.key_prefix_equals is not None or r.error_code_equals is not None:
+                cond = _sub(rule, "Condition")
+                if r.key_prefix_equals is not None:
+                    _sub(cond, "KeyPrefixEquals", r.key_prefix_equals)
+                if r.error_code_equals is not None:
+                    _sub(cond, "HttpErrorCodeReturnedEquals", str(r.error_code_equals))
+            red = _sub(rule, "Redirect")
+            for tag, value in (("HostName", r.host_name), ("HttpRedirectCode", r.redirect_code),
+                               ("Protocol", r.protocol), ("ReplaceKeyPrefixWith", r.replace_key_prefix_with),
+                               ("ReplaceKeyWith", r.replace_key_with)):
+                if value is not None:
+                    _sub(red, tag, str(value))
+    return _doc(root)

@@ -5,6 +5,7 @@ Dict and list fields travel as JSON text (schema.JSONText); segments are stored 
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -21,9 +22,11 @@ from s3server.models import (
     LifecycleRule,
     MultipartUpload,
     ObjectMeta,
+    RoutingRule,
     Segment,
     UploadPart,
     User,
+    WebsiteConfig,
     segments_sse,
 )
 
@@ -145,7 +148,23 @@ def settings_from_json(data: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     pab = data.get("public_access_block")
     return {"public_access_block": tuple(bool(x) for x in pab) if pab is not None else None,
-            "accelerate": data.get("accelerate"), "policy": data.get("policy")}
+            "accelerate": data.get("accelerate"), "policy": data.get("policy"),
+            "website": website_from_json(data.get("website"))}
+
+
+def website_to_json(cfg: WebsiteConfig | None) -> dict[str, Any] | None:
+    if cfg is None:
+        return None
+    doc = dataclasses.asdict(cfg)
+    doc["routing_rules"] = [dataclasses.asdict(r) for r in cfg.routing_rules]
+    return doc
+
+
+def website_from_json(data: dict[str, Any] | None) -> WebsiteConfig | None:
+    if not data:
+        return None
+    rules = tuple(RoutingRule(**r) for r in data.get("routing_rules", ()))
+    return WebsiteConfig(**{k: v for k, v in data.items() if k != "routing_rules"}, routing_rules=rules)
 
 
 _RULE_FIELDS = ("id", "enabled", "filter_kind", "prefix", "size_gt", "size_lt", "expiration_days",

@@ -8,7 +8,9 @@ from typing import Callable
 
 from s3server.errors import S3Error
 from s3server.meta import errors as meta_errors
-from s3server.models import ANONYMOUS, Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, account_id
+from s3server.meta import rows
+from s3server.models import (ANONYMOUS, Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, WebsiteConfig,
+                             account_id)
 from s3server.service import cors, policy
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
@@ -194,6 +196,29 @@ class BucketService:
 
     def get_accelerate(self, user: User, name: str) -> str | None:
         return owned_bucket(self.store, user, name, fresh=True).accelerate
+
+    # -- website -----------------------------------------------------------------------
+    def set_bucket_website(self, user: User, name: str, cfg: WebsiteConfig | None) -> None:
+        """PutBucketWebsite (a checked configuration) and DeleteBucketWebsite (None)."""
+        owned_bucket(self.store, user, name)
+        if not self.store.set_bucket_setting(name, "website", rows.website_to_json(cfg)):
+            raise S3Error("NoSuchBucket", bucket_name=name)
+
+    def get_bucket_website(self, user: User, name: str) -> WebsiteConfig:
+        cfg = owned_bucket(self.store, user, name, fresh=True).website
+        if cfg is None:
+            raise S3Error("NoSuchWebsiteConfiguration", bucket_name=name)
+        return cfg
+
+    def website_of(self, name: str) -> WebsiteConfig:
+        """The website endpoint's lookup (no caller to check: what it serves is judged against
+        the bucket policy, as for anyone): NoSuchBucket / NoSuchWebsiteConfiguration."""
+        bucket = self.store.get_bucket(name) if name else None
+        if bucket is None:
+            raise S3Error("NoSuchBucket", bucket_name=name)
+        if bucket.website is None:
+            raise S3Error("NoSuchWebsiteConfiguration", bucket_name=name)
+        return bucket.website
 
     # -- bucket policy ----------------------------------------------------------------
     def set_bucket_policy(self, user: User, name: str, text: str | None) -> None:

@@ -78,7 +78,7 @@ def can_access(user: User, bucket: Bucket) -> bool:
 def owned_bucket(store: GuardedStore, user: User, name: str, *, fresh: bool = False) -> Bucket:
     """The bucket if it exists and ``user`` may use it; NoSuchBucket / AccessDenied otherwise.
     ``fresh``: read past the lookup cache (reads of the bucket's settings)."""
-    bucket = store.get_bucket(name, fresh=fresh)
+    bucket = store.get_bucket(name, fresh=True) if fresh else store.get_bucket(name)
     if bucket is None:
         raise S3Error("NoSuchBucket", bucket_name=name)
     if not can_access(user, bucket):

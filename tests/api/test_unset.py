@@ -50,7 +50,6 @@ def test_deletes_succeed_with_nothing_to_delete(s3, bucket):
 
 
 @pytest.mark.parametrize("query,body", [
-    ("website", b"<WebsiteConfiguration/>"),
     ("ownershipControls", b"<OwnershipControls><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule>"
                           b"</OwnershipControls>"),
     ("logging", b"<BucketLoggingStatus><LoggingEnabled><TargetBucket>x</TargetBucket><TargetPrefix>p</TargetPrefix>"

@@ -1,4 +1,4 @@
-"""Bucket configurations this server keeps none of (website, object lock, replication,
+"""Bucket configurations this server keeps none of (object lock, replication,
 logging, notifications, payer): the reads answer what AWS answers for a bucket where they were
 never set, and the deletes succeed, since there is nothing to remove. Tools that read every
 setting of a bucket (Terraform's aws_s3_bucket, backup and sync tools, S3 browsers) then work;
@@ -24,7 +24,6 @@ from s3server.errors import S3Error
 
 # read -> the error AWS answers while the setting was never made
 NOT_SET = {
-    "GetBucketWebsite": "NoSuchWebsiteConfiguration",
     "GetObjectLockConfiguration": "ObjectLockConfigurationNotFoundError",
     "GetBucketReplication": "ReplicationConfigurationNotFoundError",
     **{f"GetBucket{name}Configuration": "NoSuchConfiguration" for _, name in routing.CONFIG_LISTS},
@@ -46,7 +45,7 @@ DEFAULTS = {
         "ListBucketIntelligentTieringConfigurationsOutput", "IsTruncated", "false"),
 }
 OBJECT_LOCK = ("GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold")
-NOTHING_TO_DELETE = ("DeleteBucketWebsite", "DeleteBucketReplication")
+NOTHING_TO_DELETE = ("DeleteBucketReplication",)
 
 
 def _not_set(code: str):

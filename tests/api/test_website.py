@@ -1,0 +1,137 @@
+"""Bucket websites: PutBucketWebsite's checks, and the website endpoint (<bucket>.<S3_WEBSITE_DOMAIN>)
+serving index documents, folder redirects, error documents, object redirects and routing rules,
+only what the bucket policy lets everyone read."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import WEBSITE_DOMAIN
+
+
+def err(exc) -> tuple[int, str, str]:
+    r = exc.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"].get("Message", "")
+
+
+def public_read(s3, bucket: str) -> None:
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+
+
+def site(system, bucket: str, path: str, method: str = "GET", **kw) -> requests.Response:
+    """A request to the bucket's website endpoint (Host: <bucket>.<website domain>)."""
+    return requests.request(method, f"{system.endpoint}{path}", allow_redirects=False,
+                            headers={"Host": f"{bucket}.{WEBSITE_DOMAIN}", **kw.pop("headers", {})}, **kw)
+
+
+@pytest.fixture
+def wbucket(s3, bucket):
+    yield bucket
+    s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_configuration_round_trip(s3, wbucket):
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_website(Bucket=wbucket)
+    assert err(e)[:2] == (404, "NoSuchWebsiteConfiguration")
+    cfg = {"IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "error.html"},
+           "RoutingRules": [{"Condition": {"KeyPrefixEquals": "docs/"},
+                             "Redirect": {"ReplaceKeyPrefixWith": "documents/", "HttpRedirectCode": "302"}},
+                            {"Condition": {"HttpErrorCodeReturnedEquals": "404"},
+                             "Redirect": {"HostName": "example.com", "Protocol": "https"}}]}
+    s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration=cfg)
+    got = s3.get_bucket_website(Bucket=wbucket)
+    assert {k: got[k] for k in ("IndexDocument", "ErrorDocument", "RoutingRules")} == cfg
+    s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration={"RedirectAllRequestsTo": {"HostName": "example.org"}})
+    assert s3.get_bucket_website(Bucket=wbucket)["RedirectAllRequestsTo"] == {"HostName": "example.org"}
+    assert s3.delete_bucket_website(Bucket=wbucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_website(Bucket=wbucket)
+    assert err(e)[1] == "NoSuchWebsiteConfiguration"
+
+
+BAD = [
+    ({"ErrorDocument": {"Key": "e.html"}},
+     "A value for IndexDocument Suffix must be provided if RedirectAllRequestsTo is empty"),
+    ({"IndexDocument": {"Suffix": "a/index.html"}}, "The IndexDocument Suffix is not well formed"),
+    ({"IndexDocument": {"Suffix": ""}}, "The IndexDocument Suffix is not well formed"),
+    ({"RedirectAllRequestsTo": {"HostName": "x.org"}, "IndexDocument": {"Suffix": "i.html"}},
+     "RedirectAllRequestsTo cannot be provided in conjunction with other Routing Rules."),
+    ({"RedirectAllRequestsTo": {"HostName": "x.org", "Protocol": "ftp"}},
+     "Invalid protocol, protocol can be http or https. If not defined the protocol will be selected automatically."),
+    ({"IndexDocument": {"Suffix": "i.html"}, "RoutingRules": [{"Redirect": {"HttpRedirectCode": "200"}}]},
+     "The provided HTTP redirect code (200) is not valid. Valid codes are 3XX except 300."),
+    ({"IndexDocument": {"Suffix": "i.html"},
+      "RoutingRules": [{"Condition": {"HttpErrorCodeReturnedEquals": "200"}, "Redirect": {"HostName": "x"}}]},
+     "The provided HTTP error code (200) is not valid. Valid codes are 4XX or 5XX."),
+    ({"IndexDocument": {"Suffix": "i.html"},
+      "RoutingRules": [{"Redirect": {"ReplaceKeyPrefixWith": "a", "ReplaceKeyWith": "b"}}]},
+     "You can only define ReplaceKeyPrefix or ReplaceKey but not both."),
+]
+
+
+@pytest.mark.parametrize("cfg,message", BAD, ids=[m[:32] for _, m in BAD])
+def test_bad_configurations_are_refused(s3, wbucket, cfg, message):
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration=cfg)
+    assert err(e) == (400, "InvalidArgument", message)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_website(Bucket=wbucket)
+    assert err(e)[1] == "NoSuchWebsiteConfiguration"
+
+
+def test_the_website_endpoint(system, s3, wbucket):
+    assert site(system, wbucket, "/").status_code == 404                      # no website configuration yet
+    assert b"NoSuchWebsiteConfiguration" in site(system, wbucket, "/").content
+    for key, body in (("index.html", b"<h1>home</h1>"), ("docs/index.html", b"<h1>docs</h1>"),
+                      ("error.html", b"<h1>oops</h1>"), ("style.css", b"body{}")):
+        s3.put_object(Bucket=wbucket, Key=key, Body=body, ContentType="text/css" if key.endswith("css") else "text/html")
+    s3.put_object(Bucket=wbucket, Key="moved", Body=b"", WebsiteRedirectLocation="/docs/")
+    s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "error.html"},
+        "RoutingRules": [{"Condition": {"KeyPrefixEquals": "old/"}, "Redirect": {"ReplaceKeyPrefixWith": "docs/"}},
+                         {"Condition": {"KeyPrefixEquals": "gone/", "HttpErrorCodeReturnedEquals": "404"},
+                          "Redirect": {"HostName": "archive.example.com", "Protocol": "https",
+                                       "HttpRedirectCode": "307"}}]})
+    # nothing is public yet: the website answers 403 (and says the error document was not readable either)
+    r = site(system, wbucket, "/")
+    assert r.status_code == 403 and b"AccessDenied" in r.content and r.headers["Content-Type"].startswith("text/html")
+    public_read(s3, wbucket)
+
+    r = site(system, wbucket, "/")
+    assert (r.status_code, r.content, r.headers["Content-Type"]) == (200, b"<h1>home</h1>", "text/html")
+    assert site(system, wbucket, "/docs/").content == b"<h1>docs</h1>"
+    r = site(system, wbucket, "/docs")
+    assert (r.status_code, r.headers["Location"]) == (302, "/docs/")
+    r = site(system, wbucket, "/style.css", headers={"Range": "bytes=0-3"})
+    assert (r.status_code, r.content, r.headers["Content-Type"]) == (206, b"body", "text/css")
+    r = site(system, wbucket, "/index.html", method="HEAD")
+    assert r.status_code == 200 and r.headers["Content-Length"] == "13" and r.content == b""
+    r = site(system, wbucket, "/nothing-here")
+    assert (r.status_code, r.content) == (404, b"<h1>oops</h1>")                 # the error document
+    r = site(system, wbucket, "/moved")
+    assert (r.status_code, r.headers["Location"]) == (301, "/docs/")
+    r = site(system, wbucket, "/old/page.html")
+    assert (r.status_code, r.headers["Location"]) == (301, f"http://{wbucket}.{WEBSITE_DOMAIN}/docs/page.html")
+    r = site(system, wbucket, "/gone/x")
+    assert (r.status_code, r.headers["Location"]) == (307, "https://archive.example.com/gone/x")
+    r = site(system, wbucket, "/index.html", method="PUT", data=b"defaced")
+    assert r.status_code == 405 and b"MethodNotAllowed" in r.content
+    assert s3.get_object(Bucket=wbucket, Key="index.html")["Body"].read() == b"<h1>home</h1>"
+    # the same paths on the REST endpoint are still S3's (unsigned: refused, the policy aside)
+    assert requests.get(f"{system.endpoint}/{wbucket}/index.html").status_code == 200       # public object
+    assert requests.get(f"{system.endpoint}/{wbucket}/").status_code == 403                 # listing: not public
+
+    s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration={
+        "RedirectAllRequestsTo": {"HostName": "www.example.com", "Protocol": "https"}})
+    r = site(system, wbucket, "/a/b.html")
+    assert (r.status_code, r.headers["Location"]) == (301, "https://www.example.com/a/b.html")
+    r = site(system, "no-such-bucket-here", "/")
+    assert r.status_code == 404 and b"NoSuchBucket" in r.content
+    s3.delete_bucket_website(Bucket=wbucket)
+    for key in ("index.html", "docs/index.html", "error.html", "style.css", "moved"):
+        s3.delete_object(Bucket=wbucket, Key=key)
