@@ -19,7 +19,7 @@ import html
 import falcon
 
 from s3server.api import routing
-from s3server.api.s3.resources import S3Context, authorize, raw_path_and_query, wsgi_headers
+from s3server.api.s3.resources import S3Context, authorize, may_list, raw_path_and_query, wsgi_headers
 from s3server.errors import ERRORS, S3Error
 from s3server.models import ANONYMOUS, RoutingRule, WebsiteConfig
 
@@ -40,9 +40,10 @@ def website_bucket(host: str, domain: str) -> str | None:
 
 
 class WebsiteError(Exception):
-    def __init__(self, status: int, code: str, message: str, key: str | None = None):
+    def __init__(self, status: int, code: str, message: str, key: str | None = None, *, missing: bool = False):
         super().__init__(message)
         self.status, self.code, self.message, self.key = status, code, message, key
+        self.missing = missing or code == "NoSuchKey"          # the key does not exist (maybe shown as 403)
 
 
 def _from_s3(err: S3Error, key: str | None) -> WebsiteError:
@@ -94,7 +95,7 @@ class WebsiteApi:
         try:
             self._object(req, resp, bucket, target)
         except WebsiteError as err:
-            if err.code == "NoSuchKey" and not folder and self._exists(req, bucket, f"{key}/{cfg.index_suffix}"):
+            if err.missing and not folder and self._exists(req, bucket, f"{key}/{cfg.index_suffix}"):
                 self._redirect(resp, 302, f"/{key}/")
                 return
             rule = _matching_rule(cfg, key, err.status)
@@ -123,6 +124,8 @@ class WebsiteApi:
                 return
             (self.head_handler if req.method == "HEAD" else self.get_handler)(ctx)
         except S3Error as err:
+            if err.code == "NoSuchKey" and not may_list(ctx):     # as on the REST endpoint: 403
+                raise WebsiteError(403, "AccessDenied", "Access Denied", missing=True) from err
             raise _from_s3(err, key) from err
 
     def _exists(self, req, bucket: str, key: str) -> bool:

@@ -307,7 +307,7 @@ class BucketService:
     def _policy_request(self, user: User, bucket: Bucket, action: str, key: str | None,
                         context: dict[str, str], existing_tags: bool = False) -> policy.Request:
         now = self.clock()
-        if user is ANONYMOUS:          # no account, no principal keys but its type
+        if user.id == ANONYMOUS.id:    # no account, no principal keys but its type
             account = ""
             keys: dict[str, str | list[str]] = {"aws:principaltype": "Anonymous"}
         else:

@@ -376,6 +376,9 @@ def test_anonymous_requests(s3, pbucket, system):
     assert got["Body"].read() == b"<h1>hi</h1>" and got["ContentType"] == "text/html"
     assert anon.head_object(Bucket=pbucket, Key="site/index.html")["ContentLength"] == 11
     assert [o["Key"] for o in anon.list_objects_v2(Bucket=pbucket)["Contents"]] == ["site/index.html"]
+    with pytest.raises(ClientError) as e:           # listing is public too: a missing key is a 404
+        anon.get_object(Bucket=pbucket, Key="site/nope")
+    assert err(e)[:2] == (404, "NoSuchKey")
     r = requests.get(f"{system.endpoint}/{pbucket}/site/index.html", headers={"Range": "bytes=4-5"})
     assert r.status_code == 206 and r.content == b"hi"
     for call, expected in ((lambda: anon.get_object(Bucket=pbucket, Key="other"), (403, "AccessDenied")),
@@ -474,3 +477,27 @@ def test_existing_object_tags(s3, pbucket, other):
     with pytest.raises(ClientError) as e:
         bob.get_object(Bucket=pbucket, Key="memo")
     assert err(e)[1] == "AccessDenied"
+
+
+def test_a_missing_key_is_403_to_whoever_may_not_list(s3, pbucket, other):
+    """AWS: without s3:ListBucket a missing key is 403, so a grant to read some keys does not tell
+    which others exist; with it, 404. The owner side always gets 404."""
+    _, bob = other
+    s3.put_object(Bucket=pbucket, Key="shared/a", Body=b"a")
+    account = int(bob.list_buckets()["Owner"]["ID"], 16)
+    read = stmt("Allow", "s3:GetObject", arn(pbucket, "shared/*"), {"AWS": f"{account:012d}"})
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(read))
+    assert bob.get_object(Bucket=pbucket, Key="shared/a")["Body"].read() == b"a"
+    for call in (lambda: bob.get_object(Bucket=pbucket, Key="shared/missing"),
+                 lambda: bob.head_object(Bucket=pbucket, Key="shared/missing")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[0] == 403
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=pbucket, Key="shared/missing")
+    assert err(e)[:2] == (404, "NoSuchKey")
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(read, stmt("Allow", "s3:ListBucket", arn(pbucket),
+                                                               {"AWS": f"{account:012d}"})))
+    with pytest.raises(ClientError) as e:
+        bob.get_object(Bucket=pbucket, Key="shared/missing")
+    assert err(e)[:2] == (404, "NoSuchKey")

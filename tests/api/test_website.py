@@ -17,9 +17,12 @@ def err(exc) -> tuple[int, str, str]:
     return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"].get("Message", "")
 
 
-def public_read(s3, bucket: str) -> None:
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+def public_read(s3, bucket: str, *, listing: bool = False) -> None:
+    statements = [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]
+    if listing:
+        statements.append({"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+                           "Resource": f"arn:aws:s3:::{bucket}"})
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
 
 
 def site(system, bucket: str, path: str, method: str = "GET", **kw) -> requests.Response:
@@ -111,8 +114,13 @@ def test_the_website_endpoint(system, s3, wbucket):
     assert (r.status_code, r.content, r.headers["Content-Type"]) == (206, b"body", "text/css")
     r = site(system, wbucket, "/index.html", method="HEAD")
     assert r.status_code == 200 and r.headers["Content-Length"] == "13" and r.content == b""
+    # a missing key: 403 while everyone may read but not list (as AWS), with the error document
     r = site(system, wbucket, "/nothing-here")
-    assert (r.status_code, r.content) == (404, b"<h1>oops</h1>")                 # the error document
+    assert (r.status_code, r.content) == (403, b"<h1>oops</h1>")
+    assert site(system, wbucket, "/gone/x").status_code == 403                    # so no 404 rule applies
+    public_read(s3, wbucket, listing=True)
+    r = site(system, wbucket, "/nothing-here")
+    assert (r.status_code, r.content) == (404, b"<h1>oops</h1>")
     r = site(system, wbucket, "/moved")
     assert (r.status_code, r.headers["Location"]) == (301, "/docs/")
     r = site(system, wbucket, "/old/page.html")
@@ -122,9 +130,10 @@ def test_the_website_endpoint(system, s3, wbucket):
     r = site(system, wbucket, "/index.html", method="PUT", data=b"defaced")
     assert r.status_code == 405 and b"MethodNotAllowed" in r.content
     assert s3.get_object(Bucket=wbucket, Key="index.html")["Body"].read() == b"<h1>home</h1>"
-    # the same paths on the REST endpoint are still S3's (unsigned: refused, the policy aside)
+    # the same paths on the REST endpoint are still S3's: what the policy allows everyone, no more
     assert requests.get(f"{system.endpoint}/{wbucket}/index.html").status_code == 200       # public object
-    assert requests.get(f"{system.endpoint}/{wbucket}/").status_code == 403                 # listing: not public
+    assert b"<ListBucketResult" in requests.get(f"{system.endpoint}/{wbucket}/").content    # public listing
+    assert requests.put(f"{system.endpoint}/{wbucket}/index.html", data=b"x").status_code == 403
 
     s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration={
         "RedirectAllRequestsTo": {"HostName": "www.example.com", "Protocol": "https"}})

@@ -121,6 +121,32 @@ def authorize(ctx: S3Context) -> User:
     return dataclasses.replace(ctx.user, granted=ctx.user.granted | names) if names else ctx.user
 
 
+READS_OF_A_KEY = frozenset({"GetObject", "HeadObject"})
+
+
+def call_hiding_missing_keys(ctx: S3Context, handler: Callable[[S3Context], None]) -> None:
+    """A read by someone a bucket policy let in (not the owner side): a missing key is
+    ``403 AccessDenied`` unless the policy also lets them list the bucket, as AWS answers
+    ("If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403"),
+    so that a grant to read some keys does not tell which other keys exist."""
+    try:
+        handler(ctx)
+    except S3Error as err:
+        if err.code != "NoSuchKey" or may_list(ctx):
+            raise
+        raise S3Error("AccessDenied") from err
+
+
+def may_list(ctx: S3Context) -> bool:
+    """Whether the bucket's policy lets the request's caller list the bucket (``s3:ListBucket``)."""
+    try:
+        judged = ctx.services.buckets.authorize(dataclasses.replace(ctx.user, granted=frozenset()), ctx.bucket,
+                                                "s3:listbucket", None, policy_keys(ctx))
+    except S3Error:
+        return False                      # an explicit Deny
+    return ctx.bucket in judged.granted
+
+
 # what an unsigned request may do where a bucket policy allows everyone to (reads, which need
 # no identity; anything else a policy allows them is 501, never done as nobody)
 ANONYMOUS_OPERATIONS = frozenset({"GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "HeadBucket",
@@ -238,7 +264,7 @@ class S3Api:
         if handler is None:
             raise S3Error("NotImplemented", f"{operation} is not implemented by this server.")
         ctx = S3Context(req, resp, self.services, target, operation, user, auth, query, headers, raw_path)
-        if user is ANONYMOUS:
+        if user.id == ANONYMOUS.id:
             ctx.user = req.context.user = authorize_anonymous(ctx)
         elif target.bucket:
             ctx.user = req.context.user = authorize(ctx)
@@ -248,4 +274,6 @@ class S3Api:
         version = query.get("versionId")
         if version is not None and version != "null" and operation in routing.VERSION_ADDRESSED:
             return other_version(ctx, version)
+        if operation in READS_OF_A_KEY and ctx.bucket in ctx.user.granted:
+            return call_hiding_missing_keys(ctx, handler)
         handler(ctx)
