@@ -620,9 +620,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def compiled(text: str, bucket: str) -> Policy:
-    """A stored policy, parsed once per worker (it was checked when it was put)."""
+    """A stored policy, parsed once per worker (it was checked when it was put); the 256 most
+    recently used (at most 20 KB of text each)."""
     return parse(text, bucket)
 
 
