@@ -68,10 +68,31 @@ class WebsiteApi:
         req.context.dialect = "website"
         req.context.bucket = bucket
         req.context.operation = "Website" + req.method.title()
+        origin = req.get_header("Origin")
         try:
+            if req.method == "OPTIONS":          # a browser's preflight: the bucket's CORS rules, as on S3
+                return self._preflight(req, resp, bucket, origin)
             self._serve(req, resp, bucket)
         except WebsiteError as err:
             self._error_page(req, resp, err)
+        finally:
+            if origin and req.method != "OPTIONS":
+                try:
+                    cors_headers = self.services.buckets.cors_headers(bucket, origin, req.method)
+                except Exception:           # noqa: BLE001 - metadata trouble: the answer goes out without them
+                    cors_headers = {}
+                for name, value in cors_headers.items():
+                    resp.set_header(name, value)
+
+    def _preflight(self, req, resp, bucket: str, origin: str | None) -> None:
+        try:
+            allowed = self.services.buckets.preflight(bucket, origin, req.get_header("Access-Control-Request-Method"),
+                                                      req.get_header("Access-Control-Request-Headers"))
+        except S3Error as err:
+            raise _from_s3(err, None) from err
+        for name, value in allowed.items():
+            resp.set_header(name, value)
+        resp.data = b""
 
     # ------------------------------------------------------------------ the request
     def _serve(self, req, resp, bucket: str) -> None:

@@ -144,3 +144,32 @@ def test_the_website_endpoint(system, s3, wbucket):
     s3.delete_bucket_website(Bucket=wbucket)
     for key in ("index.html", "docs/index.html", "error.html", "style.css", "moved"):
         s3.delete_object(Bucket=wbucket, Key=key)
+
+
+def test_cors_on_the_website_endpoint(system, s3, wbucket):
+    """A page on another origin fetching from the website: the bucket's CORS rules answer the
+    preflight and the GET, as on the REST endpoint."""
+    s3.put_object(Bucket=wbucket, Key="index.html", Body=b"home", ContentType="text/html")
+    s3.put_object(Bucket=wbucket, Key="data.json", Body=b"{}", ContentType="application/json")
+    s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    public_read(s3, wbucket)
+    origin = {"Origin": "https://app.example.com"}
+    r = site(system, wbucket, "/data.json", headers=origin)
+    assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers       # no CORS rules yet
+    s3.put_bucket_cors(Bucket=wbucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://app.example.com"], "AllowedMethods": ["GET"], "AllowedHeaders": ["*"]}]})
+    r = site(system, wbucket, "/data.json", headers=origin)
+    assert (r.status_code, r.content) == (200, b"{}")
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    r = site(system, wbucket, "/data.json", method="OPTIONS",
+             headers={**origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-a"})
+    assert r.status_code == 200 and "GET" in r.headers["Access-Control-Allow-Methods"]
+    r = site(system, wbucket, "/data.json", method="OPTIONS",
+             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert r.status_code == 403 and b"AccessForbidden" in r.content
+    r = site(system, wbucket, "/missing.json", headers=origin)                 # errors carry them too
+    assert r.status_code == 403 and r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    s3.delete_bucket_cors(Bucket=wbucket)
+    s3.delete_bucket_website(Bucket=wbucket)
+    for key in ("index.html", "data.json"):
+        s3.delete_object(Bucket=wbucket, Key=key)
