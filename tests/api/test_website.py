@@ -121,6 +121,7 @@ def test_the_website_endpoint(system, s3, wbucket):
     public_read(s3, wbucket, listing=True)
     r = site(system, wbucket, "/nothing-here")
     assert (r.status_code, r.content) == (404, b"<h1>oops</h1>")
+    assert site(system, wbucket, "/health").content == b"<h1>oops</h1>"      # the bucket's page, not the probe
     r = site(system, wbucket, "/moved")
     assert (r.status_code, r.headers["Location"]) == (301, "/docs/")
     r = site(system, wbucket, "/old/page.html")
