@@ -501,3 +501,28 @@ def test_a_missing_key_is_403_to_whoever_may_not_list(s3, pbucket, other):
     with pytest.raises(ClientError) as e:
         bob.get_object(Bucket=pbucket, Key="shared/missing")
     assert err(e)[:2] == (404, "NoSuchKey")
+
+
+def test_bad_bodies_on_the_wire(system, s3, pbucket):
+    """A policy whose bytes do not match its Content-MD5 or x-amz-content-sha256, or that is not
+    UTF-8, and an empty body: S3 errors, nothing stored."""
+    import base64
+    import hashlib
+
+    from tests.sigv4util import signed_request
+
+    url = f"{system.endpoint}/{pbucket}?policy"
+    good = doc(stmt("Deny", "s3:DeleteObject", arn(pbucket, "*"))).encode()
+    wrong_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    cases = [
+        (good, {"Content-MD5": wrong_md5}, {}, (400, "BadDigest")),
+        (good, {}, {"payload_hash": hashlib.sha256(b"other").hexdigest()}, (400, "XAmzContentSHA256Mismatch")),
+        (b'{"Statement": "\xff"}', {}, {}, (400, "MalformedPolicy")),
+        (b"", {}, {}, (400, "MalformedPolicy")),
+    ]
+    for body, headers, kw, expected in cases:
+        r = signed_request("PUT", url, body, headers, **kw)
+        assert (r.status_code, r.text.split("<Code>")[1].split("</Code>")[0]) == expected, r.text
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=pbucket)
+    assert err(e)[1] == "NoSuchBucketPolicy"

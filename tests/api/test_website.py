@@ -174,3 +174,18 @@ def test_cors_on_the_website_endpoint(system, s3, wbucket):
     s3.delete_bucket_website(Bucket=wbucket)
     for key in ("index.html", "data.json"):
         s3.delete_object(Bucket=wbucket, Key=key)
+
+
+def test_malformed_configurations_on_the_wire(system, s3, wbucket):
+    from tests.sigv4util import signed_request
+
+    url = f"{system.endpoint}/{wbucket}?website"
+    for body in (b"<WebsiteConfiguration><IndexDocument>", b"not xml",
+                 b"<WebsiteConfiguration><IndexDocument><Suffix>i.html</Suffix><Colour>red</Colour>"
+                 b"</IndexDocument></WebsiteConfiguration>",
+                 b"<Website><IndexDocument><Suffix>i.html</Suffix></IndexDocument></Website>"):
+        r = signed_request("PUT", url, body)
+        assert r.status_code == 400 and "<Code>MalformedXML</Code>" in r.text, (body, r.text)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_website(Bucket=wbucket)
+    assert err(e)[1] == "NoSuchWebsiteConfiguration"
