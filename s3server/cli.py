@@ -25,6 +25,7 @@ STATE_FILE = "serve.json"
 CREDENTIALS_FILE = "admin-credentials.json"
 SSE_KEY_FILE = "sse.key"
 SERVE_REPAIR_INTERVAL = 3600.0   # seconds between background repair passes in serve
+SERVE_WEBSITE_DOMAIN = "s3-website.localhost"   # serve's website endpoint: http://<bucket>.s3-website.localhost:<port>/
 
 
 # --------------------------------------------------------------------------- helpers
@@ -127,6 +128,8 @@ def cmd_serve(args) -> int:
         settings = settings.with_(sse_key=_serve_sse_key(data_dir))
     if not os.environ.get("S3_REPAIR_INTERVAL"):   # serve repairs itself unless told otherwise
         settings = settings.with_(repair_interval=SERVE_REPAIR_INTERVAL)
+    if "S3_WEBSITE_DOMAIN" not in os.environ:     # browsers resolve *.localhost to this machine
+        settings = settings.with_(website_domain=SERVE_WEBSITE_DOMAIN)
     if not _port_free(settings.bind, settings.port):
         print(f"error: port {settings.port} on {settings.bind} is in use (use --port or S3_PORT)", file=sys.stderr)
         return 2
@@ -197,6 +200,8 @@ def cmd_serve(args) -> int:
               f"  access key: {access_key}\n"
               f"  secret key: {secret_key}\n"
               f"  API key:    {api_key}\n"
+              + (f"  websites:   {scheme}://<bucket>.{settings.website_domain}:{settings.port}/ (buckets with a website "
+                 f"configuration and a public-read policy)\n" if settings.website_domain else "") +
               f"  data:       {data_dir} (metadata: {'PostgreSQL' if settings.db_url.startswith('postgresql') else 'SQLite'};"
               f" storage nodes: {', '.join(u for _, u in nodes)})\n"
               f"Admin API Key: {api_key}\n"

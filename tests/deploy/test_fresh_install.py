@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,6 +56,14 @@ def test_fresh_venv_install_and_serve(tmp_path):
         assert call("POST", "/buckets", json.dumps({"bucket_name": "fresh"}).encode(), "application/json")[0] == 201
         assert call("PUT", "/buckets/fresh/objects/hello.txt", b"Hello, S3!\n", "text/plain")[0] == 201
         assert call("GET", "/buckets/fresh/objects/hello.txt") == (200, b"Hello, S3!\n")
+        # serve's website endpoint is on by default, at <bucket>.s3-website.localhost
+        assert printed["websites"].startswith(f"http://<bucket>.s3-website.localhost:{port}/")
+        site = urllib.request.Request(base + "/", headers={"Host": f"fresh.s3-website.localhost:{port}"})
+        try:
+            urllib.request.urlopen(site, timeout=10)
+            raise AssertionError("a bucket without a website configuration was served as a website")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404 and b"NoSuchWebsiteConfiguration" in exc.read()
     finally:
         proc.send_signal(2)
         proc.wait(30)
