@@ -574,7 +574,8 @@ def _statement(raw: Any, bucket: str, variables: bool) -> Statement:
             if not _applies_to_some(a, resource_names, bucket):
                 raise malformed("Action does not apply to any resource(s) in statement")
     conditions = _conditions(raw["Condition"], variables) if "Condition" in raw else ()
-    public = (effect == ALLOW and not not_principal and ("*",) in principals
+    # an Allow to everyone, or to everyone but some (NotPrincipal), that no condition narrows
+    public = (effect == ALLOW and (not_principal or ("*",) in principals)
               and not any(_narrows(c) for c in conditions))
     return Statement(sid, effect, principals, not_principal, actions, not_action, resources, not_resource,
                      conditions, public)

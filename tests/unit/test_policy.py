@@ -85,6 +85,8 @@ def test_the_examples_together_are_one_valid_policy_and_public():
     assert not parse(EXAMPLES[0], EXAMPLES[2]).is_public         # accounts; a Deny
     assert not parse(EXAMPLES[12]).is_public                     # narrowed to an organization
     assert parse(EXAMPLES[3]).is_public                          # a Referer narrows nothing
+    assert parse({**EXAMPLES[13], "Effect": "Allow"}).is_public  # everyone but one account
+    assert not parse(EXAMPLES[13]).is_public                     # the same as a Deny
 
 
 def test_explicit_deny_wins_and_nothing_matching_is_no_decision():
