@@ -179,8 +179,7 @@ class BucketService:
         only ever restrict (ACLs are disabled; BlockPublicPolicy is checked by set_bucket_policy,
         RestrictPublicBuckets by authorize), so every combination describes this server truthfully."""
         owned_bucket(self.store, user, name)
-        if not self.store.set_bucket_setting(name, "public_access_block", list(flags) if flags else None):
-            raise S3Error("NoSuchBucket", bucket_name=name)
+        self._store_setting(name, "public_access_block", list(flags) if flags else None)
 
     def get_public_access_block(self, user: User, name: str) -> tuple[bool, bool, bool, bool]:
         flags = owned_bucket(self.store, user, name, fresh=True).public_access_block
@@ -191,7 +190,12 @@ class BucketService:
     def set_accelerate(self, user: User, name: str, status: str) -> None:
         """PutBucketAccelerateConfiguration with ``Suspended`` (the only state here)."""
         owned_bucket(self.store, user, name)
-        if not self.store.set_bucket_setting(name, "accelerate", status):
+        self._store_setting(name, "accelerate", status)
+
+    def _store_setting(self, name: str, setting: str, value) -> None:
+        """One entry of the bucket's settings document (None removes it); NoSuchBucket if the
+        bucket went meanwhile."""
+        if not self.store.set_bucket_setting(name, setting, value):
             raise S3Error("NoSuchBucket", bucket_name=name)
 
     def get_accelerate(self, user: User, name: str) -> str | None:
@@ -201,8 +205,7 @@ class BucketService:
     def set_bucket_website(self, user: User, name: str, cfg: WebsiteConfig | None) -> None:
         """PutBucketWebsite (a checked configuration) and DeleteBucketWebsite (None)."""
         owned_bucket(self.store, user, name)
-        if not self.store.set_bucket_setting(name, "website", rows.website_to_json(cfg)):
-            raise S3Error("NoSuchBucket", bucket_name=name)
+        self._store_setting(name, "website", rows.website_to_json(cfg))
 
     def get_bucket_website(self, user: User, name: str) -> WebsiteConfig:
         cfg = owned_bucket(self.store, user, name, fresh=True).website
@@ -232,8 +235,7 @@ class BucketService:
                               f"authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::{name}\" "
                               "because public policies are blocked by the BlockPublicPolicy block public access "
                               "setting.")
-        if not self.store.set_bucket_setting(name, "policy", text):
-            raise S3Error("NoSuchBucket", bucket_name=name)
+        self._store_setting(name, "policy", text)
 
     def get_bucket_policy(self, user: User, name: str) -> str:
         text = self._owner_side(user, name).policy
