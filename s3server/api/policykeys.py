@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Mapping
+from urllib.parse import parse_qsl
 
 # request header -> condition key (present when the header is)
 HEADER_KEYS = {
@@ -45,6 +46,24 @@ def transport_keys(scheme: str | None, client_ip: str | None, headers: Mapping[s
     return keys
 
 
+def tag_keys(pairs) -> dict[str, str | list[str]]:
+    """The tags a request brings: ``s3:RequestObjectTag/<key>`` (keys in lower case, as every
+    condition key) and ``s3:RequestObjectTagKeys`` (all of them, a multi-valued key)."""
+    keys: dict[str, str | list[str]] = {"s3:requestobjecttag/" + k.lower(): v for k, v in pairs}
+    keys["s3:requestobjecttagkeys"] = [k for k, _ in pairs]
+    return keys
+
+
+def header_tags(value: str | None) -> list[tuple[str, str]] | None:
+    """``x-amz-tagging`` as pairs; None when absent or unparsable (the handler answers that)."""
+    if value is None:
+        return None
+    try:
+        return parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def s3_keys(operation: str, headers: Mapping[str, str], query: Mapping[str, str], *, auth=None,
             post: bool = False) -> dict[str, str]:
     """The S3 dialect's keys: the headers of ``HEADER_KEYS``, a listing's ``s3:prefix``,
@@ -55,6 +74,9 @@ def s3_keys(operation: str, headers: Mapping[str, str], query: Mapping[str, str]
         keys.update((key, query[name]) for name, key in LIST_KEYS if name in query)
     if "versionId" in query:
         keys["s3:versionid"] = query["versionId"]
+    pairs = header_tags(headers.get("x-amz-tagging"))
+    if pairs is not None:
+        keys.update(tag_keys(pairs))
     if post:
         keys["s3:authtype"] = "POST"
     if auth is not None:

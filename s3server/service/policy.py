@@ -11,9 +11,9 @@ A condition key that exists in AWS but that no request here can carry (a VPC end
 organization, MFA, a calling service) is absent from every request, exactly as it is absent from
 an AWS request that did not come that way; so ``Deny ... StringNotEquals aws:SourceVpce`` denies
 everything here, as it denies everything outside that endpoint on AWS. An object's tags
-(``s3:ExistingObjectTag/<key>``) are looked up, for policies that name them. Keys whose values
-this server cannot know (the tags a request brings, TLS versions) are refused with
-NotImplemented when the policy is put, never evaluated as absent: a Deny that silently never applies is the one failure a policy
+(``s3:ExistingObjectTag/<key>``) are looked up, for policies that name them; the tags a request
+brings come with it (api/policykeys.py). Keys whose values this server cannot know (the TLS
+version) are refused with NotImplemented when the policy is put, never evaluated as absent: a Deny that silently never applies is the one failure a policy
 must not have.
 """
 from __future__ import annotations
@@ -165,10 +165,11 @@ GetObjectVersionAcl GetObjectTagging GetObjectVersionTagging PutObjectTagging Pu
 DeleteObjectTagging DeleteObjectVersionTagging PutObjectAcl PutObjectVersionAcl GetObjectAttributes
 GetObjectVersionAttributes GetObjectRetention GetObjectLegalHold PutObjectRetention PutObjectLegalHold
 RestoreObject""".split())
-# keys whose values this server cannot know: refused rather than judged absent (the tags a
-# request brings can be in its body, PutObjectTagging's, which is read after the request is judged)
-UNKNOWABLE_KEY_PREFIXES = ("s3:requestobjecttag/", "s3:requestobjecttagkeys",
-                           "s3:tlsversion", "s3:existingjobpriority", "s3:existingjoboperation",
+# the tags a request brings (x-amz-tagging, a form's tagging field, PutObjectTagging's body)
+REQUEST_TAG = "s3:requestobjecttag/"
+REQUEST_TAG_KEYS = "s3:requestobjecttagkeys"
+# keys whose values this server cannot know: refused rather than judged absent
+UNKNOWABLE_KEY_PREFIXES = ("s3:tlsversion", "s3:existingjobpriority", "s3:existingjoboperation",
                            "s3:jobsuspendedcause", "s3:requestjob")
 
 _OPERATORS = ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
@@ -473,7 +474,8 @@ def _check_key(key: str, raw_key: str) -> None:
         raise S3Error("NotImplemented", f"The condition key {raw_key} is not implemented by this server "
                       "(it cannot know its value, and judging it absent could let a Deny miss).")
     if not (key in CONDITION_KEYS or key in ABSENT_KEYS or key.startswith(ABSENT_KEY_PREFIXES)
-            or (key.startswith(EXISTING_TAG) and len(key) > len(EXISTING_TAG))):
+            or key == REQUEST_TAG_KEYS
+            or any(key.startswith(p) and len(key) > len(p) for p in (EXISTING_TAG, REQUEST_TAG))):
         raise malformed("Policy has an invalid condition key")
 
 

@@ -114,8 +114,8 @@ def test_malformed_policies_are_refused_and_nothing_is_stored(s3, pbucket, text,
 
 def test_what_cannot_be_judged_is_refused_not_ignored(s3, pbucket):
     """A key whose value this server cannot know, also as a policy variable: 501, nothing stored."""
-    for condition in ({"StringEquals": {"s3:RequestObjectTag/class": "secret"}},
-                      {"StringLike": {"s3:prefix": "home/${s3:RequestObjectTag/owner}/*"}}):
+    for condition in ({"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+                      {"StringLike": {"s3:prefix": "home/${s3:TlsVersion}/*"}}):
         with pytest.raises(ClientError) as e:
             s3.put_bucket_policy(Bucket=pbucket, Policy=doc(stmt("Deny", "s3:*", arn(pbucket, "*"),
                                                                  Condition=condition)))
@@ -526,3 +526,34 @@ def test_bad_bodies_on_the_wire(system, s3, pbucket):
     with pytest.raises(ClientError) as e:
         s3.get_bucket_policy(Bucket=pbucket)
     assert err(e)[1] == "NoSuchBucketPolicy"
+
+
+def test_request_object_tags(s3, pbucket):
+    """s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys: the tags an upload brings
+    (x-amz-tagging) and the tags PutObjectTagging sets (its body)."""
+    s3.put_bucket_policy(Bucket=pbucket, Policy=doc(
+        stmt("Deny", ["s3:PutObject", "s3:PutObjectTagging"], arn(pbucket, "*"),
+             Condition={"StringNotEquals": {"s3:RequestObjectTag/project": "blue"}}),
+        stmt("Deny", "s3:PutObject", arn(pbucket, "*"),
+             Condition={"ForAnyValue:StringEquals": {"s3:RequestObjectTagKeys": ["secret"]}})))
+    s3.put_object(Bucket=pbucket, Key="ok", Body=b"x", Tagging="project=blue&team=a")
+    for tagging in ("project=red", "", "project=blue&secret=1"):
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=pbucket, Key="no", Body=b"x", **({"Tagging": tagging} if tagging else {}))
+        assert err(e)[1] == "AccessDenied", tagging
+    with pytest.raises(ClientError) as e:
+        s3.create_multipart_upload(Bucket=pbucket, Key="mp", Tagging="project=red")
+    assert err(e)[1] == "AccessDenied"
+    s3.put_object_tagging(Bucket=pbucket, Key="ok", Tagging={"TagSet": [{"Key": "project", "Value": "blue"}]})
+    with pytest.raises(ClientError) as e:
+        s3.put_object_tagging(Bucket=pbucket, Key="ok", Tagging={"TagSet": [{"Key": "project", "Value": "red"}]})
+    assert err(e)[1] == "AccessDenied"
+    assert s3.get_object_tagging(Bucket=pbucket, Key="ok")["TagSet"] == [{"Key": "project", "Value": "blue"}]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=pbucket)["Contents"]] == ["ok"]
+    # a form upload's tagging field counts too
+    post = s3.generate_presigned_post(pbucket, "form", Fields={"tagging": "<Tagging><TagSet><Tag><Key>project</Key>"
+                                                                          "<Value>red</Value></Tag></TagSet></Tagging>"},
+                                      Conditions=[{"tagging": "<Tagging><TagSet><Tag><Key>project</Key>"
+                                                              "<Value>red</Value></Tag></TagSet></Tagging>"}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")})
+    assert r.status_code == 403 and b"AccessDenied" in r.content

@@ -65,12 +65,13 @@ def post_object(ctx: S3Context) -> None:
         headers[name] = fields[name]
     ctx = dataclasses.replace(ctx, user=user, headers=headers,
                               target=routing.Target(ctx.bucket, key, ctx.target.vhost))
+    tags = _tags_from_body(fields["tagging"].encode("utf-8")) if fields.get("tagging") else None
     user = ctx.services.buckets.authorize(user, ctx.bucket, "s3:putobject", key,
-                                          policy_keys(dataclasses.replace(ctx, auth=None), post=True))
+                                          policy_keys(dataclasses.replace(ctx, auth=None), post=True, tags=tags))
     ctx = dataclasses.replace(ctx, user=user)
     attrs = object_attrs(ctx)        # content fields, x-amz-meta-*, storage class, ACL check
-    if fields.get("tagging"):
-        attrs["tags"] = validate_tags(_tags_from_body(fields["tagging"].encode("utf-8")))
+    if tags is not None:
+        attrs["tags"] = validate_tags(tags)
     declared = {algo: value.strip() for name, value in headers.items()
                 if (algo := checksums.algorithm_from_header(name))}
     payload = Payload(chunks=_sized(reader.file_chunks(), auth.min_size, auth.max_size),

@@ -87,12 +87,19 @@ def other_version(ctx: S3Context, version: str) -> None:
     raise S3Error("NoSuchVersion", key=ctx.key, version_id=version)
 
 
-def policy_keys(ctx: S3Context, *, post: bool = False) -> Callable[[], dict[str, str]]:
-    """Makes the request's condition keys, for a bucket that has a policy."""
+def policy_keys(ctx: S3Context, *, post: bool = False, tags=None) -> Callable[[], dict[str, str]]:
+    """Makes the request's condition keys, for a bucket that has a policy. ``tags``: the tags a
+    form upload brings. PutObjectTagging's tags are in its body, which is then read here (and
+    kept in ``ctx.extra["body"]`` for the handler)."""
     def make() -> dict[str, str]:
         keys = policykeys.transport_keys(ctx.req.scheme, getattr(ctx.req.context, "client_ip", None),
                                          ctx.headers)
         keys.update(policykeys.s3_keys(ctx.operation, ctx.headers, ctx.query, auth=ctx.auth, post=post))
+        if tags is not None:
+            keys.update(policykeys.tag_keys(tags))
+        if ctx.operation == "PutObjectTagging":
+            from s3server.api.s3.tagging import body_tags     # tagging.py imports this module
+            keys.update(policykeys.tag_keys(body_tags(ctx)))
         return keys
     return make
 

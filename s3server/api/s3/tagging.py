@@ -30,9 +30,16 @@ def _tags_from_body(body: bytes) -> list[tuple[str, str]]:
     return pairs
 
 
+def body_tags(ctx: S3Context) -> list[tuple[str, str]]:
+    """PutObjectTagging's tags, its body read once: by the bucket policy's judging when the
+    bucket has a policy (its conditions may name them), else by the handler."""
+    if "body" not in ctx.extra:
+        ctx.extra["body"] = read_xml_payload(ctx)
+    return _tags_from_body(ctx.extra["body"])
+
+
 def put_object_tagging(ctx: S3Context) -> None:
-    body = read_xml_payload(ctx)
-    tags = validate_tags(_tags_from_body(body))
+    tags = validate_tags(body_tags(ctx))
     ctx.services.objects.set_object_tags(ctx.user, ctx.bucket, ctx.key, tags)
     ctx.resp.data = b""
 
