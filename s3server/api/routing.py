@@ -181,9 +181,12 @@ def match(method: str, kind: str, query: Mapping[str, object], headers: Mapping[
 def decode_path(raw_path: str) -> str:
     """Percent-decode a raw path once, as UTF-8; undecodable bytes are a client error."""
     try:
-        return unquote(raw_path, encoding="utf-8", errors="strict")
+        path = unquote(raw_path, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise S3Error("InvalidArgument", "The request path is not valid UTF-8.") from exc
+    if "\x00" in path:            # no key or bucket holds one (service/common.py validate_key)
+        raise S3Error("InvalidArgument", "Object key names may not contain the NUL character (0x00).")
+    return path
 
 
 def split_target(raw_path: str, host: str, domain: str) -> Target:

@@ -101,7 +101,7 @@ class WebsiteApi:
                                "resource.", None)
         raw_path = raw_path_and_query(req.env)[0]
         try:
-            key = routing.decode_path(raw_path.lstrip("/")) if raw_path != "/" else ""
+            key = routing.decode_path(raw_path[1:])       # keys are opaque: "//a" is "/a"
             cfg = self.services.buckets.website_of(bucket)
         except S3Error as err:
             raise _from_s3(err, None) from err

@@ -73,15 +73,43 @@ def child_values(el) -> dict[str, list[str]]:
 
 
 # ----------------------------------------------------------------------- building
+# Characters XML 1.0 cannot carry (lxml refuses them), which S3 keys may hold: they are written as
+# numeric character references (&#x1;), so a listing or an error naming such a key is an answer,
+# not a 500 (clients that cannot parse those ask for encoding-type=url, as botocore always does).
+# ``_sub`` marks each with U+E000 and a private-use character, U+E000 itself doubled, and ``_doc``
+# turns the marks into references in the serialized bytes: every text goes through ``_sub``, so
+# a U+E000 there always starts a mark.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ue000]")
+_MARK = "\ue000"
+_MARKED = re.compile(b"\xee\x80\x80(\xee\x80\x80|\xee\x84[\x80-\xa1])")
+
+
+def _mark(m: re.Match) -> str:
+    c = m.group()
+    if c == _MARK:
+        return _MARK + _MARK
+    code = ord(c)
+    return _MARK + chr(0xE100 + (code if code < 0x20 else 0x20 + code - 0xFFFE))
+
+
+def _unmark(m: re.Match) -> bytes:
+    if m.group(1) == b"\xee\x80\x80":
+        return m.group(1)
+    code = ord(m.group(1).decode("utf-8")) - 0xE100
+    return b"&#x%X;" % (code if code < 0x20 else 0xFFFE + code - 0x20)
+
+
 def _sub(parent, name: str, text=None):
     el = etree.SubElement(parent, name)
     if text is not None:
-        el.text = text if isinstance(text, str) else str(text)
+        text = text if isinstance(text, str) else str(text)
+        el.text = _XML_INVALID.sub(_mark, text) if _XML_INVALID.search(text) else text
     return el
 
 
 def _doc(root) -> bytes:
-    return XML_DECL + etree.tostring(root, encoding="UTF-8")
+    out = XML_DECL + etree.tostring(root, encoding="UTF-8")
+    return _MARKED.sub(_unmark, out) if b"\xee\x80\x80" in out else out
 
 
 def _root(name: str, ns: bool = True):

@@ -66,9 +66,14 @@ def validate_bucket_name(name: str) -> None:
         raise S3Error("InvalidBucketName", f"The bucket name {name!r} is reserved by this server.", bucket_name=name)
 
 
+NUL_REFUSED = "Object key names may not contain the NUL character (0x00)."
+
+
 def validate_key(key: str) -> None:
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise S3Error("KeyTooLongError", size=len(key.encode("utf-8")), max_size_allowed=MAX_KEY_BYTES)
+    if "\x00" in key:            # PostgreSQL text cannot hold it, nor any XML document (as MinIO and Ceph)
+        raise S3Error("InvalidArgument", NUL_REFUSED)
 
 
 def can_access(user: User, bucket: Bucket) -> bool:

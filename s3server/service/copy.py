@@ -63,6 +63,9 @@ def parse_copy_source(raw: str | None) -> CopySource:
         raise S3Error("InvalidArgument", "The x-amz-copy-source header is not valid UTF-8.",
                       argument_name="x-amz-copy-source", argument_value=raw) from exc
     bucket, _, key = decoded.lstrip("/").partition("/")
+    if "\x00" in decoded:
+        raise S3Error("InvalidArgument", "Object key names may not contain the NUL character (0x00).",
+                      argument_name="x-amz-copy-source")
     if not bucket or not key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
                       argument_name="x-amz-copy-source", argument_value=raw)

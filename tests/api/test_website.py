@@ -189,3 +189,21 @@ def test_malformed_configurations_on_the_wire(system, s3, wbucket):
     with pytest.raises(ClientError) as e:
         s3.get_bucket_website(Bucket=wbucket)
     assert err(e)[1] == "NoSuchWebsiteConfiguration"
+
+
+def test_odd_paths_never_get_a_500(system, s3, wbucket):
+    s3.put_object(Bucket=wbucket, Key="index.html", Body=b"home", ContentType="text/html")
+    s3.put_bucket_website(Bucket=wbucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"},
+                                                                "ErrorDocument": {"Key": "error.html"}})
+    public_read(s3, wbucket, listing=True)
+    for path, status in (("/%ff", 400), ("/a%00b", 400), ("/a%01b", 404), ("/" + "k" * 1100, 404),
+                         ("//index.html", 404), ("/index.html?versionId=1&response-content-type=x", 200),
+                         ("/%2e%2e/", 404)):
+        r = site(system, wbucket, path)
+        assert r.status_code == status, (path, r.status_code, r.text[:300])
+        if status != 200:
+            assert r.headers["Content-Type"].startswith("text/html") and b"<li>Code: " in r.content
+    r = site(system, wbucket, "/index.html?response-content-type=x")
+    assert r.headers["Content-Type"] == "text/html"                # query overrides are REST-only
+    s3.delete_bucket_website(Bucket=wbucket)
+    s3.delete_object(Bucket=wbucket, Key="index.html")

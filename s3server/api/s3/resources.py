@@ -202,7 +202,14 @@ def raw_path_and_query(env: dict) -> tuple[str, str]:
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
-    return dict(parse_qsl(raw_query, keep_blank_values=True))
+    """The query parameters; a NUL in one is InvalidArgument (no prefix, marker, token or id
+    holds one, and PostgreSQL cannot compare text with it)."""
+    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    for name, value in query.items():
+        if "\x00" in value or "\x00" in name:
+            raise S3Error("InvalidArgument", "Query parameters may not contain the NUL character (0x00).",
+                          argument_name=name.replace("\x00", ""))
+    return query
 
 
 class S3Api:
