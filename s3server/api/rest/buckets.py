@@ -20,6 +20,7 @@ import falcon
 
 from s3server.api import policykeys
 from s3server.api.routing import decode_path
+from s3server.api.s3.objects import text_to_wire
 from s3server.api.s3.resources import parse_query, raw_path_and_query, wsgi_headers
 from s3server.api.xml import iso8601
 from s3server.errors import S3Error
@@ -225,7 +226,7 @@ class RestApi:
                                                 cond=cond, with_body=req.method != "HEAD")
         meta = read.meta
         resp.status = falcon.code_to_http_status(read.status)
-        resp.content_type = meta.content_type
+        resp.content_type = text_to_wire(meta.content_type)
         resp.set_header("ETag", meta.etag)
         resp.set_header("Accept-Ranges", "bytes")
         resp.set_header("Last-Modified", falcon.dt_to_http(meta.last_modified))

@@ -5,6 +5,7 @@ import base64
 import binascii
 import email.header
 import hashlib
+import re
 from urllib.parse import quote
 
 import falcon
@@ -73,13 +74,19 @@ def _meta_to_text(value: str) -> str:
     return "".join(out)
 
 
-def _text_to_wire(value: str) -> str:
-    """Non-ASCII values go out as one RFC 2047 encoded-word, as AWS sends them."""
-    try:
-        value.encode("ascii")
+# what an HTTP header value may carry as it is: visible ASCII, space and tab
+_WIRE_SAFE = re.compile("[\t\x20-\x7e]*")
+# control characters (tab aside): no header may carry them (gunicorn refuses to send one)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def text_to_wire(value: str) -> str:
+    """Non-ASCII values go out as one RFC 2047 encoded-word, as AWS sends them; so do values
+    with control characters (user metadata may hold them, decoded from an encoded-word), which
+    no header can carry as they are."""
+    if _WIRE_SAFE.fullmatch(value):
         return value
-    except UnicodeEncodeError:
-        return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
 OBJECT_LOCK_HEADERS = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
@@ -209,6 +216,9 @@ def object_attrs(ctx: S3Context) -> dict:
         value = ctx.header(header)
         if value is not None:
             attrs[name] = _wire_to_text(value)
+            if _CONTROL.search(attrs[name]):     # a form field or an encoded-word can bring them
+                raise S3Error("InvalidArgument", f"The value of {header} may not contain control characters.",
+                              argument_name=header)
     if "content_type" not in attrs:
         attrs["content_type"] = "binary/octet-stream"
     if "website_redirect" in attrs:
@@ -229,7 +239,7 @@ def object_attrs(ctx: S3Context) -> dict:
 def check_redirect_location(value: str) -> None:
     """x-amz-website-redirect-location: "/...", "http://..." or "https://...", at most 2 KB
     (AWS: InvalidRedirectLocation)."""
-    if not value.startswith(("/", "http://", "https://")):
+    if not value.startswith(("/", "http://", "https://")) or _CONTROL.search(value):
         raise S3Error("InvalidRedirectLocation")
     if len(value.encode("utf-8")) > MAX_REDIRECT_LOCATION:
         raise S3Error("InvalidRedirectLocation",
@@ -241,13 +251,13 @@ def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> N
     resp.set_header("ETag", meta.etag)
     resp.set_header("Last-Modified", http_date(meta.last_modified))
     resp.set_header("Accept-Ranges", "bytes")
-    resp.content_type = meta.content_type
+    resp.content_type = text_to_wire(meta.content_type)
     for header, name in CONTENT_HEADERS.items():
         value = getattr(meta, name)
         if value is not None and header != "content-type":
-            resp.set_header(header, _text_to_wire(value))
+            resp.set_header(header, text_to_wire(value))
     for name, value in meta.user_metadata.items():
-        resp.set_header("x-amz-meta-" + name, _text_to_wire(value))
+        resp.set_header("x-amz-meta-" + name, text_to_wire(value))
     if meta.storage_class != "STANDARD":
         resp.set_header("x-amz-storage-class", meta.storage_class)
     set_sse_header(ctx, meta.sse)
