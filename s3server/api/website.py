@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from urllib.parse import quote
 
 import falcon
 
@@ -23,6 +24,7 @@ from s3server.api.s3.resources import S3Context, authorize, may_list, raw_path_a
 from s3server.errors import ERRORS, S3Error
 from s3server.models import ANONYMOUS, RoutingRule, WebsiteConfig
 
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%~"
 TITLES = {301: "301 Moved Permanently", 302: "302 Found", 400: "400 Bad Request", 403: "403 Forbidden",
           404: "404 Not Found", 405: "405 Method Not Allowed", 500: "500 Internal Server Error",
           503: "503 Service Unavailable"}
@@ -183,7 +185,8 @@ class WebsiteApi:
     @staticmethod
     def _redirect(resp, status: int, location: str) -> None:
         resp.status = falcon.code_to_http_status(status)
-        resp.set_header("Location", location)
+        # a key may hold what a header cannot carry (non-ASCII, controls): percent-encoded
+        resp.set_header("Location", quote(location, safe=_URL_SAFE))
         resp.content_type = "text/html; charset=utf-8"
         resp.data = b""
 

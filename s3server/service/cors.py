@@ -13,6 +13,8 @@ A leaf of the service layer: imports only errors and models.
 """
 from __future__ import annotations
 
+import re
+
 from s3server.errors import S3Error
 from s3server.models import CorsRule
 
@@ -22,6 +24,9 @@ VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 NOT_ALLOWED = ("CORSResponse: This CORS request is not allowed. This is usually because the evalution of "
                "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
                "are not whitelisted by the resource's CORS spec.")
+
+
+_HEADER_SAFE = re.compile("[\x20-\x7e]*")
 
 
 def validate_rules(rules: list[CorsRule]) -> tuple[CorsRule, ...]:
@@ -42,6 +47,10 @@ def validate_rules(rules: list[CorsRule]) -> tuple[CorsRule, ...]:
         for header in rule.allowed_headers:
             if header.count("*") > 1:
                 raise S3Error("InvalidRequest", f'AllowedHeader "{header}" can not have more than one wildcard.')
+        for value in (*rule.allowed_origins, *rule.allowed_headers, *rule.expose_headers):
+            if not _HEADER_SAFE.fullmatch(value):     # they go back in response headers
+                raise S3Error("InvalidRequest", f'"{value!r}" contains characters that a header cannot carry '
+                              "(control characters or non-ASCII).")
         for header in rule.expose_headers:
             if "*" in header:
                 raise S3Error("InvalidRequest", f'ExposeHeader "{header}" contains wildcard. We currently do '

@@ -78,3 +78,26 @@ def test_control_characters_in_header_values_never_break_a_read(system, s3, buck
     r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")})
     assert r.status_code == 400 and b"InvalidArgument" in r.content
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["m"]
+
+
+def test_settings_whose_values_become_headers_refuse_control_characters(system, s3, bucket):
+    """CORS rules and website redirects go back in response headers: values a header cannot
+    carry are refused when put (before, every CORS request or redirect of the bucket was a 500),
+    and a key that cannot be sent as it is goes into a Location percent-encoded."""
+    from tests.conftest import WEBSITE_DOMAIN
+
+    r = signed_request("PUT", f"{system.endpoint}/{bucket}?cors",
+                       b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>"
+                       b"<ExposeHeader>x&#13;&#10;y</ExposeHeader></CORSRule></CORSConfiguration>")
+    assert (r.status_code, code_of(r)) == (400, "InvalidRequest")
+    r = signed_request("PUT", f"{system.endpoint}/{bucket}?website",
+                       b"<WebsiteConfiguration><RedirectAllRequestsTo><HostName>a&#13;&#10;b</HostName>"
+                       b"</RedirectAllRequestsTo></WebsiteConfiguration>")
+    assert (r.status_code, code_of(r)) == (400, "InvalidArgument")
+    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"},
+        "RoutingRules": [{"Condition": {"KeyPrefixEquals": "old/"}, "Redirect": {"ReplaceKeyPrefixWith": "new/"}}]})
+    r = requests.get(f"{system.endpoint}/old/caf%C3%A9%01", headers={"Host": f"{bucket}.{WEBSITE_DOMAIN}"},
+                     allow_redirects=False)
+    assert (r.status_code, r.headers["Location"]) == (301, f"http://{bucket}.{WEBSITE_DOMAIN}/new/caf%C3%A9%01")
+    s3.delete_bucket_website(Bucket=bucket)

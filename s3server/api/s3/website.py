@@ -3,6 +3,8 @@ is checked as AWS checks it (S3 API reference, PutBucketWebsite; S3 User Guide, 
 index document", "Configuring redirects"); the website endpoint that serves it is api/website.py."""
 from __future__ import annotations
 
+import re
+
 import falcon
 
 from s3server.api import xml
@@ -37,6 +39,15 @@ def _only(el, allowed: set[str]) -> dict[str, list]:
 
 def _text(found: dict[str, list], name: str) -> str | None:
     return (found[name][0].text or "") if name in found else None
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _no_control(value: str | None, name: str) -> None:
+    """Redirect parts become a Location header: no control characters."""
+    if value is not None and _CONTROL.search(value):
+        raise _invalid(f"The {name} may not contain control characters.")
 
 
 def _protocol(value: str | None) -> str | None:
@@ -81,6 +92,8 @@ def _rule(el) -> RoutingRule:
     host = _text(red, "HostName")
     if host is not None and not host.strip():
         raise _invalid("The host name cannot be empty.")
+    for name in ("HostName", "ReplaceKeyPrefixWith", "ReplaceKeyWith"):
+        _no_control(_text(red, name), name)
     return RoutingRule(
         key_prefix_equals=prefix, error_code_equals=error_code, host_name=host,
         protocol=_protocol(_text(red, "Protocol")),
@@ -101,6 +114,7 @@ def parse_website(body: bytes) -> WebsiteConfig:
         host = _text(red, "HostName")
         if not host or not host.strip():
             raise S3Error("MalformedXML")
+        _no_control(host, "HostName")
         return WebsiteConfig(redirect_all_host=host.strip(), redirect_all_protocol=_protocol(_text(red, "Protocol")))
     if "IndexDocument" not in top:
         raise _invalid("A value for IndexDocument Suffix must be provided if RedirectAllRequestsTo is empty")
