@@ -101,3 +101,24 @@ def test_settings_whose_values_become_headers_refuse_control_characters(system, 
                      allow_redirects=False)
     assert (r.status_code, r.headers["Location"]) == (301, f"http://{bucket}.{WEBSITE_DOMAIN}/new/caf%C3%A9%01")
     s3.delete_bucket_website(Bucket=bucket)
+
+
+def test_lifecycle_ids_and_form_redirects_with_odd_characters(system, s3, bucket):
+    """A lifecycle rule's ID goes back in x-amz-abort-rule-id, a form's success_action_redirect in
+    Location: values a header cannot carry as they are go out encoded (before: a 500, and the
+    multipart upload it answered for was made all the same)."""
+    r = signed_request("PUT", f"{system.endpoint}/{bucket}?lifecycle",
+                       "<LifecycleConfiguration><Rule><ID>caf\u00e9&#13;&#10;x</ID><Filter/><Status>Enabled</Status>"
+                       "<AbortIncompleteMultipartUpload><DaysAfterInitiation>2</DaysAfterInitiation>"
+                       "</AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>".encode())
+    assert r.status_code == 200, r.text
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+    assert up["AbortRuleId"] == "=?UTF-8?B?Y2Fmw6kNCng=?="
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"])
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    target = "http://example.com/done\u00e9"
+    post = s3.generate_presigned_post(bucket, "f", Fields={"success_action_redirect": target},
+                                      Conditions=[{"success_action_redirect": target}])
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")}, allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"].startswith("http://example.com/done%C3%A9?bucket=")
+    s3.delete_object(Bucket=bucket, Key="f")

@@ -11,7 +11,7 @@ from s3server.api.s3.buckets import _xml, owner_of
 from s3server.api.s3.copy import copy_conditions, copy_source
 from s3server.api.s3.listing import _encoding
 from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
-                                     set_sse_header)
+                                     set_sse_header, text_to_wire)
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
@@ -51,7 +51,7 @@ def set_abort_headers(ctx: S3Context, upload: MultipartUpload) -> None:
     found = lifecycle.upload_abort(ctx.services.buckets.lifecycle_of(ctx.bucket), upload.key, upload.initiated)
     if found is not None:
         ctx.resp.set_header("x-amz-abort-date", http_date(found[0]))
-        ctx.resp.set_header("x-amz-abort-rule-id", found[1])
+        ctx.resp.set_header("x-amz-abort-rule-id", text_to_wire(found[1]))   # an ID may hold anything
 
 
 def create_multipart_upload(ctx: S3Context) -> None:

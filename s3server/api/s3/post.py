@@ -87,7 +87,9 @@ def post_object(ctx: S3Context) -> None:
     if redirect:
         query = urlencode({"bucket": ctx.bucket, "key": key, "etag": meta.etag})
         ctx.resp.status = falcon.HTTP_303
-        ctx.resp.set_header("Location", redirect + ("&" if "?" in redirect else "?") + query)
+        # the field may hold what a header cannot carry: percent-encoded, as a URL holds it
+        ctx.resp.set_header("Location", quote(redirect, safe="/:?#[]@!$&'()*+,;=%~")
+                            + ("&" if "?" in redirect else "?") + query)
         ctx.resp.data = b""
         return
     status = SUCCESS_STATUSES.get(fields.get("success_action_status", ""), falcon.HTTP_204)
