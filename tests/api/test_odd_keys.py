@@ -122,3 +122,20 @@ def test_lifecycle_ids_and_form_redirects_with_odd_characters(system, s3, bucket
     r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")}, allow_redirects=False)
     assert r.status_code == 303 and r.headers["Location"].startswith("http://example.com/done%C3%A9?bucket=")
     s3.delete_object(Bucket=bucket, Key="f")
+
+
+def test_response_overrides_that_a_header_cannot_carry(system, s3, bucket):
+    """response-content-disposition and the other overrides come decoded from the query string:
+    non-ASCII or CR/LF there go out RFC 2047-encoded (before: a 500, or a header split in two)."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    for value in ("attachment; filename=\u00e9t\u00e9.txt", "inline\r\nX-Injected: 1"):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k",
+                                                              "ResponseContentDisposition": value})
+        r = requests.get(url)
+        assert r.status_code == 200 and r.content == b"x"
+        assert "X-Injected" not in r.headers
+        assert r.headers["Content-Disposition"].startswith("=?UTF-8?B?")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k",
+                                                          "ResponseContentDisposition": "attachment"})
+    assert requests.get(url).headers["Content-Disposition"] == "attachment"
+    s3.delete_object(Bucket=bucket, Key="k")

@@ -272,8 +272,8 @@ def set_object_headers(ctx: S3Context, meta: ObjectMeta, *, checksum: bool) -> N
         if meta.checksum_type:
             resp.set_header("x-amz-checksum-type", meta.checksum_type)
     for param, header in RESPONSE_OVERRIDES.items():
-        if param in ctx.query:
-            resp.set_header(header, ctx.query[param])
+        if param in ctx.query:                  # decoded from the query: it may hold anything
+            resp.set_header(header, text_to_wire(ctx.query[param]))
 
 
 def part_checksums(meta: ObjectMeta, part_number: int) -> dict[str, str]:
