@@ -139,3 +139,17 @@ def test_response_overrides_that_a_header_cannot_carry(system, s3, bucket):
                                                           "ResponseContentDisposition": "attachment"})
     assert requests.get(url).headers["Content-Disposition"] == "attachment"
     s3.delete_object(Bucket=bucket, Key="k")
+
+
+def test_form_metadata_names_must_be_header_names(s3, bucket):
+    """A form field's name can be anything, a header's cannot: x-amz-meta-* fields whose names
+    are not HTTP tokens are refused (before, the object was stored and every read was a 500)."""
+    for name in ("x-amz-meta-a b", "x-amz-meta-a:b", "x-amz-meta-\u00e9"):
+        post = s3.generate_presigned_post(bucket, "f", Fields={name: "v"}, Conditions=[{name: "v"}])
+        r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")})
+        assert r.status_code == 400 and b"InvalidArgument" in r.content, (name, r.text)
+    post = s3.generate_presigned_post(bucket, "f", Fields={"x-amz-meta-ok_Name": "v"},
+                                      Conditions=[{"x-amz-meta-ok_Name": "v"}])
+    assert requests.post(post["url"], data=post["fields"], files={"file": ("f", b"data")}).status_code == 204
+    assert s3.head_object(Bucket=bucket, Key="f")["Metadata"] == {"ok_name": "v"}
+    s3.delete_object(Bucket=bucket, Key="f")

@@ -76,6 +76,8 @@ def _meta_to_text(value: str) -> str:
 
 # what an HTTP header value may carry as it is: visible ASCII, space and tab
 _WIRE_SAFE = re.compile("[\t\x20-\x7e]*")
+# an HTTP header name (RFC 9110 token)
+_TOKEN = re.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # control characters (tab aside): no header may carry them (gunicorn refuses to send one)
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -226,6 +228,9 @@ def object_attrs(ctx: S3Context) -> dict:
     meta = {}
     for name, value in ctx.headers.items():
         if name.startswith("x-amz-meta-"):
+            if not _TOKEN.fullmatch(name):       # a form field's name can be anything; a header's cannot
+                raise S3Error("InvalidArgument", "A metadata name must be a valid HTTP header name.",
+                              argument_name=name)
             meta[name[len("x-amz-meta-"):]] = _meta_to_text(value)
     attrs["user_metadata"] = meta
     sc = (ctx.header("x-amz-storage-class") or "STANDARD").upper()
