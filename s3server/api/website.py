@@ -166,9 +166,8 @@ class WebsiteApi:
             ctx = self._context(req, resp, bucket, key, "GetObject")
             (self.head_handler if req.method == "HEAD" else self.get_handler)(dataclasses.replace(ctx, headers={}))
         except (S3Error, WebsiteError) as second:
-            code = second.code if isinstance(second, (S3Error, WebsiteError)) else "InternalError"
             raise WebsiteError(err.status, err.code, err.message + "\n" + f"An Error Occurred While Attempting to "
-                               f"Retrieve a Custom Error Document: {code}", err.key) from second
+                               f"Retrieve a Custom Error Document: {second.code}", err.key) from second
         resp.status = falcon.code_to_http_status(err.status)
 
     # ------------------------------------------------------------------ answers
@@ -214,12 +213,8 @@ def _matching_rule(cfg: WebsiteConfig, key: str, status: int | None) -> RoutingR
     """The first routing rule whose condition holds: a key prefix (before the object is looked
     up when it is the only condition) and an error code (after the lookup met that error)."""
     for rule in cfg.routing_rules:
-        if rule.error_code_equals is not None and rule.error_code_equals != status:
+        if rule.error_code_equals != status:          # before the lookup (None): the rules without one
             continue
-        if status is None and rule.error_code_equals is not None:
-            continue
-        if status is not None and rule.error_code_equals is None:
-            continue                                  # prefix-only rules were judged before the lookup
         if rule.key_prefix_equals is not None and not key.startswith(rule.key_prefix_equals):
             continue
         return rule
