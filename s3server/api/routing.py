@@ -63,6 +63,9 @@ _UNSUPPORTED_BUCKET = (
     ("PUT", "metadataJournalTable", "UpdateBucketMetadataJournalTableConfiguration"),
     ("PUT", "metadataAnnotationTable", "UpdateBucketMetadataAnnotationTableConfiguration"),
     ("GET", "session", "CreateSession"),
+    ("GET", "default-storage-class", "GetBucketDefaultStorageClass"),
+    ("PUT", "default-storage-class", "PutBucketDefaultStorageClass"),
+    ("DELETE", "default-storage-class", "DeleteBucketDefaultStorageClass"),
 )
 _UNSUPPORTED_OBJECT = (
     ("GET", "retention", "GetObjectRetention"), ("PUT", "retention", "PutObjectRetention"),
@@ -75,6 +78,7 @@ _UNSUPPORTED_OBJECT = (
     ("DELETE", "annotation", "DeleteObjectAnnotation"),
     ("PUT", "renameObject", "RenameObject"),
     ("PUT", "encryption", "UpdateObjectEncryption"),
+    ("GET", "part", "GetPart"),
 )
 
 OPERATIONS: tuple[Route, ...] = (
@@ -165,8 +169,29 @@ VERSION_ADDRESSED = frozenset({"GetObject", "HeadObject", "DeleteObject", "GetOb
                                "GetObjectAcl", "PutObjectAcl"})
 
 
+# Every sub-resource name of the AWS S3 API (botocore's model and the API reference): a query
+# parameter that selects an operation. A request naming one that its matching row does not name
+# is never taken for that row (``PUT /b?default-storage-class`` is not a CreateBucket): it is 501
+# NotImplemented (``unrouted_sub_resource``), and nothing is done. Parameters that only qualify an
+# operation (``versionId``, ``uploadId``, ``partNumber``, ``id``, ``list-type``, ``prefix``...) are
+# not in it. tests/unit/test_routing.py checks it against the installed botocore's model.
+SUB_RESOURCES = frozenset({
+    "abac", "accelerate", "acl", "analytics", "annotation", "attributes", "cors", "default-storage-class",
+    "delete", "encryption", "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location",
+    "logging", "metadataAnnotationTable", "metadataConfiguration", "metadataInventoryTable",
+    "metadataJournalTable", "metadataTable", "metrics", "notification", "object-lock", "ownershipControls",
+    "part", "policy", "policyStatus", "publicAccessBlock", "renameObject", "replication", "requestPayment",
+    "restore", "retention", "select", "session", "tagging", "torrent", "uploads", "versioning", "versions",
+    "website",
+    # older or console-only sub-resources of the API reference that botocore no longer models
+    "replicationMetrics", "storageClassAnalysis", "storagelens", "objectLambda", "mfa-delete",
+})
+
+
 def match(method: str, kind: str, query: Mapping[str, object], headers: Mapping[str, str]) -> str | None:
-    """The operation for a request, or None when no row matches (MethodNotAllowed)."""
+    """The operation for a request, or None when no row matches: MethodNotAllowed, or
+    NotImplemented when the request names a sub-resource (``unrouted_sub_resource``)."""
+    named = SUB_RESOURCES.intersection(query) if query else ()
     for route in OPERATIONS:
         if route.method != method or route.kind != kind:
             continue
@@ -174,8 +199,16 @@ def match(method: str, kind: str, query: Mapping[str, object], headers: Mapping[
             continue
         if route.header and route.header not in headers:
             continue
+        if named and not all(n in route.query for n in named):
+            continue                          # e.g. ?tagging&versioning: no row names both
         return route.operation
     return None
+
+
+def unrouted_sub_resource(query: Mapping[str, object]) -> str | None:
+    """The sub-resource a request that matched no row names, if any (answered 501)."""
+    named = sorted(SUB_RESOURCES.intersection(query)) if query else []
+    return named[0] if named else None
 
 
 def decode_path(raw_path: str) -> str:

@@ -115,3 +115,28 @@ def test_every_sub_resource_in_botocore_has_its_own_route():
             or got in ("UploadPart", "UploadPartCopy", "ListObjectsV2"), (name, got)
         seen += 1
     assert seen > 60
+
+
+def test_every_sub_resource_of_botocore_is_known_and_never_falls_through():
+    """Every sub-resource name botocore's model knows is in SUB_RESOURCES, and a request naming one
+    beside an operation that does not take it matches no row (501), never the plain operation:
+    a signed ``PUT /ghost?default-storage-class`` once created bucket ``ghost``."""
+    from s3server.api.routing import SUB_RESOURCES, unrouted_sub_resource
+    import botocore.session
+    model = botocore.session.get_session().get_service_model("s3")
+    names = set()
+    for name in model.operation_names:
+        query = model.operation_model(name).http["requestUri"].partition("?")[2]
+        names.update(q.split("=", 1)[0] for q in query.split("&") if q and "=" not in q)
+    assert names - SUB_RESOURCES == set()
+    for sub in sorted(SUB_RESOURCES):
+        for method, kind in (("PUT", "bucket"), ("PUT", "object"), ("GET", "bucket"), ("GET", "object"),
+                             ("DELETE", "bucket"), ("DELETE", "object"), ("POST", "bucket"), ("POST", "object"),
+                             ("HEAD", "bucket"), ("HEAD", "object")):
+            got = match(method, kind, {sub: ""}, {})
+            assert got not in _PLAIN, (method, kind, sub, got)
+            if got is None:
+                assert unrouted_sub_resource({sub: ""}) == sub
+    # two sub-resources no row takes together: no row
+    assert match("GET", "bucket", {"tagging": "", "versioning": ""}, {}) is None
+    assert match("PUT", "object", {"tagging": "", "versionId": "x"}, {}) == "PutObjectTagging"

@@ -272,6 +272,10 @@ class S3Api:
         req.context.user = user
         operation = routing.match(req.method, target.kind, query, headers)
         if operation is None:
+            sub = routing.unrouted_sub_resource(query)
+            if sub is not None:
+                raise S3Error("NotImplemented", f"{req.method} ?{sub} on this resource is not implemented by this "
+                              "server.")
             raise S3Error("MethodNotAllowed", method=req.method, resource_type=target.kind.upper())
         req.context.operation = operation
         handler = self.handlers.get(operation)

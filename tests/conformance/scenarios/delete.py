@@ -93,15 +93,14 @@ def raw_without_content_md5(run):
     run.call("list_objects_v2", Bucket=b)
 
 
-def _etag_refused(records):
-    records[5]["body"] = {"Errors": [{"Key": "k2", "Code": "PreconditionFailed",
-                                      "Message": "At least one of the pre-conditions you specified did not hold"}]}
+def _missing_key_is_404(records):
+    records[4] = as_error(records[4], 404, "NoSuchKey")
 
 
 @S("delete")
-@aws_differs_from_moto("DeleteObjects: ObjectIdentifier ETag - An entity tag (ETag) ... If the ETag values do not "
-                       "match, the operation returns a 412 Precondition Failed error (per key; moto deletes the "
-                       "object whatever its ETag)", _etag_refused)
+@aws_differs_from_moto("DeleteObject If-Match: if the object doesn't exist, the request returns 404 Not Found "
+                       "(NoSuchKey): If-Match, with an ETag or *, is evaluated against an existing object "
+                       "(moto 5.2.6 answers 204, as for an unconditional delete of a missing key)", _missing_key_is_404)
 def conditional_deletes(run):
     b = run.bucket()
     run.setup("put_object", Bucket=b, Key="k", Body=b"one")
