@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 import falcon
 
-from s3server.api import routing, xml
+from s3server.api import routing, xmlobjects
 from s3server.api.s3 import form
 from s3server.api.s3.objects import (CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, customer_key, object_attrs,
                                      set_sse_header)
@@ -96,7 +96,7 @@ def post_object(ctx: S3Context) -> None:
     ctx.resp.status = status
     if status == falcon.HTTP_201:
         ctx.resp.content_type = "application/xml"
-        ctx.resp.data = xml.post_response(location, ctx.bucket, key, meta.etag)
+        ctx.resp.data = xmlobjects.post_response(location, ctx.bucket, key, meta.etag)
     else:
         ctx.resp.data = b""
 
