@@ -25,8 +25,9 @@ from s3server.api.s3.resources import parse_query, raw_path_and_query, wsgi_head
 from s3server.api.xml import iso8601
 from s3server.errors import S3Error
 from s3server.service import policy
+from s3server.service.conditions import Conditions
 from s3server.service.listing import ListRequest, encode_token
-from s3server.service.objects import Conditions, Payload
+from s3server.service.payload import Payload
 
 READ_SIZE = 256 * 1024
 MAX_JSON = 64 * 1024

@@ -10,7 +10,7 @@ from s3server.api.s3.buckets import _xml
 from s3server.api.s3.payload import request_payload
 from s3server.api.s3.resources import S3Context
 from s3server.service import policy
-from s3server.service.objects import read_small_payload
+from s3server.service.payload import read_small_payload
 
 
 def put_bucket_policy(ctx: S3Context) -> None:

@@ -15,7 +15,7 @@ from s3server.api.s3.payload import read_xml_payload
 from s3server.api.s3.resources import S3Context, policy_keys
 from s3server.errors import S3Error
 from s3server.service.delete import MAX_KEYS, DeleteTarget
-from s3server.service.objects import DeleteCondition
+from s3server.service.conditions import DeleteCondition
 from s3server.timefmt import parse_http_date
 
 

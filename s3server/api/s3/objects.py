@@ -17,7 +17,7 @@ from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
 from s3server.service import acl, checksums, lifecycle, sse
-from s3server.service.objects import Conditions, DeleteCondition
+from s3server.service.conditions import Conditions, DeleteCondition
 from s3server.service.tagging import tags_from_header
 from s3server.timefmt import http_date, parse_http_date
 

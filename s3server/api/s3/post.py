@@ -18,7 +18,7 @@ from s3server.api.s3.resources import S3Context, policy_keys
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
 from s3server.service import checksums
-from s3server.service.objects import Payload
+from s3server.service.payload import Payload
 from s3server.service.tagging import validate_tags
 
 # form fields that stand in for PutObject's request headers
