@@ -492,7 +492,8 @@ def cmd_lifecycle(args) -> int:
 def cmd_repair(args) -> int:
     """One repair pass (JSON lines: one per action, then a summary), or ``--loop``."""
     from s3server.service.lifecycle import LifecycleRunner
-    from s3server.service.repair import Repairer, run_forever, scrub_share_at
+    from s3server.service.pace import scrub_share_at
+    from s3server.service.repair import Repairer, run_forever
 
     opened = _background_stores(args, pool_size=4)
     if opened is None:
