@@ -12,7 +12,7 @@ from s3server.api import policykeys, routing
 from s3server.auth import sigv4
 from s3server.errors import S3Error
 from s3server.models import ANONYMOUS, User
-from s3server.service import policy
+from s3server.service import policylang
 from s3server.service.copy import parse_copy_source
 
 
@@ -108,11 +108,11 @@ def authorize(ctx: S3Context) -> User:
     """Judge the request against its bucket's policy (service/buckets.py ``authorize``): the
     user, granted the bucket if the policy allows another account in; AccessDenied on a Deny.
     A copy is judged twice: reading the source (``s3:GetObject`` on it) and writing the target."""
-    action = policy.action_for(ctx.operation, ctx.query.get("versionId"))
+    action = policylang.action_for(ctx.operation, ctx.query.get("versionId"))
     if action is None:
         return ctx.user
     keys = policy_keys(ctx)
-    checks = [(ctx.bucket, action, ctx.key if action in policy.OBJECT_ACTIONS else None)]
+    checks = [(ctx.bucket, action, ctx.key if action in policylang.OBJECT_ACTIONS else None)]
     if ctx.operation in ("CopyObject", "UploadPartCopy"):
         try:
             source = parse_copy_source(ctx.header("x-amz-copy-source"))
@@ -164,7 +164,7 @@ ANONYMOUS_REFUSED = "Anonymous access is not allowed; sign your request."
 def authorize_anonymous(ctx: S3Context) -> User:
     """An unsigned request: AccessDenied unless its bucket's policy allows everyone (``"*"``)
     the action, and no Deny or RestrictPublicBuckets takes it away."""
-    if not ctx.target.bucket or policy.action_for(ctx.operation, ctx.query.get("versionId")) is None:
+    if not ctx.target.bucket or policylang.action_for(ctx.operation, ctx.query.get("versionId")) is None:
         raise S3Error("AccessDenied", ANONYMOUS_REFUSED)
     user = authorize(ctx)
     if ctx.bucket not in user.granted:
