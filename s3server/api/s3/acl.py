@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml, canonical_id
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service import acl
 

@@ -7,8 +7,8 @@ import falcon
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context
 from s3server.service import policylang
 from s3server.service.payload import read_small_payload
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import falcon
 
 from s3server.api import xmlbuckets, xmllisting, xmlparse
+from s3server.api.s3.context import S3Context, parse_count
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.service import acl
 from s3server.service.listing import decode_token, encode_token

@@ -7,7 +7,7 @@ from s3server.api import xmlobjects
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
                                      set_sse_header)
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.errors import S3Error
 from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
 

@@ -7,8 +7,8 @@ import falcon
 
 from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import CorsRule
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from s3server.api import xmlobjects, xmlparse
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context, policy_keys
+from s3server.api.s3.context import S3Context
+from s3server.api.s3.resources import policy_keys
 from s3server.errors import S3Error
 from s3server.service.delete import MAX_KEYS, DeleteTarget
 from s3server.service.conditions import DeleteCondition

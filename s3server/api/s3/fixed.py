@@ -17,8 +17,8 @@ import falcon
 
 from s3server.api import xml, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 
 MAX_BODY = 64 * 1024

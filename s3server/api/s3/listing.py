@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from s3server.api import xmllisting
 from s3server.api.s3.buckets import _xml, objects_owner_of
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.errors import S3Error
 from s3server.service.listing import ListRequest, encode_token, parse_max_keys
 

@@ -13,7 +13,7 @@ from s3server.api.s3.listing import _encoding
 from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
                                      set_sse_header, text_to_wire)
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context, parse_count
+from s3server.api.s3.context import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.timefmt import http_date
 from s3server.models import MultipartUpload, UploadPart

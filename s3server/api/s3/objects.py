@@ -12,8 +12,8 @@ import falcon
 
 from s3server.api import xmlobjects
 from s3server.api.s3.buckets import canonical_id
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
 from s3server.service import acl, checksums, lifecycle, sse

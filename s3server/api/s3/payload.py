@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.api.xmlparse import MAX_XML_BODY
 from s3server.auth.chunked import AwsChunkedDecoder
 from s3server.errors import S3Error

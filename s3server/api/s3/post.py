@@ -14,7 +14,8 @@ from s3server.api import routing, xmlobjects
 from s3server.api.s3 import form
 from s3server.api.s3.objects import (CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, customer_key, object_attrs,
                                      set_sse_header)
-from s3server.api.s3.resources import S3Context, policy_keys
+from s3server.api.s3.context import S3Context
+from s3server.api.s3.resources import policy_keys
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
 from s3server.service import checksums

@@ -19,7 +19,7 @@ import falcon
 
 from s3server.api import routing, xml, xmlbuckets
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.errors import S3Error
 
 # read -> the error AWS answers while the setting was never made
