@@ -1,6 +1,6 @@
 """Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy, GetBucketPolicyStatus.
-The document is checked and judged by service/policy.py; every request is judged against it
-before its handler runs (resources.py ``authorize``)."""
+The document is checked by service/policyparse.py and judged by service/policy.py; every request
+is judged against it before its handler runs (resources.py ``authorize``)."""
 from __future__ import annotations
 
 import falcon
