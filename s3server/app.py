@@ -86,7 +86,7 @@ class Services:
 def build_services(settings: Settings, *, store=None, blobs=None, clock: Callable[[], datetime] = utcnow,
                    metrics: Metrics | None = None) -> Services:
     raw_store = store or MetadataStore.from_url(settings.db_url, pool_size=settings.db_pool_size,
-                                                cache=True)
+                                                cache=True, pod_dir=settings.run_dir)
     guarded = GuardedStore(raw_store)
     blob_store = blobs or BlobStore(settings.node_urls, replicas=settings.replicas,
                                     write_quorum=settings.write_quorum, timeout=settings.node_timeout,

@@ -176,14 +176,49 @@ class PgFeed(NoFeed):
         self._drop()
 
 
-def feed_for(engine: Any) -> NoFeed:
-    """The change feed matching ``engine``'s database."""
+class PodFeed(NoFeed):
+    """PostgreSQL plus a pod-local sidecar file (``FileFeed`` in the gateway's run directory,
+    shared by its workers). A notification reaches the other processes a moment after the
+    commit, and on a busy machine that moment can outlast a client's next request: the answer
+    to a write goes out, the client's next request reaches another worker of the same gateway,
+    and that worker's cache has not heard yet (a fresh bucket policy not yet in force there).
+    The writer also appends to the pod's file after its commit, before it answers, so every
+    worker of its pod sees the change at its next lookup; other pods (and ``s3server admin``)
+    are told by PostgreSQL, as before."""
+
+    def __init__(self, pg: PgFeed, local: FileFeed):
+        self.pg = pg
+        self.local = local
+
+    def generation(self) -> tuple[int, Any] | None:
+        gen = self.pg.generation()
+        if gen is None:
+            return None
+        stamp = self.local.generation()
+        return None if stamp is None else (gen, stamp)
+
+    def announce(self, conn: Any) -> None:
+        self.pg.announce(conn)
+
+    def announced(self) -> None:
+        self.local.announced()
+
+    def close(self) -> None:
+        self.pg.close()
+
+
+def feed_for(engine: Any, local_dir: str = "") -> NoFeed:
+    """The change feed matching ``engine``'s database; ``local_dir``: a directory shared by
+    the processes of one gateway pod (PostgreSQL: see ``PodFeed``)."""
     name = engine.dialect.name
     if name == "postgresql":
         import psycopg
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         kwargs = {**kwargs, "autocommit": True, "application_name": "s3server-changes"}
-        return PgFeed(lambda: psycopg.connect(*args, **kwargs))
+        pg = PgFeed(lambda: psycopg.connect(*args, **kwargs))
+        if local_dir:
+            return PodFeed(pg, FileFeed(os.path.join(local_dir, "meta-changes")))
+        return pg
     if name == "sqlite" and engine.url.database:
         return FileFeed(os.path.abspath(engine.url.database) + "-changes")
     return NoFeed()

@@ -43,12 +43,13 @@ class MetadataStore(UserQueries, BucketQueries, ObjectQueries, UploadQueries, Re
     """The metadata database. Thread-safe (one pooled connection per unit of work)."""
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] = utcnow,
-                 cache: bool = False, autocommit_engine: sa.Engine | None = None):
+                 cache: bool = False, autocommit_engine: sa.Engine | None = None, pod_dir: str = ""):
         self._engine = engine
         # Writers of users, keys and buckets announce their change on the feed; with
         # ``cache`` (the gateway) the lookups of those rows are answered from memory while
-        # the feed says nothing changed (see meta/changes.py).
-        self._feed = feed_for(engine)
+        # the feed says nothing changed (see meta/changes.py); ``pod_dir``: the run directory
+        # the gateway's workers share (the feed then tells them at once, PodFeed).
+        self._feed = feed_for(engine, pod_dir)
         self._cache = LookupCache(self._feed) if cache else None
         self._write_engine = for_write(engine)
         # Read-only units of work on PostgreSQL run in autocommit: no BEGIN/COMMIT round trips
@@ -68,6 +69,7 @@ class MetadataStore(UserQueries, BucketQueries, ObjectQueries, UploadQueries, Re
     def from_url(cls, url: str, **engine_kw: Any) -> "MetadataStore":
         clock = engine_kw.pop("clock", utcnow)
         cache = engine_kw.pop("cache", False)
+        pod_dir = engine_kw.pop("pod_dir", "")
         if normalise_url(url).get_backend_name() != "postgresql":
             return cls(make_engine(url, **engine_kw), clock=clock, cache=cache)
         # Two pools: reads and single-statement writes (the hot path: GET, HEAD, PUT, DELETE,
@@ -76,7 +78,7 @@ class MetadataStore(UserQueries, BucketQueries, ObjectQueries, UploadQueries, Re
         size = engine_kw.pop("pool_size", 10)
         twin = make_engine(url, pool_size=size, autocommit=True, **engine_kw)
         engine = make_engine(url, pool_size=max(2, size // 2), **engine_kw)
-        return cls(engine, clock=clock, cache=cache, autocommit_engine=twin)
+        return cls(engine, clock=clock, cache=cache, autocommit_engine=twin, pod_dir=pod_dir)
 
     # -- schema, health, engines -------------------------------------------------------
 

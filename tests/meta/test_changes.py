@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from s3server.meta.changes import FileFeed, LookupCache, NoFeed, PgFeed
+from s3server.meta.changes import FileFeed, LookupCache, NoFeed, PgFeed, PodFeed
 from s3server.meta.errors import AlreadyExists
 from s3server.meta.store import MetadataStore
 from s3server.models import CorsRule
@@ -158,6 +158,40 @@ def test_postgresql_feed_lost_means_no_cache_until_it_is_back(pg_database):
         # it listens again (at most a second later) and caches again
         time.sleep(1.1)
         assert warm(reader, "credentials", lambda: reader.get_credential("AKFINN"))[0].revoked
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_pod_feed_tells_the_workers_of_one_pod_before_postgresql_does(pg_database, tmp_path):
+    """A write's answer goes out after its commit; the client's next request may reach another
+    worker of the same gateway before PostgreSQL's notification reaches that worker. The pod's
+    sidecar file is appended before the writer answers: its workers see the change at once."""
+    writer = MetadataStore.from_url(pg_database.url, pool_size=2, pod_dir=str(tmp_path))
+    writer.create_schema()
+    reader = MetadataStore.from_url(pg_database.url, pool_size=2, cache=True, pod_dir=str(tmp_path))
+    try:
+        assert isinstance(reader._feed, PodFeed)
+        user = writer.create_user("gus")
+        writer.add_credential(user.id, "AKGUS", "s1")
+        warm(reader, "credentials", lambda: reader.get_credential("AKGUS"))
+        # the notification is held back: the reader's listening connection reads nothing new
+        reader._feed.pg.generation = lambda gen=reader._feed.pg.generation(): gen
+        writer.revoke_credential("AKGUS")
+        with Counter(reader, "credentials") as c:
+            assert reader.get_credential("AKGUS")[0].revoked
+        assert c.count == 1
+        # a process outside the pod (no shared file) hears only PostgreSQL: with the notification
+        # held back it still answers from memory (what the pod's file spares its workers)
+        other = MetadataStore.from_url(pg_database.url, pool_size=2, cache=True)
+        try:
+            writer.add_credential(user.id, "AKGUS2", "s2")
+            warm(other, "credentials", lambda: other.get_credential("AKGUS2"))
+            other._feed.generation = lambda gen=other._feed.generation(): gen
+            writer.revoke_credential("AKGUS2")
+            assert not other.get_credential("AKGUS2")[0].revoked
+        finally:
+            other.close()
     finally:
         reader.close()
         writer.close()
