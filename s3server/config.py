@@ -92,7 +92,7 @@ class Settings:
         doc="the most client connections one gateway worker serves at once (gunicorn's "
             "`worker_connections` for the gevent worker); a pod takes up to `S3_WORKERS` times this.")
     log_level: str = setting("info", group=GATEWAY, example="warning",
-                             doc="log level of every process (`debug`, `info`, `warning`, `error`).")
+                             doc="log level of the gateway and the `s3server` commands (`debug`, `info`, `warning`, `error`).")
     run_dir: str = setting(
         "", group=GATEWAY, example="/run/s3server", default_doc="a fresh temp dir",
         doc="pod-local directory that the gunicorn master empties and fills before forking: the "
@@ -108,16 +108,16 @@ class Settings:
             "small objects skip the storage nodes (see [design](design.md#get)); `0`: off.")
     # ---- storage nodes and replication
     storage_nodes: tuple[tuple[str, str], ...] = setting(
-        (), group=STORAGE, example="node-0=http://storage-node-0:7881,node-1=http://storage-node-1:7881,"
-                                   "node-2=http://storage-node-2:7881",
+        (), group=STORAGE, example="node-0=http://node-0:7881,node-1=http://node-1:7881,"
+                                   "node-2=http://node-2:7881,node-3=http://node-3:7881",
         default_doc="set by `serve`",
         doc="`id=url,...`: the storage nodes (`gateway` and `repair` need it). Ids are recorded with every "
             "blob: keep them stable when URLs move, never rename or reorder them; a bare URL's id is its "
             "host:port.")
     node_base_port: int = setting(DEFAULT_NODE_PORT, group=STORAGE, example="0",
                                   doc="`serve`: first storage-node port (`0`: any free ports).")
-    replicas: int = setting(3, group=STORAGE, example="3", doc="copies of every blob.")
-    write_quorum: int = setting(2, group=STORAGE, example="2",
+    replicas: int = setting(3, group=STORAGE, example="4", doc="copies of every blob (at most the number of storage nodes).")
+    write_quorum: int = setting(2, group=STORAGE, example="3",
                                 doc="copies on disk before a write is acknowledged (1..`S3_REPLICAS`).")
     node_timeout: float = setting(10.0, group=STORAGE, example="30", doc="seconds per storage-node I/O.")
     node_down_seconds: float = setting(5.0, group=STORAGE, example="10",
@@ -154,7 +154,7 @@ class Settings:
         default_doc="empty; `s3-website.localhost` in `serve`",
         doc="enables the website endpoint: a Host of `<bucket>.<website domain>` is served as a static "
             "website (see [websites](api-coverage.md#websites)); must differ from `S3_DOMAIN`. "
-            "Set it empty for `serve` to turn it off.")
+            "`serve` sets its own unless the variable is there, so `S3_WEBSITE_DOMAIN=` (empty) turns it off.")
     # ---- credentials, encryption and trust
     admin_access_key: str = setting("", group=SECURITY, example="AKADMIN0000000000001", default_doc="generated",
                                     doc="fixes the admin's S3 access key id (with `S3_ADMIN_SECRET_KEY`).")
@@ -193,7 +193,7 @@ class Settings:
     # ---- repair and scrub
     repair_interval: float = setting(
         0.0, group=REPAIR, example="3600", default_doc="`0` (off); `3600` in `serve`",
-        doc="seconds between background repair passes; the gunicorn master of each gateway runs one "
+        doc="seconds between background repair passes (`0` turns `serve`'s off too); the gunicorn master of each gateway runs one "
             "`s3server repair --loop` child (on PostgreSQL an advisory lock lets one pod at a time run a pass).")
     gc_grace_seconds: float = setting(
         3600.0, group=REPAIR, example="7200",

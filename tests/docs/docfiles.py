@@ -10,6 +10,8 @@ An HTML comment on the line(s) before a fence (blank lines allowed) changes how 
   test_snippets.py counts these per file, so a new one is a visible change to the tests.
 - ``<!-- snippet: continues -->``: runs after the file's previous code block of the same
   language, in one program (a narrative that builds on its client or bucket).
+- ``<!-- snippet: backend sqlite -->`` (or ``postgresql``): the block is about one metadata
+  backend (a backup of meta.db, a pg_dump) and runs against that backend's system only.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ CODE = {"python", "bash", "js"}
 NOT_CODE = {"text", "json", "xml", "yaml", "ini", "http"}
 MARKER = re.compile(r"^<!--\s*snippet:\s*(.*?)\s*-->$")
 NOT_RUN = re.compile(r"^not-run\s*\((.+)\)$")
-FENCE = re.compile(r"^(`{3,})(.*)$")
+FENCE = re.compile(r"^( *)(`{3,})(.*)$")
+BACKEND = re.compile(r"^backend (sqlite|postgresql)$")
 
 
 def doc_files() -> list[Path]:
@@ -40,8 +43,8 @@ class Block:
     line: int            # 1-based line of the opening fence
     lang: str
     code: str
-    marker: str          # "" | "continues" | "not-run"
-    reason: str          # not-run's reason
+    marker: str          # "" | "continues" | "not-run" | "backend"
+    reason: str          # not-run's reason; backend's backend
     heading: str         # the nearest heading above
     prelude: str = ""    # the code of the blocks it continues
 
@@ -67,12 +70,13 @@ def blocks(path: Path) -> list[Block]:
                 heading = line.lstrip("#").strip()
             i += 1
             continue
-        fence, lang = m.group(1), m.group(2).strip()
+        indent, fence, lang = m.group(1), m.group(2), m.group(3).strip()
         start = i
         i += 1
         body = []
-        while i < len(lines) and not lines[i].startswith(fence):
-            body.append(lines[i])
+        while i < len(lines) and lines[i].strip() != fence:
+            line = lines[i]
+            body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
             i += 1
         if i == len(lines):
             raise AssertionError(f"{rel(path)}:{start + 1}: fence never closed")
@@ -89,6 +93,8 @@ def blocks(path: Path) -> list[Block]:
                 marker, reason = "not-run", nr.group(1).strip()
             elif text == "continues":
                 marker = "continues"
+            elif BACKEND.match(text):
+                marker, reason = "backend", BACKEND.match(text).group(1)
             else:
                 raise AssertionError(f"{rel(path)}:{start + 1}: unknown snippet marker {text!r}")
         out.append(Block(path, start + 1, lang, "\n".join(body) + "\n", marker, reason, heading))
@@ -132,8 +138,8 @@ def anchors(path: Path) -> set[str]:
         m = FENCE.match(line)
         if m:
             if in_fence is None:
-                in_fence = m.group(1)
-            elif line.startswith(in_fence) and not line[len(in_fence):].strip():
+                in_fence = m.group(2)
+            elif line.strip() == in_fence:
                 in_fence = None
             continue
         if in_fence is None and re.match(r"^#{1,6} ", line):
@@ -152,8 +158,8 @@ def links(path: Path) -> list[tuple[int, str]]:
         m = FENCE.match(line)
         if m:
             if in_fence is None:
-                in_fence = m.group(1)
-            elif line.startswith(in_fence) and not line[len(in_fence):].strip():
+                in_fence = m.group(2)
+            elif line.strip() == in_fence:
                 in_fence = None
             continue
         if in_fence is not None:
