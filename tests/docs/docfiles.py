@@ -47,6 +47,7 @@ class Block:
     reason: str          # not-run's reason; backend's backend
     heading: str         # the nearest heading above
     prelude: str = ""    # the code of the blocks it continues
+    name: str = ""       # a test id that survives edits elsewhere: file#heading[-n]
 
     @property
     def id(self) -> str:
@@ -98,6 +99,12 @@ def blocks(path: Path) -> list[Block]:
             else:
                 raise AssertionError(f"{rel(path)}:{start + 1}: unknown snippet marker {text!r}")
         out.append(Block(path, start + 1, lang, "\n".join(body) + "\n", marker, reason, heading))
+    seen: dict[str, int] = {}
+    for b in out:
+        base = f"{rel(path)}#{slug(b.heading) or 'top'}"
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        b.name = base if n == 0 else f"{base}-{n}"
     # chains: a "continues" block runs after the previous code block of its language in the file
     last: dict[str, Block] = {}
     for b in out:

@@ -108,7 +108,7 @@ def workdir(tmp_path, system):
     return tmp_path
 
 
-@pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
+@pytest.mark.parametrize("block", RUN, ids=[b.name for b in RUN])
 def test_snippet_runs(block, system, s3, workdir, request):
     if block.marker == "backend" and block.reason != system.backend:
         pytest.skip(f"a {block.reason} block; runs on the {block.reason} system")
