@@ -42,10 +42,11 @@ import falcon
 
 from storage_node import fsinfo
 from storage_node.blobfile import CorruptBlob
-from storage_node.disk import Disk, NoSpace, SizeMismatch, TooYoung, valid_id
+from storage_node.disk import Disk, SizeMismatch, TooYoung, valid_id
 from storage_node.fsinfo import FsInfo
 from storage_node.inventory import list_blobs
 from storage_node.settings import NodeSettings
+from storage_node.space import NoSpace
 
 READ_PIECE = 256 * 1024       # 1 MiB saves CPU (fewer copies in gunicorn) but doubles RSS under concurrent uploads
 MAX_LIMIT = 10000

@@ -1,4 +1,5 @@
-"""The node's data directory: atomic blob writes, verified reads, quarantine, space.
+"""The node's data directory: atomic blob writes, verified reads, quarantine (the bytes' way into
+a temp file is writers.py's, the space accounting space.py's).
 
 Layout under ``data_dir``::
 
@@ -14,14 +15,10 @@ for it has its own entry fsynced in its parent first (once per directory).
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import functools
 import itertools
-import mmap
 import os
 import re
-import shutil
 import threading
 import time
 import uuid
@@ -32,16 +29,10 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from storage_node.blobfile import BlockHasher, CorruptBlob, Layout, read_layout, read_verified
 from storage_node.recycle import TRIM_PER_SECOND, Recycler
 from storage_node.settings import NodeSettings
+from storage_node.space import NoSpace, Space, no_space
+from storage_node.writers import DIRECT_MIN, BufferPool, DirectFile, GatherFile, writev_all
 
 BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
-WRITE_GATHER = 1024 * 1024
-GATHER_PIECES = 256           # well under IOV_MAX (1024)
-DIRECT_CHUNK = 1024 * 1024    # O_DIRECT writes go out in page-aligned pieces of this size
-DIRECT_MIN = 2 * DIRECT_CHUNK  # smaller blobs are always written through the page cache
-
-
-class NoSpace(Exception):
-    """Storing the blob would exceed the node's capacity or free space."""
 
 
 class TooYoung(Exception):
@@ -60,137 +51,6 @@ def valid_id(blob_id: str) -> bool:
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
-def _no_space(exc: OSError) -> Exception:
-    """NoSpace for a full file system or quota, else ``exc`` itself."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return NoSpace("file system full")
-    return exc
-
-
-def _writev_all(fd: int, pieces: list[bytes]) -> None:
-    """Write every piece at the file's position (one writev unless the kernel writes less)."""
-    left = sum(len(p) for p in pieces)
-    while left:
-        n = os.writev(fd, pieces)
-        left -= n
-        if left:
-            data = b"".join(pieces)
-            pieces = [data[len(data) - left:]]
-
-
-class _GatherFile:
-    """Writes through the page cache: pieces gathered up to WRITE_GATHER bytes, one writev
-    each (a small blob and its footer go out in a single system call)."""
-    __slots__ = ("fd", "pieces", "size")
-
-    def __init__(self, fd: int):
-        self.fd, self.pieces, self.size = fd, [], 0
-
-    def add(self, piece: bytes) -> None:
-        self.pieces.append(piece)
-        self.size += len(piece)
-        if self.size >= WRITE_GATHER or len(self.pieces) >= GATHER_PIECES:
-            _writev_all(self.fd, self.pieces)
-            self.pieces, self.size = [], 0
-
-    def finish(self, footer: bytes) -> None:
-        self.pieces.append(footer)
-        _writev_all(self.fd, self.pieces)
-        self.pieces, self.size = [], 0
-
-    def release(self) -> None:
-        pass
-
-
-class _BufferPool:
-    """Page-aligned DIRECT_CHUNK buffers (anonymous mappings), reused across writes: a
-    fresh mapping's pages would fault in again on every blob."""
-
-    def __init__(self, keep: int = 8):
-        self._keep = keep
-        self._free: list[mmap.mmap] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> mmap.mmap:
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        return mmap.mmap(-1, DIRECT_CHUNK)
-
-    def put(self, buf: mmap.mmap) -> None:
-        with self._lock:
-            if len(self._free) < self._keep:
-                self._free.append(buf)
-                return
-        buf.close()
-
-
-class _DirectFile:
-    """Writes a blob's data with O_DIRECT, DIRECT_CHUNK bytes at a time from a page-aligned
-    buffer: the bytes go from the buffer to the device without being copied into the page
-    cache. Used for the copies the gateway will not read from (it reads a blob from its
-    first node), so a node's cache holds what it serves and large secondary copies cost no
-    page-cache pages (allocating those was ~60% of a node's CPU per MB written here).
-
-    O_DIRECT needs aligned offsets and lengths, so the last partial chunk and the footer
-    are written through the page cache after O_DIRECT is switched off again; the caller's
-    fsync then makes everything durable exactly as for a buffered write. A file system
-    without O_DIRECT (``open`` returns None), or one that refuses an aligned write, gets
-    a buffered write instead."""
-    __slots__ = ("fd", "flags", "pool", "buf", "view", "filled")
-
-    def __init__(self, fd: int, flags: int, pool: _BufferPool):
-        self.fd, self.flags, self.pool = fd, flags, pool
-        self.buf = pool.get()
-        self.view = memoryview(self.buf)
-        self.filled = 0
-
-    @classmethod
-    def open(cls, fd: int, pool: _BufferPool) -> _DirectFile | None:
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT)
-        except OSError:
-            return None
-        return cls(fd, flags, pool)
-
-    def add(self, piece: bytes) -> None:
-        data = memoryview(piece)
-        while data:
-            take = min(len(data), DIRECT_CHUNK - self.filled)
-            self.view[self.filled:self.filled + take] = data[:take]
-            self.filled += take
-            data = data[take:]
-            if self.filled == DIRECT_CHUNK:
-                self._write_chunk()
-
-    def _write_chunk(self) -> None:
-        try:
-            done = os.write(self.fd, self.buf)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            done = 0                            # O_DIRECT refused: the page cache it is
-        if done < DIRECT_CHUNK:
-            self._buffered()
-            _writev_all(self.fd, [self.view[done:]])
-        self.filled = 0
-
-    def _buffered(self) -> None:
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, self.flags)
-
-    def finish(self, footer: bytes) -> None:
-        self._buffered()
-        _writev_all(self.fd, [self.view[:self.filled], footer])
-        self.filled = 0
-
-    def release(self) -> None:
-        view, self.view = self.view, None
-        if view is not None:
-            view.release()
-            self.pool.put(self.buf)
-
-
 def fsync_dir(path: Path | str) -> None:
     """Make a rename/creation inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -198,69 +58,6 @@ def fsync_dir(path: Path | str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class Space:
-    """Thread-safe accounting of stored and in-flight bytes against capacity and free disk."""
-
-    def __init__(self, root: Path, capacity: int | None, used: int, *, counted: bool = True):
-        self._root = root
-        self._capacity = capacity
-        self._used = used
-        self._inflight = 0
-        self._lock = threading.Lock()
-        self._counted = counted
-
-    def add_counted(self, n: int) -> None:
-        """The start-up count of stored bytes is done: it found ``n`` bytes (of files older
-        than the count's start; newer ones were accounted by ``settle`` as they came)."""
-        with self._lock:
-            self._used += n
-            self._counted = True
-
-    @property
-    def counted(self) -> bool:
-        """False while the start-up count of stored bytes is still running (``used_bytes``
-        is then too low, and so is the capacity check)."""
-        return self._counted
-
-    def reserve(self, n: int) -> None:
-        """Claim ``n`` more bytes for an upload in progress, or raise NoSpace."""
-        with self._lock:
-            if self._capacity is not None and self._used + self._inflight + n > self._capacity:
-                raise NoSpace(f"capacity of {self._capacity} bytes would be exceeded")
-            if shutil.disk_usage(self._root).free < n:
-                raise NoSpace("file system full")
-            self._inflight += n
-
-    def settle(self, reserved: int, stored: int, replaced: int = 0) -> None:
-        """An upload that reserved ``reserved`` bytes ended having stored ``stored`` (0 if
-        it failed), replacing a file of ``replaced`` bytes."""
-        with self._lock:
-            self._inflight -= reserved
-            self._used += stored - replaced
-
-    def forget(self, n: int) -> None:
-        """A stored file of ``n`` bytes went away."""
-        with self._lock:
-            self._used -= n
-
-    def used_bytes(self) -> int:
-        """Bytes of stored blob files (footers included)."""
-        with self._lock:
-            return self._used
-
-    @property
-    def capacity(self) -> int | None:
-        return self._capacity
-
-    def free_bytes(self) -> int:
-        """Bytes this node can still accept."""
-        free = shutil.disk_usage(self._root).free
-        with self._lock:
-            if self._capacity is not None:
-                free = min(free, self._capacity - self._used - self._inflight)
-        return max(free, 0)
 
 
 @dataclass
@@ -309,7 +106,7 @@ class Disk:
         self._tmp_tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._tmp_seq = itertools.count()
         self._dirs: set[str] = set()          # fan-out directories known to exist
-        self._buffers = _BufferPool()         # for O_DIRECT writes
+        self._buffers = BufferPool()         # for O_DIRECT writes
 
     # -- start-up ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -393,7 +190,7 @@ class Disk:
 
         Pieces are gathered up to WRITE_GATHER bytes and written with one writev (a small
         blob and its footer go out in a single system call). ``cache=False`` on a blob of
-        at least DIRECT_MIN bytes writes its data with O_DIRECT instead (see ``_DirectFile``):
+        at least DIRECT_MIN bytes writes its data with O_DIRECT instead (see ``DirectFile``):
         the gateway asks for that for the copies it will not read from."""
         final = self.path_for(blob_id)
         tmp = self._temp_name(blob_id)
@@ -408,8 +205,8 @@ class Disk:
             out = None
             try:
                 if not cache and (expected or 0) >= DIRECT_MIN and self.settings.direct_io:
-                    out = _DirectFile.open(fd, self._buffers)
-                out = out or _GatherFile(fd)
+                    out = DirectFile.open(fd, self._buffers)
+                out = out or GatherFile(fd)
                 for piece in pieces:
                     if hasher.size + len(piece) > reserved:
                         need = hasher.size + len(piece) - reserved
@@ -432,7 +229,7 @@ class Disk:
             published = True
             return hasher.size, hasher.hexdigest()
         except OSError as exc:
-            mapped = _no_space(exc)
+            mapped = no_space(exc)
             if mapped is not exc:
                 raise mapped from exc
             raise
@@ -467,7 +264,7 @@ class Disk:
                 try:
                     fd = self._create_temp(tmp)
                 except OSError as exc:
-                    results[i] = _no_space(exc)
+                    results[i] = no_space(exc)
                     continue
                 entry = [i, tmp, fd, final, 0, "", len(data)]
                 staged.append(entry)
@@ -475,17 +272,17 @@ class Disk:
                     hasher = BlockHasher(self.settings.block_size)
                     hasher.update(data)
                     footer = hasher.finish()
-                    _writev_all(fd, [data, footer])
+                    writev_all(fd, [data, footer])
                     entry[4], entry[5] = len(data) + len(footer), hasher.hexdigest()
                 except OSError as exc:
-                    results[i] = _no_space(exc)
+                    results[i] = no_space(exc)
             for entry in staged:
                 fd, entry[2] = entry[2], -1
                 try:
                     if results[entry[0]] is None and self.settings.fsync:
                         os.fsync(fd)
                 except OSError as exc:
-                    results[entry[0]] = _no_space(exc)
+                    results[entry[0]] = no_space(exc)
                 finally:
                     os.close(fd)
             parents: set[str] = set()
@@ -495,7 +292,7 @@ class Disk:
                 try:
                     replaced = self._publish(tmp, final, sync=False)
                 except OSError as exc:
-                    results[i] = _no_space(exc)
+                    results[i] = no_space(exc)
                     continue
                 published.add(i)
                 stored_total += stored

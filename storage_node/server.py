@@ -33,172 +33,25 @@ import time
 from typing import Callable
 from urllib.parse import unquote_to_bytes
 
+from storage_node.reqbody import (
+    MAX_HEADERS,
+    MAX_LINE,
+    READ_BUFFER,
+    BadRequest,
+    Body,
+    ChunkedBody,
+    Closed,
+    LengthBody,
+)
+
 log = logging.getLogger("storage_node.server")
 
-MAX_LINE = 8192
-MAX_HEADERS = 100
-READ_BUFFER = 64 * 1024
 COALESCE = 64 * 1024        # answers up to this size go out with their head in one send
 DRAIN_MAX = 1024 * 1024     # unread request bodies up to this size are drained (keep-alive)
 _NO_BODY = frozenset((204, 304))
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large",
             414: "URI Too Long", 431: "Request Header Fields Too Large",
             500: "Internal Server Error", 501: "Not Implemented", 505: "HTTP Version Not Supported"}
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-class BadRequest(Exception):
-    """The request cannot be parsed; answered with ``status`` and the connection closed."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-class _Closed(Exception):
-    """The peer went away (EOF or reset) where a request or its body was expected."""
-
-
-# -- request bodies --------------------------------------------------------------------
-
-class _Body:
-    """wsgi.input: reads the request body and nothing past it."""
-
-    def __init__(self, rfile, conn: "_Connection"):
-        self._rfile = rfile
-        self._conn = conn
-        self.expect_continue = False
-
-    def _before_read(self) -> None:
-        if self.expect_continue:
-            self.expect_continue = False
-            self._conn.send(_CONTINUE)
-
-    @property
-    def finished(self) -> bool:
-        raise NotImplementedError
-
-    def read(self, size: int = -1) -> bytes:
-        """``size`` bytes, fewer only where the body ends (as a file's read; falcon and
-        json.loads(stream.read(n)) rely on it); everything left when ``size`` is negative or
-        None."""
-        if size is None or size < 0:
-            size = -1
-        parts, got = [], 0
-        while size < 0 or got < size:
-            piece = self.read_some(READ_BUFFER * 4 if size < 0 else size - got)
-            if not piece:
-                break
-            parts.append(piece)
-            got += len(piece)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def read_some(self, size: int) -> bytes:
-        """Up to ``size`` bytes, at least one unless the body ended (b"")."""
-        raise NotImplementedError
-
-    def readline(self, size: int = -1) -> bytes:     # WSGI requires it; nodes never call it
-        out = bytearray()
-        while size < 0 or len(out) < size:
-            c = self.read(1)
-            if not c:
-                break
-            out += c
-            if c == b"\n":
-                break
-        return bytes(out)
-
-    def __iter__(self):
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line
-
-    def drain(self, limit: int) -> bool:
-        """Read and drop the rest of the body, up to ``limit`` bytes; True if it ended."""
-        seen = 0
-        while seen <= limit:
-            piece = self.read_some(min(READ_BUFFER, limit + 1 - seen))
-            if not piece:
-                return True
-            seen += len(piece)
-        return False
-
-
-class _LengthBody(_Body):
-    def __init__(self, rfile, conn: "_Connection", length: int):
-        super().__init__(rfile, conn)
-        self.left = length
-
-    @property
-    def finished(self) -> bool:
-        return self.left == 0
-
-    def drain(self, limit: int) -> bool:
-        return self.left <= limit and super().drain(limit)
-
-    def read_some(self, size: int) -> bytes:
-        if self.left <= 0:
-            return b""
-        self._before_read()
-        want = min(size, self.left)
-        # read1: what has arrived (one recv at most when the buffer is empty); read() loops
-        piece = self._rfile.read1(want)
-        if not piece:
-            raise _Closed(f"request body ended {self.left} bytes short")
-        self.left -= len(piece)
-        return piece
-
-
-class _ChunkedBody(_Body):
-    def __init__(self, rfile, conn: "_Connection"):
-        super().__init__(rfile, conn)
-        self._left_in_chunk = 0
-        self._done = False
-
-    @property
-    def finished(self) -> bool:
-        return self._done
-
-    def read_some(self, size: int) -> bytes:
-        if self._done:
-            return b""
-        self._before_read()
-        if self._left_in_chunk == 0:
-            self._left_in_chunk = self._chunk_size()
-            if self._left_in_chunk == 0:
-                self._trailers()
-                self._done = True
-                return b""
-        want = min(size, self._left_in_chunk)
-        piece = self._rfile.read(want) if want <= READ_BUFFER else self._rfile.read1(want)
-        if not piece:
-            raise _Closed("chunked request body ended early")
-        self._left_in_chunk -= len(piece)
-        if self._left_in_chunk == 0 and self._rfile.readline(3) not in (b"\r\n", b"\n"):
-            raise BadRequest("chunk not followed by CRLF")
-        return piece
-
-    def _chunk_size(self) -> int:
-        line = self._rfile.readline(MAX_LINE + 1)
-        if not line:
-            raise _Closed("chunked request body ended early")
-        if len(line) > MAX_LINE or not line.endswith(b"\n"):
-            raise BadRequest("chunk size line too long")
-        size = line.split(b";", 1)[0].strip()
-        if not size or len(size) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in size):
-            raise BadRequest("bad chunk size")
-        return int(size, 16)
-
-    def _trailers(self) -> None:
-        for _ in range(MAX_HEADERS + 1):
-            line = self._rfile.readline(MAX_LINE + 1)
-            if not line:
-                raise _Closed("chunked request body ended in its trailers")
-            if line in (b"\r\n", b"\n"):
-                return
-        raise BadRequest("too many trailer lines")
 
 
 # -- one connection ----------------------------------------------------------------------
@@ -221,7 +74,7 @@ class _Connection:
             while not self.server.stopping:
                 if not self._one_request():
                     break
-        except (_Closed, ConnectionError, TimeoutError, OSError):
+        except (Closed, ConnectionError, TimeoutError, OSError):
             pass                                   # peer gone or stalled: just close
         except Exception:
             log.exception("connection from %s failed", self.addr)
@@ -259,7 +112,7 @@ class _Connection:
         if len(line) > MAX_LINE:
             raise BadRequest("request line too long", 414)
         if not line.endswith(b"\n"):
-            raise _Closed("request line cut short")
+            raise Closed("request line cut short")
         parts = line.split()
         if len(parts) != 3:
             raise BadRequest("bad request line")
@@ -293,7 +146,7 @@ class _Connection:
             if h in (b"\r\n", b"\n"):
                 break
             if not h:
-                raise _Closed("headers cut short")
+                raise Closed("headers cut short")
             if len(h) > MAX_LINE or not h.endswith(b"\n"):
                 raise BadRequest("header line too long", 431)
             if h[:1] in (b" ", b"\t"):
@@ -326,11 +179,11 @@ class _Connection:
         if transfer is not None:
             if transfer != "chunked" or length is not None:
                 raise BadRequest("unsupported Transfer-Encoding")
-            body: _Body = _ChunkedBody(self.rfile, self)
+            body: Body = ChunkedBody(self.rfile, self)
         else:
             if length is not None and (not length.isdigit() or len(length) > 19):
                 raise BadRequest("bad Content-Length")
-            body = _LengthBody(self.rfile, self, int(length) if length else 0)
+            body = LengthBody(self.rfile, self, int(length) if length else 0)
         if expect == "100-continue" and version == b"HTTP/1.1":
             body.expect_continue = True
         environ["wsgi.input"] = body
@@ -341,7 +194,7 @@ class _Connection:
             keep = "keep-alive" in conn_tokens
         return environ, body, keep
 
-    def _respond(self, environ: dict, body: _Body, keep: bool) -> bool:
+    def _respond(self, environ: dict, body: Body, keep: bool) -> bool:
         state: dict = {}
         version = environ["SERVER_PROTOCOL"]
         head_only = environ["REQUEST_METHOD"] == "HEAD"
@@ -357,7 +210,7 @@ class _Connection:
         except BadRequest as exc:                 # from the body reader, not handled by the app
             self._send_error(exc.status, str(exc))
             return False
-        except (_Closed, ConnectionError, TimeoutError):
+        except (Closed, ConnectionError, TimeoutError):
             return False
         except Exception:
             log.exception("%s %s failed", environ["REQUEST_METHOD"], environ["PATH_INFO"])
@@ -431,7 +284,7 @@ class _Connection:
             if length is not None and sent < length:
                 return False                      # the app yielded too little: close
             return keep
-        except (ConnectionError, TimeoutError, OSError, _Closed):
+        except (ConnectionError, TimeoutError, OSError, Closed):
             return False
         except Exception:
             log.exception("%s %s failed", environ["REQUEST_METHOD"], environ["PATH_INFO"])
@@ -447,11 +300,11 @@ class _Connection:
                     log.exception("closing the answer of %s failed", environ["PATH_INFO"])
 
     @staticmethod
-    def _drain(body: _Body) -> bool:
+    def _drain(body: Body) -> bool:
         """Before answering: drop what is left of the request body if it is short."""
         try:
             return body.drain(DRAIN_MAX)
-        except (BadRequest, _Closed, OSError):
+        except (BadRequest, Closed, OSError):
             return False
 
     def _send_error(self, status: int, message: str) -> None:

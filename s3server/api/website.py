@@ -20,7 +20,8 @@ from urllib.parse import quote
 import falcon
 
 from s3server.api import routing
-from s3server.api.s3.resources import S3Context, authorize, may_list, raw_path_and_query, wsgi_headers
+from s3server.api.s3.context import S3Context
+from s3server.api.s3.resources import authorize, may_list, raw_path_and_query, wsgi_headers
 from s3server.errors import ERRORS, S3Error
 from s3server.models import ANONYMOUS, RoutingRule, WebsiteConfig
 

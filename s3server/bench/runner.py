@@ -11,8 +11,8 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 
+from s3server.bench import harness, large, report
 from s3server.bench import machine as machine_mod
-from s3server.bench import report
 from s3server.bench import scenarios as sc
 from s3server.bench.client import BenchError, Endpoint
 from s3server.bench.systems import ExternalSystem, MotoSystem, OurSystem, node_filesystems
@@ -61,7 +61,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=err)
         return 2
-    progress = sc.Progress(err, enabled=not args.quiet)
+    progress = harness.Progress(err, enabled=not args.quiet)
     run_id = secrets.token_hex(3)
     systems = []
     results: dict[str, dict] = {}
@@ -71,7 +71,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
                               "small_size": small_size, "large_size": large_size, "list_sizes": list_sizes,
                               "sse": bool(getattr(args, "sse", False))},
                  "host": {"python": platform.python_version(), "platform": platform.platform()}}
-    ctxs: list[sc.Ctx] = []
+    ctxs: list[harness.Ctx] = []
     try:
         if args.compare_moto:
             progress.note("starting s3server serve (3 storage nodes, 3 replicas, quorum 2, fsync on) ...")
@@ -86,8 +86,8 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
             systems.append(ExternalSystem(args.endpoint, args.access_key, args.secret_key, args.serve_dir))
         for s in systems:
             ep = Endpoint(s.endpoint, s.access_key, s.secret_key, region=args.region, insecure=args.insecure)
-            sc.preflight(ep)
-            ctxs.append(sc.Ctx(name=s.name, endpoint=ep, pids=s.pids(), progress=progress,
+            harness.preflight(ep)
+            ctxs.append(harness.Ctx(name=s.name, endpoint=ep, pids=s.pids(), progress=progress,
                                duration=args.duration, run_id=run_id, small_size=small_size,
                                sse=bool(getattr(args, "sse", False))))
             results[s.name] = {}
@@ -134,16 +134,16 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
             for n in list_sizes:
                 step(f"list_{n}", "", lambda ctx, n=n: sc.list_scenario(ctx, n, budget=budget))
         if "large" in scen or "multipart" in scen:
-            block = os.urandom(sc.MiB)
+            block = os.urandom(harness.MiB)
             lb = f"bench-{run_id}-large"
-            step("_large_bucket", "", lambda ctx: sc.create_bucket(ctx, lb))
+            step("_large_bucket", "", lambda ctx: harness.create_bucket(ctx, lb))
             if "large" in scen:
-                step("large_put", "", lambda ctx: sc.large_put(ctx, lb, "large.bin", large_size, block))
-                step("large_get", "", lambda ctx: sc.large_get(ctx, lb, "large.bin", large_size))
-                step("_large_delete", "", lambda ctx: sc.delete_object(ctx, lb, "large.bin"))
+                step("large_put", "", lambda ctx: large.large_put(ctx, lb, "large.bin", large_size, block))
+                step("large_get", "", lambda ctx: large.large_get(ctx, lb, "large.bin", large_size))
+                step("_large_delete", "", lambda ctx: harness.delete_object(ctx, lb, "large.bin"))
             if "multipart" in scen:
-                step("multipart", "", lambda ctx: sc.multipart(ctx, lb, "multipart.bin", large_size, block))
-                step("_multipart_delete", "", lambda ctx: sc.delete_object(ctx, lb, "multipart.bin"))
+                step("multipart", "", lambda ctx: large.multipart(ctx, lb, "multipart.bin", large_size, block))
+                step("_multipart_delete", "", lambda ctx: harness.delete_object(ctx, lb, "multipart.bin"))
         for r in results.values():
             for k in [k for k in r if k.startswith("_")]:
                 del r[k]
@@ -158,7 +158,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
             for ctx in ctxs:
                 for b in ctx.buckets:
                     try:
-                        sc.empty_and_delete_bucket(ctx, b)
+                        harness.empty_and_delete_bucket(ctx, b)
                     except Exception as exc:   # cleanup must not hide the results
                         progress.note(f"  ! could not delete bucket {b}: {exc}")
         for s in systems:

@@ -1,4 +1,5 @@
-"""The scenarios. Each takes a ``Ctx`` (one system under test) and returns a result dict.
+"""The small-object, mixed and listing scenarios (large objects: large.py; what they run on:
+harness.py). Each takes a ``Ctx`` (one system under test) and returns a result dict.
 
 Hot loops: N threads, one keep-alive ``http.client`` connection each, presigned URLs computed
 before the clock starts (PUT/GET/HEAD/DELETE) or by a cached-key presigner (LIST continuation
@@ -6,211 +7,22 @@ tokens, which only exist at run time). Latency is measured per request around se
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
-import io
 import os
 import random
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable
 
-from s3server.bench.client import BenchError, Conn, Endpoint, StreamConn, s3_error
-from s3server.bench.systems import RssSampler
+from s3server.bench.client import BenchError, Conn, s3_error
+from s3server.bench.harness import Ctx, check, closed_loop, create_bucket, pct, split
 
-KiB, MiB = 1024, 1024 * 1024
-SMALL = 4 * KiB
-SSE_DEFAULT = (b'<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule>'
-               b"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm>"
-               b"</ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>")
 PUT_RATE_CAP = 4000          # presigned PUT URLs made per second of --duration (a run ending early says so)
 _TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
 _KEYCOUNT = re.compile(rb"<KeyCount>(\d+)</KeyCount>")
 _PREFIX = re.compile(rb"<CommonPrefixes>")
 
 
-@dataclass
-class Ctx:
-    name: str
-    endpoint: Endpoint
-    pids: dict[str, int]
-    progress: "Progress"
-    duration: float
-    run_id: str
-    small_bucket: str = ""
-    small_keys: list[str] = field(default_factory=list)
-    small_size: int = SMALL
-    buckets: list[str] = field(default_factory=list)
-    read_rates: dict[tuple[str, int], float] = field(default_factory=dict)   # (method, c) -> ops/s
-    sse: bool = False            # --sse: buckets encrypt every upload (SSE-S3 default encryption)
-
-
-class Progress:
-    """One status line on stderr, rewritten in place on a terminal, one line per phase otherwise."""
-
-    def __init__(self, stream, enabled: bool = True):
-        self.stream = stream
-        self.enabled = enabled
-        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
-        self.label = ""
-        self._last = 0.0
-
-    def phase(self, label: str) -> None:
-        self.label = label
-        if self.enabled and not self.tty:
-            self.stream.write(f"  {label} ...\n")
-            self.stream.flush()
-        self.update("")
-
-    def update(self, text: str, force: bool = False) -> None:
-        if not self.tty:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        self.stream.write(f"\r\033[K  {self.label} {text}")
-        self.stream.flush()
-
-    def done(self, summary: str) -> None:
-        if not self.enabled:
-            return
-        if self.tty:
-            self.stream.write(f"\r\033[K  {self.label}: {summary}\n")
-        else:
-            self.stream.write(f"    -> {summary}\n")
-        self.stream.flush()
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
-            self.stream.flush()
-
-
-# --------------------------------------------------------------------------- helpers
-def check(conn: Conn, method: str, url: str, what: str, body=None, headers=None, ok=(200, 204)) -> bytes:
-    status, _, data = conn.request(method, url, body=body, headers=headers)
-    if status not in ok:
-        raise s3_error(method, what, status, data)
-    return data
-
-
-def pct(sorted_vals: list[float], p: float) -> float:
-    if not sorted_vals:
-        return 0.0
-    i = min(len(sorted_vals) - 1, max(0, int(round(p / 100 * (len(sorted_vals) - 1)))))
-    return sorted_vals[i]
-
-
-def create_bucket(ctx: Ctx, bucket: str) -> None:
-    """A bucket for a scenario; with ``--sse``, with SSE-S3 as its default encryption, so that every
-    upload to it is encrypted whatever the scenario sends."""
-    conn = Conn(ctx.endpoint)
-    try:
-        check(conn, "PUT", ctx.endpoint.url_for("PUT", bucket), f"CreateBucket {bucket}")
-        ctx.buckets.append(bucket)
-        if ctx.sse:
-            md5 = base64.b64encode(hashlib.md5(SSE_DEFAULT).digest()).decode()
-            check(conn, "PUT", ctx.endpoint.url_for("PUT", bucket, "", {"encryption": ""}),
-                  f"PutBucketEncryption {bucket}", body=SSE_DEFAULT,
-                  headers={"Content-MD5": md5, "Content-Type": "application/xml"}, ok=(200,))
-    finally:
-        conn.close()
-
-
-def preflight(endpoint: Endpoint) -> None:
-    """ListBuckets with the given credentials: a clear error for wrong keys or a dead endpoint."""
-    try:
-        conn = Conn(endpoint)
-        status, _, data = conn.request("GET", endpoint.url_for("GET", ""))
-        conn.close()
-    except OSError as exc:
-        raise BenchError(f"cannot reach {endpoint.url}: {exc}") from None
-    if status in (401, 403):
-        err = s3_error("GET", "/ (ListBuckets)", status, data)
-        raise BenchError(f"the endpoint {endpoint.url} rejected the credentials "
-                         f"(access key {endpoint.access_key!r}): {err}", status=status, code=err.code)
-    if status != 200:
-        raise s3_error("GET", f"{endpoint.url}/ (ListBuckets)", status, data)
-
-
-def closed_loop(ctx: Ctx, concurrency: int, ops: list[Callable[[Conn], bool]], *, max_seconds: float,
-                label: str) -> dict:
-    """Run ``ops[i]`` in thread i until ``max_seconds`` pass or it returns False (its work is done).
-    Each op call is one request; returns ops/s, latency percentiles, errors, client CPU share."""
-    lat: list[list[float]] = [[] for _ in range(concurrency)]
-    errors = [0] * concurrency
-    first_error: list[str] = []
-    stop = threading.Event()
-    start = threading.Barrier(concurrency + 1)
-    ends = [0.0] * concurrency
-    conns = [Conn(ctx.endpoint) for _ in range(concurrency)]
-
-    def worker(i: int) -> None:
-        conn, op, mine = conns[i], ops[i], lat[i]
-        pc = time.perf_counter
-        start.wait()
-        deadline = t_start[0] + max_seconds
-        try:
-            while not stop.is_set():
-                t0 = pc()
-                if t0 >= deadline:
-                    break
-                try:
-                    if not op(conn):
-                        break
-                except Exception as exc:   # counted and shown; too many stop the run
-                    errors[i] += 1
-                    if not first_error:
-                        first_error.append(f"{type(exc).__name__}: {exc}")
-                    if errors[i] > 20:
-                        stop.set()
-                    conn.close()
-                    conn = conns[i] = Conn(ctx.endpoint)
-                    continue
-                mine.append(pc() - t0)
-        finally:
-            ends[i] = pc()
-
-    t_start = [0.0]
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    cpu0 = time.process_time()
-    t_start[0] = time.perf_counter()
-    start.wait()
-    while any(t.is_alive() for t in threads):
-        threads[0].join(0.25)
-        done = sum(len(x) for x in lat)
-        ctx.progress.update(f"{time.perf_counter() - t_start[0]:5.1f}/{max_seconds:.0f} s  {done} ops")
-    elapsed = max(ends) - t_start[0]
-    cpu = time.process_time() - cpu0
-    for c in conns:
-        c.close()
-    allv = sorted(v for x in lat for v in x)
-    n = len(allv)
-    res = {"concurrency": concurrency, "ops": n, "errors": sum(errors), "seconds": round(elapsed, 3),
-           "ops_s": round(n / elapsed, 1) if elapsed > 0 else 0.0,
-           "p50_ms": round(pct(allv, 50) * 1000, 2), "p99_ms": round(pct(allv, 99) * 1000, 2),
-           "client_cpu_share": round(cpu / elapsed, 3) if elapsed > 0 else 0.0}
-    if first_error:
-        res["first_error"] = first_error[0]
-    if sum(errors) > n:
-        raise BenchError(f"{label} on {ctx.name}: mostly errors ({sum(errors)} errors, {n} ok); first: {first_error[0]}")
-    ctx.progress.done(f"{res['ops_s']:.0f} ops/s, p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms"
-                      f"{', %d errors' % res['errors'] if res['errors'] else ''}"
-                      f" (client CPU {res['client_cpu_share'] * 100:.0f}% of a core)")
-    return res
-
-
-def _split(items: list, n: int) -> list[list]:
-    return [items[i::n] for i in range(n)]
-
-
-# --------------------------------------------------------------------------- small objects
 def small_put(ctx: Ctx, concurrency: int) -> dict:
     if not ctx.small_bucket:
         ctx.small_bucket = f"bench-{ctx.run_id}-small"
@@ -218,7 +30,7 @@ def small_put(ctx: Ctx, concurrency: int) -> dict:
     body = os.urandom(ctx.small_size)
     budget = max(50, int(ctx.duration * PUT_RATE_CAP))
     keys = [f"small/c{concurrency}/{i:08d}" for i in range(budget)]
-    per = _split([(k, ctx.endpoint.url_for("PUT", ctx.small_bucket, k)) for k in keys], concurrency)
+    per = split([(k, ctx.endpoint.url_for("PUT", ctx.small_bucket, k)) for k in keys], concurrency)
     done: list[str] = []
     hdr = {"Content-Type": "application/octet-stream"}
 
@@ -275,7 +87,6 @@ def small_read(ctx: Ctx, method: str, concurrency: int) -> dict:
 DELETE_MARGIN = 1.5          # objects for a DELETE loop: its duration x the HEAD rate x this
 DELETE_MAX_ADDED = 100_000
 DELETE_SETTLE = 2.0          # seconds after a DELETE loop (at most 0.4 x its duration), untimed: a server's background deletes
-                             # (ours: ~1 s of node work after ~10,000) end before the next scenario
 
 
 def small_delete(ctx: Ctx, concurrency: int, share: float) -> dict:
@@ -294,7 +105,7 @@ def small_delete(ctx: Ctx, concurrency: int, share: float) -> dict:
                  label=f"small DELETE c={concurrency}: adding")
         ctx.progress.phase(f"[{ctx.name}] small DELETE c={concurrency}")
         keys = keys + extra
-    per = _split([(k, ctx.endpoint.url_for("DELETE", ctx.small_bucket, k)) for k in keys], concurrency)
+    per = split([(k, ctx.endpoint.url_for("DELETE", ctx.small_bucket, k)) for k in keys], concurrency)
 
     def make(mine):
         it = iter(mine)
@@ -316,7 +127,6 @@ def small_delete(ctx: Ctx, concurrency: int, share: float) -> dict:
     return res
 
 
-# --------------------------------------------------------------------------- mixed
 def mixed(ctx: Ctx, concurrency: int = 16, seed_objects: int = 256) -> dict:
     """70% GET of existing 4 KiB objects, 25% PUT of new ones, 5% ListObjectsV2 (first page of up
     to 1000 keys) in one bucket, ``concurrency`` threads."""
@@ -363,7 +173,6 @@ def mixed(ctx: Ctx, concurrency: int = 16, seed_objects: int = 256) -> dict:
     return res
 
 
-# --------------------------------------------------------------------------- listing
 def populate(ctx: Ctx, bucket: str, keys: list[str], *, body: bytes = b"", concurrency: int = 16,
              label: str = "populating") -> dict:
     """PUT every key (empty objects by default) with ``concurrency`` threads over presigned URLs."""
@@ -493,168 +302,3 @@ def list_tiny(ctx: Ctx) -> dict:
         conn.close()
     vals.sort()
     return {"keys": 10, "delimiter_page_ms": round(pct(vals, 50) * 1000, 2)}
-
-
-# --------------------------------------------------------------------------- large objects
-class PatternStream(io.RawIOBase):
-    """``size`` bytes of a repeated 1 MiB random block, readable and seekable, never all in memory."""
-
-    def __init__(self, size: int, block: bytes):
-        self.size, self.block, self.pos = size, block, 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self.pos
-
-    def seek(self, off, whence=0):
-        self.pos = off if whence == 0 else (self.pos + off if whence == 1 else self.size + off)
-        return self.pos
-
-    def readinto(self, b):
-        n = min(len(b), self.size - self.pos)
-        if n <= 0:
-            return 0
-        mv = memoryview(b)
-        done = 0
-        bl = len(self.block)
-        while done < n:
-            o = (self.pos + done) % bl
-            k = min(bl - o, n - done)
-            mv[done:done + k] = self.block[o:o + k]
-            done += k
-        self.pos += n
-        return n
-
-
-def _chunks(size: int, block: bytes):
-    left = size
-    while left > 0:
-        b = block if left >= len(block) else block[:left]
-        left -= len(b)
-        yield b
-
-
-def large_put(ctx: Ctx, bucket: str, key: str, size: int, block: bytes) -> dict:
-    ctx.progress.phase(f"[{ctx.name}] large PUT {size // MiB} MiB")
-    url = ctx.endpoint.url_for("PUT", bucket, key)
-    conn = StreamConn(ctx.endpoint)
-    with RssSampler(ctx.pids) as mem:
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        try:
-            check(conn, "PUT", url, key, body=_chunks(size, block), headers={"Content-Length": str(size)}, ok=(200,))
-        finally:
-            conn.close()
-        dt = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-    res = {"bytes": size, "seconds": round(dt, 3), "mb_s": round(size / dt / 1e6, 1),
-           "client_cpu_share": round(cpu / dt, 3), "memory": mem.result()}
-    ctx.progress.done(f"{res['mb_s']:.0f} MB/s" + _mem_text(res["memory"]))
-    return res
-
-
-def large_get(ctx: Ctx, bucket: str, key: str, size: int) -> dict:
-    ctx.progress.phase(f"[{ctx.name}] large GET {size // MiB} MiB")
-    url = ctx.endpoint.url_for("GET", bucket, key)
-    conn = StreamConn(ctx.endpoint)
-    buf = bytearray(MiB)
-    got = 0
-    with RssSampler(ctx.pids) as mem:
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        try:
-            status, resp, _ = conn.request("GET", url, read=False)
-            if status != 200:
-                raise s3_error("GET", key, status, resp.read())
-            while True:
-                k = resp.readinto(buf)
-                if not k:
-                    break
-                got += k
-                if got % (64 * MiB) < MiB:
-                    ctx.progress.update(f"{got // MiB} MiB")
-        finally:
-            conn.close()
-        dt = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-    if got != size:
-        raise BenchError(f"large GET on {ctx.name} returned {got} bytes, expected {size}")
-    res = {"bytes": size, "seconds": round(dt, 3), "mb_s": round(size / dt / 1e6, 1),
-           "client_cpu_share": round(cpu / dt, 3), "memory": mem.result()}
-    ctx.progress.done(f"{res['mb_s']:.0f} MB/s" + _mem_text(res["memory"]))
-    return res
-
-
-def delete_object(ctx: Ctx, bucket: str, key: str) -> None:
-    conn = Conn(ctx.endpoint)
-    try:
-        check(conn, "DELETE", ctx.endpoint.url_for("DELETE", bucket, key), key, ok=(204, 200))
-    finally:
-        conn.close()
-
-
-def multipart(ctx: Ctx, bucket: str, key: str, size: int, block: bytes) -> dict:
-    """boto3 ``upload_fileobj`` with its default TransferConfig (8 MiB parts, 10 threads, boto3's
-    default checksums)."""
-    try:
-        import boto3
-        from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
-    except ImportError:
-        return {"skipped": "boto3 is not installed (pip install -e '.[bench]')"}
-    ctx.progress.phase(f"[{ctx.name}] multipart upload {size // MiB} MiB (boto3 defaults)")
-    ep = ctx.endpoint
-    s3 = boto3.client("s3", endpoint_url=ep.url, aws_access_key_id=ep.access_key,
-                      aws_secret_access_key=ep.secret_key, region_name=ep.region,
-                      config=Config(s3={"addressing_style": "path"}),
-                      verify=not ep.insecure if ep.scheme == "https" else None)
-    cfg = TransferConfig()
-    src = PatternStream(size, block)
-    with RssSampler(ctx.pids) as mem:
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        s3.upload_fileobj(src, bucket, key, Config=cfg)
-        dt = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-    head = s3.head_object(Bucket=bucket, Key=key)
-    if head["ContentLength"] != size:
-        raise BenchError(f"multipart upload on {ctx.name}: object has {head['ContentLength']} bytes, expected {size}")
-    res = {"bytes": size, "seconds": round(dt, 3), "mb_s": round(size / dt / 1e6, 1),
-           "part_size": cfg.multipart_chunksize, "threads": cfg.max_concurrency, "etag": head.get("ETag"),
-           "client_cpu_share": round(cpu / dt, 3), "memory": mem.result()}
-    ctx.progress.done(f"{res['mb_s']:.0f} MB/s" + _mem_text(res["memory"]))
-    return res
-
-
-def _mem_text(m: dict) -> str:
-    if m.get("max_gateway_growth_mib") is None:
-        return ""
-    s = f"; server RSS growth: front end {m['max_gateway_growth_mib']:.0f} MiB"
-    if m.get("max_node_growth_mib") is not None:
-        s += f", nodes {m['max_node_growth_mib']:.0f} MiB"
-    return s
-
-
-# --------------------------------------------------------------------------- cleanup
-def empty_and_delete_bucket(ctx: Ctx, bucket: str) -> None:
-    """For runs against an external endpoint: delete what the run made (DeleteObjects by 1000)."""
-    from xml.sax.saxutils import escape
-    key_re = re.compile(rb"<Key>([^<]*)</Key>")
-    conn = Conn(ctx.endpoint)
-    try:
-        while True:
-            data = check(conn, "GET", ctx.endpoint.url_for("GET", bucket, "", {"list-type": "2", "max-keys": "1000"}),
-                         f"ListObjectsV2 {bucket}", ok=(200,))
-            keys = [html.unescape(k.decode()) for k in key_re.findall(data)]
-            if not keys:
-                break
-            body = ("<Delete><Quiet>true</Quiet>" + "".join(f"<Object><Key>{escape(k)}</Key></Object>" for k in keys)
-                    + "</Delete>").encode()
-            md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-            check(conn, "POST", ctx.endpoint.url_for("POST", bucket, "", {"delete": ""}), f"DeleteObjects {bucket}",
-                  body=body, headers={"Content-MD5": md5, "Content-Type": "application/xml"}, ok=(200,))
-        check(conn, "DELETE", ctx.endpoint.url_for("DELETE", bucket), f"DeleteBucket {bucket}", ok=(204, 200))
-    finally:
-        conn.close()

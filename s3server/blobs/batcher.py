@@ -32,8 +32,9 @@ import threading
 import time
 from typing import Callable
 
-from s3server.blobs.client import WRITE_BATCH, WRITE_BATCH_BYTES, Call, NodeClient
+from s3server.blobs.client import WRITE_BATCH, WRITE_BATCH_BYTES, NodeClient
 from s3server.blobs.errors import BlobError
+from s3server.blobs.wire import Call
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ import threading
 import time
 from typing import Iterable
 
-from s3server.blobs.client import DELETE_BATCH, Call, NodeClient
+from s3server.blobs.client import DELETE_BATCH, NodeClient
 from s3server.blobs.errors import BlobError
+from s3server.blobs.wire import Call
 from s3server.models import BlobRef
 
 log = logging.getLogger(__name__)

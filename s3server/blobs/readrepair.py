@@ -25,23 +25,29 @@ import logging
 import os
 import queue
 import threading
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Protocol
 
+from s3server.blobs.client import NodeClient
 from s3server.blobs.errors import BlobError, BlobNotFound
 from s3server.models import BlobRef
-
-if TYPE_CHECKING:
-    from s3server.blobs.store import BlobStore
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 1000
 
 
+class Copies(Protocol):
+    """What the repairer needs of its BlobStore (blobs/store.py, which builds it)."""
+
+    def client(self, node_id: str) -> NodeClient: ...
+
+    def copy(self, blob_id: str, size: int, sources: Iterable[str], target: str) -> str: ...
+
+
 class ReadRepairer:
     """Puts back copies that failed a read (see the module docstring)."""
 
-    def __init__(self, store: "BlobStore", *, max_pending: int = MAX_PENDING):
+    def __init__(self, store: Copies, *, max_pending: int = MAX_PENDING):
         self._store = store
         self._max_pending = max_pending
         self._queue: queue.Queue = queue.Queue()

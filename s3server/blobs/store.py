@@ -17,12 +17,13 @@ import xxhash
 
 from s3server.blobs.batcher import PendingWrite, WriteBatcher
 from s3server.blobs.cache import BlobCache
-from s3server.blobs.client import Call, NodeClient
+from s3server.blobs.client import NodeClient
 from s3server.blobs.deleter import BatchDeleter
 from s3server.blobs.errors import BlobError, BlobNotFound, BlobUnavailable, NodeFull, QuorumError
 from s3server.blobs.health import NodeHealth
 from s3server.blobs.placement import nodes_for
 from s3server.blobs.readrepair import ReadRepairer
+from s3server.blobs.wire import Call
 from s3server.blobs.writer import NodeUpload
 from s3server.models import BlobRef
 

@@ -8,7 +8,7 @@ handler time in the gateway. So the statements on every request's path (object l
 one-statement PUT and DELETE) take this route on PostgreSQL; everything else, and SQLite,
 stays on SQLAlchemy Connections.
 
-What stays the same as ``MetadataStore._run``:
+What stays the same as ``Transactions._run``:
 
 * connections come from the same SQLAlchemy pool (checkout, reset on return, size);
 * values go through the columns' own bind and result processors (JSON text, UTC times);

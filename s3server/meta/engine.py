@@ -1,6 +1,6 @@
 """Engines for the metadata database: SQLite (embedded) and PostgreSQL (pods).
 
-Dialect differences live here and nowhere else above ``store.py``:
+Dialect differences live here and nowhere else above the query modules:
 
 SQLite
     * ``journal_mode=WAL``: readers never block the writer and vice versa, so several
@@ -36,7 +36,7 @@ PostgreSQL
     * on a disconnect error SQLAlchemy invalidates the connection *and every older pooled
       connection*, so after a PostgreSQL restart requests recover without a process
       restart. We do not pre-ping at checkout (one extra round trip on every unit of work,
-      the hot path of every request); ``MetadataStore._run`` instead re-runs a *read* that
+      the hot path of every request); ``Transactions._run`` (meta/transactions.py) instead re-runs a *read* that
       met a dead connection, and lets a write become 503 (its COMMIT may have happened);
     * with ``NullPool`` + ``creator`` the dialect's per-connection ``on_connect`` setup
       runs on every checkout, and health checks would be configured in two places.
@@ -68,7 +68,7 @@ PG_CONNECT_TIMEOUT_S = 5
 # order (listings, repair paging) and full scans (GC checks); none wants a bitmap scan. Without
 # statistics (a table not analyzed yet, autovacuum off) the planner guessed a few hundred rows
 # for a listing's key range and chose a bitmap scan of the whole range plus a sort: 0.7 s per
-# page at 1M keys instead of ~1 ms (tests/meta/test_store.py checks the plan). A connection
+# page at 1M keys instead of ~1 ms (tests/meta/test_listing.py checks the plan). A connection
 # pooler in front of PostgreSQL must pass startup options (PgBouncer: ignore_startup_parameters).
 # TimeZone=UTC: timestamptz values are the same instants in any session time zone, but psycopg
 # loads them with the session's tzinfo; a server whose zone is "Etc/UTC" (Debian's default) or
@@ -109,7 +109,7 @@ def make_engine(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=False,   # see MetadataStore._run: stale connections are retried there
+            pool_pre_ping=False,   # see Transactions._run: stale connections are retried there
             pool_recycle=3600,
             pool_use_lifo=True,   # idle surplus connections age out instead of rotating
             echo=echo,

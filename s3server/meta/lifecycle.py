@@ -1,6 +1,6 @@
-"""Bucket settings and lifecycle queries (a mixin of MetadataStore, split out of store.py for
-size): an entry of the bucket row's settings document, the buckets that have lifecycle rules, the
-objects an expiration rule may reach and the uploads an abort rule may reach. The scans are seeks
+"""Bucket settings and lifecycle queries (a query family of MetadataStore): an entry of the bucket
+row's settings document, the buckets that have lifecycle rules, the objects an expiration rule may
+reach and the uploads an abort rule may reach. The scans are seeks
 on an index range, paged by key, so a pass over a large bucket holds nothing whole; the row itself
 is judged again when it is deleted (``delete_object_if``)."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from s3server.meta import schema as s
 from s3server.meta.listing import prefix_range
 from s3server.meta.rows import bucket_from_row, lifecycle_to_json, object_from_row, tags_from_json
+from s3server.meta.transactions import Transactions
 from s3server.models import Bucket, BucketLifecycle, ObjectMeta
 
 
@@ -31,7 +32,7 @@ def _age_and_size(modified_before: datetime | None, size_gt: int | None,
     return conds
 
 
-class LifecycleQueries:
+class LifecycleQueries(Transactions):
     # -- lifecycle rules -----------------------------------------------------------------
 
     def set_bucket_lifecycle(self, name: str, lifecycle: BucketLifecycle | None) -> bool:

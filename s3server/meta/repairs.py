@@ -1,5 +1,5 @@
 """Repair and GC queries: where blobs are used, node-list edits, batch reference checks and
-the repair lock (a mixin of MetadataStore, split out of store.py for size)."""
+the repair lock (a query family of MetadataStore)."""
 from __future__ import annotations
 
 import json
@@ -13,10 +13,11 @@ from s3server.meta import schema as s
 from s3server.meta.common import BLOB_PAGE
 from s3server.meta.errors import Unavailable
 from s3server.meta.rows import blob_from_json
+from s3server.meta.transactions import Transactions
 from s3server.models import BlobRef
 
 
-class RepairQueries:
+class RepairQueries(Transactions):
     # -- repair / GC -------------------------------------------------------------------
 
     def iter_blob_ids(self, *, page_size: int = BLOB_PAGE) -> Iterator[str]:

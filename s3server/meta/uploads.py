@@ -1,5 +1,5 @@
 """Multipart uploads: the part of MetadataStore that keeps uploads and their parts
-(a mixin, split out of store.py for size; it relies on the store's transaction helpers)."""
+(a query family of MetadataStore, on the transaction helpers of transactions.py)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from s3server.meta.rows import (
     upload_from_row,
     upload_values,
 )
+from s3server.meta.transactions import Transactions
 from s3server.models import (
     BlobRef,
     MultipartUpload,
@@ -34,7 +35,7 @@ from s3server.models import (
 )
 
 
-class UploadQueries:
+class UploadQueries(Transactions):
     # -- multipart ---------------------------------------------------------------------
 
     def create_upload(self, upload: MultipartUpload) -> None:

@@ -11,7 +11,7 @@ from s3server.meta import errors as meta_errors
 from s3server.meta import rows
 from s3server.models import (ANONYMOUS, Bucket, BucketEncryption, BucketLifecycle, CorsRule, User, WebsiteConfig,
                              account_id)
-from s3server.service import cors, policy
+from s3server.service import cors, policy, policylang, policyparse
 from s3server.service.common import GuardedStore, can_access, owned_bucket, validate_bucket_name
 
 KNOWN_REGIONS = frozenset({
@@ -229,7 +229,7 @@ class BucketService:
         Only the owner (or an admin): a bucket policy never lets another account change it."""
         bucket = self._owner_side(user, name)
         if text is not None:
-            found = policy.parse(text, name)
+            found = policyparse.parse(text, name)
             if found.is_public and bucket.public_access_block and bucket.public_access_block[2]:
                 raise S3Error("AccessDenied", f"User: arn:aws:iam::{account_id(user.id)}:user/{user.name} is not "
                               f"authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::{name}\" "
@@ -245,7 +245,7 @@ class BucketService:
 
     def policy_is_public(self, user: User, name: str) -> bool:
         """GetBucketPolicyStatus: whether the policy grants public access (AWS's rules)."""
-        return policy.compiled(self.get_bucket_policy(user, name), name).is_public
+        return policyparse.compiled(self.get_bucket_policy(user, name), name).is_public
 
     def _owner_side(self, user: User, name: str) -> Bucket:
         """The bucket, for its owner or an admin only: another account is AccessDenied, or, when
@@ -269,7 +269,7 @@ class BucketService:
         if bucket is None or bucket.policy is None:
             return user
         owner_side = user.is_admin or bucket.owner_id == user.id
-        if owner_side and action in policy.OWNER_ALWAYS:
+        if owner_side and action in policylang.OWNER_ALWAYS:
             return user
         may = self._judge(user, bucket, context())
         if not may(action, key):
@@ -295,7 +295,7 @@ class BucketService:
 
     def _judge(self, user: User, bucket: Bucket, context: dict[str, str]) -> "_Judge":
         try:
-            found = policy.compiled(bucket.policy, bucket.name)
+            found = policyparse.compiled(bucket.policy, bucket.name)
         except S3Error as exc:          # stored by a version that read it otherwise: refuse, never ignore
             raise S3Error("AccessDenied", "The bucket's policy cannot be evaluated by this server "
                           f"({exc.message}); its owner can read, replace or delete it.") from exc
@@ -323,10 +323,10 @@ class BucketService:
             "aws:currenttime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "aws:epochtime": str(int(now.timestamp())),
         })
         keys.update(context)
-        if existing_tags and key is not None and action in policy.EXISTING_TAG_ACTIONS:
+        if existing_tags and key is not None and action in policylang.EXISTING_TAG_ACTIONS:
             found = self.store.get_object(bucket.name, key)        # s3:ExistingObjectTag/<key>
             if found is not None:
-                keys.update((policy.EXISTING_TAG + k.lower(), v) for k, v in found.tags)
+                keys.update((policylang.EXISTING_TAG + k.lower(), v) for k, v in found.tags)
         resource = f"arn:aws:s3:::{bucket.name}" + (f"/{key}" if key is not None else "")
         return policy.Request(action, resource, account, user.name, keys)
 
@@ -379,7 +379,7 @@ class _Judge:
 
     def __call__(self, action: str, key: str | None) -> bool:
         decision = self.found.decide(self.request(action, key))
-        self.denied = decision == policy.DENY
+        self.denied = decision == policylang.DENY
         if self.denied:
             return False
-        return self.owner_side or (decision == policy.ALLOW and not self.restricted)
+        return self.owner_side or (decision == policylang.ALLOW and not self.restricted)

@@ -18,8 +18,9 @@ from s3server.models import ObjectMeta, Segment, User
 from s3server.service import checksums
 from s3server.service.sse import SSE_C, CustomerKey
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
-from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
-                                      failed_condition, upload_sse, user_metadata_size)
+from s3server.service.conditions import failed_condition
+from s3server.service.objects import DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, upload_sse, user_metadata_size
+from s3server.service.payload import Payload
 
 MAX_COPY_SOURCE = 5 * 1024 ** 3
 SELF_COPY_MESSAGE = ("This copy request is illegal because it is trying to copy an object to itself without "

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from s3server.errors import S3Error
 from s3server.models import User
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
-from s3server.service.objects import DeleteCondition, delete_row_if
+from s3server.service.conditions import DeleteCondition, delete_row_if
 
 MAX_KEYS = 1000
 

@@ -28,8 +28,9 @@ from s3server.models import MultipartUpload, ObjectMeta, Segment, UploadPart, Us
 from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, owned_bucket, validate_key
 from s3server.service.copy import CopyConditions, CopyService, CopySource, parse_copy_range
-from s3server.service.objects import (DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, Payload,
-                                      _normalize_etag, upload_sse, user_metadata_size)
+from s3server.service.conditions import normalize_etag
+from s3server.service.objects import DEFAULT_CHECKSUM, MAX_METADATA_BYTES, ObjectService, upload_sse, user_metadata_size
+from s3server.service.payload import Payload
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
@@ -261,7 +262,7 @@ class MultipartService:
                               "complete request must include the checksum for each part. It was missing for part "
                               f"{want.part_number} in the request.")
             have = stored.get(want.part_number)
-            if have is None or _normalize_etag(want.etag) != _normalize_etag(have.etag) or any(
+            if have is None or normalize_etag(want.etag) != normalize_etag(have.etag) or any(
                     algo in have.checksums and value != have.checksums[algo]
                     for algo, value in want.checksums.items()):
                 raise S3Error("InvalidPart", upload_id=upload_id, part_number=want.part_number, e_tag=want.etag)

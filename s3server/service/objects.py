@@ -5,84 +5,32 @@ while computing every digest; verify what the client declared at the end of the
 stream (a failed check aborts the node uploads, so nothing is stored); reach the
 write quorum; only then commit the metadata row. Replaced blobs are deleted after
 the commit, in the background.
+
+The request body's checks are payload.py's, the conditional and Range headers conditions.py's.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from s3server import blobs as blobs_mod
 from s3server.errors import S3Error
-from s3server.timefmt import parse_http_date
 from s3server.meta import errors as meta_errors
 from s3server.models import Bucket, ObjectMeta, Segment, User
 from s3server.service import checksums, sse as sse_mod
 from s3server.service.common import GuardedStore, can_access, owned_bucket, quorum_error, unavailable, validate_key
+from s3server.service.conditions import (Conditions, DeleteCondition, check_conditions, delete_row_if, etag_matches,
+                                         parse_range)
+from s3server.service.payload import Kept, Payload, validate_payload, verify_payload
 
 log = logging.getLogger(__name__)
 
 MAX_METADATA_BYTES = 2048
 DEFAULT_CHECKSUM = "CRC64NVME"   # what AWS computes when the client sends no checksum
-
-
-@dataclass
-class Payload:
-    """A request body as the service sees it: decoded chunks plus what the client declared."""
-    chunks: Iterable[bytes]
-    length: int | None = None                      # declared decoded length
-    content_md5: str | None = None                 # base64, from Content-MD5
-    sha256_hex: str | None = None                  # from x-amz-content-sha256 when it is a digest
-    checksums: dict[str, str] = field(default_factory=dict)   # algo -> base64, from headers
-    trailer: Callable[[], dict[str, str]] | None = None       # algo -> base64, known after the body
-    trailer_algorithms: tuple[str, ...] = ()       # algorithms announced in x-amz-trailer
-    sdk_algorithm: str | None = None               # x-amz-sdk-checksum-algorithm
-
-
-@dataclass(frozen=True)
-class Conditions:
-    if_match: str | None = None
-    if_none_match: str | None = None
-    if_modified_since: str | None = None
-    if_unmodified_since: str | None = None
-
-
-@dataclass(frozen=True)
-class DeleteCondition:
-    """A conditional delete (DeleteObject's ``If-Match``, ``x-amz-if-match-size``,
-    ``x-amz-if-match-last-modified-time``; DeleteObjects' per-key ``ETag``, ``Size``,
-    ``LastModifiedTime``): the object is deleted only if every given value matches."""
-    etag: str | None = None                # an ETag, a list of them, or "*"
-    size: int | None = None
-    last_modified: datetime | None = None  # compared to the second (HTTP dates have no more)
-
-    def __bool__(self) -> bool:
-        return self.etag is not None or self.size is not None or self.last_modified is not None
-
-    def holds(self, meta: ObjectMeta) -> bool:
-        return ((self.etag is None or _etag_matches(self.etag, meta.etag))
-                and (self.size is None or self.size == meta.size)
-                and (self.last_modified is None
-                     or int(self.last_modified.timestamp()) == int(meta.last_modified.timestamp())))
-
-
-def delete_row_if(store: GuardedStore, bucket: str, key: str, cond: DeleteCondition) -> ObjectMeta | None:
-    """The metadata side of a conditional delete (the caller deletes the blobs): the removed
-    object, None if there was none; PreconditionFailed when ``cond`` does not hold, NoSuchKey
-    for a missing object when an ETag was given (AWS: "If-Match ... 404 NoSuchKey when the
-    object does not exist"; a size or time alone lets it pass)."""
-    try:
-        removed = store.delete_object_if(bucket, key, cond.holds)
-    except meta_errors.PreconditionFailed as exc:
-        raise S3Error("PreconditionFailed", condition="If-Match") from exc
-    if removed is None and cond.etag is not None:
-        raise S3Error("NoSuchKey", key=key)
-    return removed
 
 
 @dataclass(frozen=True)
@@ -94,155 +42,8 @@ class ObjectRead:
     body: Iterator[bytes] | None
 
 
-def _decode_b64(value: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise S3Error("InvalidDigest") from exc
-
-
-def validate_payload(p: Payload) -> None:
-    """Checks that can be made before reading a byte of the body."""
-    if p.content_md5 is not None and len(_decode_b64(p.content_md5)) != 16:
-        raise S3Error("InvalidDigest")
-    for algo, value in p.checksums.items():
-        if not checksums.valid_value(algo, value):
-            raise S3Error("InvalidRequest", f"Value for {checksums.header_name(algo)} header is invalid.")
-    declared = set(p.checksums) | set(p.trailer_algorithms)
-    if len(declared) > 1:
-        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-    if p.checksums and p.trailer_algorithms:
-        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header")
-    if p.sdk_algorithm and declared and p.sdk_algorithm not in declared:
-        raise S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
-
-
-def read_small_payload(payload: Payload, limit: int, too_large: S3Error) -> bytes:
-    """Read a small request body (an XML document) whole and verify it exactly as an upload is
-    verified (Content-MD5, x-amz-checksum-* header or trailer, x-amz-content-sha256)."""
-    validate_payload(payload)
-    algos = list(payload.checksums) or list(payload.trailer_algorithms)
-    digests = checksums.Digests(algos, sha256=payload.sha256_hex is not None)
-    pieces = []
-    for chunk in payload.chunks:
-        digests.update(chunk)
-        if digests.size > limit:
-            raise too_large
-        pieces.append(chunk)
-    if payload.length is not None and digests.size != payload.length:
-        raise S3Error("IncompleteBody")
-    ObjectService._verify(payload, digests)
-    return b"".join(pieces)
-
-
-def _normalize_etag(value: str) -> str:
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    want = _normalize_etag(etag)
-    return any(t.strip() == "*" or _normalize_etag(t) == want for t in header.split(","))
-
-
-def failed_condition(meta: ObjectMeta, cond) -> tuple[str, bool] | None:
-    """Evaluate If-Match / If-Unmodified-Since / If-None-Match / If-Modified-Since with AWS's
-    precedence (RFC 7232 section 6): If-Match true overrides If-Unmodified-Since; If-None-Match
-    false overrides If-Modified-Since. Returns (the header that failed, whether it is a
-    "not modified" kind of failure), or None when every condition holds. ``cond`` is any object
-    with the four fields (Conditions, or the copy-source ones)."""
-    lm = meta.last_modified.replace(microsecond=0)
-    if cond.if_match is not None:
-        if not _etag_matches(cond.if_match, meta.etag):
-            return "If-Match", False
-    elif cond.if_unmodified_since is not None:
-        dt = parse_http_date(cond.if_unmodified_since)
-        if dt is not None and lm > dt:
-            return "If-Unmodified-Since", False
-    if cond.if_none_match is not None:
-        if _etag_matches(cond.if_none_match, meta.etag):
-            return "If-None-Match", True
-    elif cond.if_modified_since is not None:
-        dt = parse_http_date(cond.if_modified_since)
-        if dt is not None and lm <= dt:
-            return "If-Modified-Since", True
-    return None
-
-
-def check_conditions(meta: ObjectMeta, cond: Conditions) -> None:
-    """GET/HEAD: a failed If-None-Match / If-Modified-Since is 304, any other failure 412."""
-    failed = failed_condition(meta, cond)
-    if failed is None:
-        return
-    header, not_modified = failed
-    if not_modified:
-        raise S3Error("NotModified")
-    raise S3Error("PreconditionFailed", condition=header)
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` -> (start, end exclusive); None = whole object.
-    A malformed or multi-range header is ignored (as AWS does); an unsatisfiable one is InvalidRange."""
-    if not header:
-        return None
-    header = header.strip()
-    if not header.lower().startswith("bytes=") or "," in header:
-        return None
-    spec = header[6:].strip()
-    first, sep, last = spec.partition("-")
-    if not sep:
-        return None
-    try:
-        if first == "":
-            if not last.isdigit():
-                return None
-            n = int(last)
-            if n == 0:
-                raise S3Error("InvalidRange", range_requested=header, actual_object_size=size)
-            if size == 0:
-                return None     # a non-zero suffix of an empty object is the (empty) whole object
-            return max(0, size - n), size
-        if not first.isdigit() or (last and not last.isdigit()):
-            return None
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
-        return None
-    if last and end <= start:
-        return None
-    if start >= size:
-        raise S3Error("InvalidRange", range_requested=header, actual_object_size=size)
-    return start, min(end, size)
-
-
 def user_metadata_size(meta: dict[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
-
-
-class _Kept:
-    """The bytes of a body as it streams past, while it is at most ``limit`` bytes long
-    (an object's inline copy)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            if self.size <= self.limit:
-                self.size += len(chunk)
-                if self.size <= self.limit:
-                    self.parts.append(chunk)
-                else:
-                    self.parts = []
-            yield chunk
-
-    def data(self, size: int) -> bytes | None:
-        """The kept bytes if the whole body (``size`` bytes) fitted, else None."""
-        return b"".join(self.parts) if self.size == size <= self.limit else None
 
 
 def inline_bytes(meta: ObjectMeta, data: bytes | None = None) -> bytes | None:
@@ -306,7 +107,7 @@ class ObjectService:
         self.check_write_conditions(bucket, key, if_none_match=if_none_match, if_match=if_match)
         kept = None
         if self.inline_max and sse != sse_mod.SSE_C and (payload.length is None or payload.length <= self.inline_max):
-            kept = _Kept(self.inline_max)
+            kept = Kept(self.inline_max)
             payload = dataclasses.replace(payload, chunks=kept.wrap(payload.chunks))
         blob, digests, algos = self.store_payload(payload, sse=sse, customer_key=customer_key)
         inline = kept.data(blob.size) if kept is not None else None
@@ -329,7 +130,7 @@ class ObjectService:
             current = self.store.get_object(bucket, key)
             if current is None:
                 raise S3Error("NoSuchKey", key=key)
-            if not _etag_matches(if_match, current.etag):
+            if not etag_matches(if_match, current.etag):
                 raise S3Error("PreconditionFailed", condition="If-Match")
         if if_none_match and self.store.get_object(bucket, key) is not None:
             raise S3Error("PreconditionFailed", condition="If-None-Match")
@@ -382,7 +183,7 @@ class ObjectService:
                     yield chunk
             if payload.length is not None and digests.size != payload.length:
                 raise S3Error("IncompleteBody")
-            self._verify(payload, digests)
+            verify_payload(payload, digests)
 
         stream: Iterator[bytes] = verified()
         sealed = None
@@ -403,26 +204,6 @@ class ObjectService:
         if sealed is not None:
             blob = dataclasses.replace(blob, key=sealed)
         return blob, digests, algos
-
-    @staticmethod
-    def _verify(p: Payload, d: checksums.Digests) -> None:
-        if p.content_md5 is not None and _decode_b64(p.content_md5) != bytes.fromhex(d.md5_hex()):
-            raise S3Error("BadDigest", expected_digest=p.content_md5, calculated_digest=d.md5_b64())
-        if p.sha256_hex is not None and p.sha256_hex.lower() != d.sha256_hex():
-            raise S3Error("XAmzContentSHA256Mismatch", client_computed_content_s_h_a256=p.sha256_hex,
-                          s3_computed_content_s_h_a256=d.sha256_hex())
-        declared = dict(p.checksums)
-        if p.trailer is not None:
-            trailer = p.trailer()
-            for algo in p.trailer_algorithms:
-                if algo not in trailer:
-                    raise S3Error("InvalidRequest", f"The {checksums.header_name(algo)} trailer was not sent.")
-                if not checksums.valid_value(algo, trailer[algo]):
-                    raise S3Error("InvalidRequest", f"Value for {checksums.header_name(algo)} trailing header is invalid.")
-            declared.update(trailer)
-        for algo, value in declared.items():
-            if d.checksum(algo) != value:
-                raise S3Error("BadDigest", f"The {algo} you specified did not match the calculated checksum.")
 
     def delete_object(self, user: User, bucket: str, key: str,
                       cond: DeleteCondition = DeleteCondition()) -> ObjectMeta | None:

@@ -62,8 +62,6 @@ import logging
 import random
 import threading
 import time
-from array import array
-from bisect import bisect_left
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,6 +69,8 @@ from typing import Callable, Iterator
 
 from s3server.blobs import BlobError, BlobNotFound
 from s3server.blobs.placement import nodes_for
+from s3server.service.inventory import Inventory, NodeInventory
+from s3server.service.pace import Pace, in_share
 
 log = logging.getLogger("s3server.repair")
 
@@ -84,48 +84,6 @@ COUNTERS = (
     "no_good_copy",
     "orphans_seen", "orphans_young", "orphans_rescued", "orphans_deleted", "errors",
 )
-
-
-def scrub_share_at(now: float, interval: float, cycle: float) -> tuple[int, int]:
-    """The share of blobs a background pass started at ``now`` (wall clock) scrubs, when
-    passes run every ``interval`` seconds and every copy should be re-read about once per
-    ``cycle`` seconds: slice ``floor(now / interval) mod n`` of ``n = cycle / interval``
-    (rounded, at least 1). Consecutive passes take consecutive slices; a pass that comes late
-    (jitter, a restart) may skip one, which then waits for the next cycle."""
-    if cycle <= 0 or interval <= 0:
-        return 0, 1
-    count = max(1, round(cycle / interval))
-    return int(now // interval) % count, count
-
-
-def in_share(blob_id: str, share: tuple[int, int]) -> bool:
-    """Whether ``blob_id`` (random hex) falls in slice ``share[0]`` of ``share[1]``."""
-    index, count = share
-    return count <= 1 or int(blob_id[:8], 16) % count == index
-
-
-class Pace:
-    """Spreads work to ``rate`` units per second over every thread that calls ``take``:
-    each call reserves the next ``n / rate`` seconds and sleeps until its slot starts.
-    ``rate`` 0 never waits."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.rate = rate
-        self._clock = clock
-        self._sleep = sleep
-        self._next = clock()
-        self._lock = threading.Lock()
-
-    def take(self, n: float) -> None:
-        if self.rate <= 0 or n <= 0:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(self._next, now)
-            self._next = start + n / self.rate
-        if start > now:
-            self._sleep(start - now)
 
 
 @dataclass
@@ -143,85 +101,6 @@ class Report:
         return {"event": "summary", "completed": self.completed, **self.counts,
                 "unreachable_nodes": self.unreachable, "scrub_share": self.scrub_share,
                 "seconds": round(self.seconds, 3)}
-
-
-class NodeInventory:
-    """One node's blobs for a pass, compactly: sorted 16-byte ids, sizes (-1: the node could
-    not read the trailer), ages in seconds (float32) and a "referenced" mark per blob. About
-    70 bytes per blob where a dict of hex strings and tuples took ~230: a pass over millions
-    of blobs holds one of these per node. Marking replaces a set of every referenced id."""
-    __slots__ = ("ids", "sizes", "ages", "seen")
-
-    def __init__(self) -> None:
-        self.ids: list[bytes] = []
-        self.sizes = array("q")
-        self.ages = array("f")
-        self.seen = bytearray()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def add(self, blob_id: str, size: int | None, age: float) -> None:
-        """Append an entry (nodes list in id order; ``finish`` sorts if one did not)."""
-        self.ids.append(bytes.fromhex(blob_id))
-        self.sizes.append(-1 if size is None else size)
-        self.ages.append(age)
-        self.seen.append(0)
-
-    def finish(self) -> NodeInventory:
-        ids = self.ids
-        if any(ids[i] >= ids[i + 1] for i in range(len(ids) - 1)):
-            order = sorted(range(len(ids)), key=ids.__getitem__)
-            self.ids = [ids[i] for i in order]
-            self.sizes = array("q", (self.sizes[i] for i in order))
-            self.ages = array("f", (self.ages[i] for i in order))
-            self.seen = bytearray(len(order))
-        return self
-
-    def _find(self, blob_id: str) -> int:
-        try:
-            key = bytes.fromhex(blob_id)
-        except ValueError:
-            return -1
-        i = bisect_left(self.ids, key)
-        return i if i < len(self.ids) and self.ids[i] == key else -1
-
-    def get(self, blob_id: str) -> tuple[int | None, float] | None:
-        """(size or None, age) of the node's copy; None if the node did not list it."""
-        i = self._find(blob_id)
-        if i < 0:
-            return None
-        size = self.sizes[i]
-        return (None if size < 0 else size), self.ages[i]
-
-    def mark(self, blob_id: str) -> None:
-        """Note that the metadata references ``blob_id`` (GC leaves it alone)."""
-        i = self._find(blob_id)
-        if i >= 0:
-            self.seen[i] = 1
-
-    def unreferenced(self) -> Iterator[tuple[str, float]]:
-        """(blob id, age) of every listed copy no reference marked."""
-        seen, ids, ages = self.seen, self.ids, self.ages
-        i = seen.find(0)
-        while i >= 0:
-            yield ids[i].hex(), ages[i]
-            i = seen.find(0, i + 1)
-
-
-class _Inventory:
-    """Per configured node: its NodeInventory, or None if it did not answer."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, NodeInventory | None] = {}
-
-    def reachable(self) -> list[str]:
-        return [n for n, inv in self.nodes.items() if inv is not None]
-
-    def mark(self, blob_id: str) -> None:
-        for inv in self.nodes.values():
-            if inv is not None:
-                inv.mark(blob_id)
 
 
 class Repairer:
@@ -288,13 +167,13 @@ class Repairer:
         report.seconds = time.monotonic() - started
         return report
 
-    def _uses(self, inventory: _Inventory) -> Iterator:
+    def _uses(self, inventory: Inventory) -> Iterator:
         for use in self.store.iter_blob_uses():
             inventory.mark(use.blob.blob_id)
             yield use
 
-    def _inventory(self, report: Report) -> _Inventory:
-        inv = _Inventory()
+    def _inventory(self, report: Report) -> Inventory:
+        inv = Inventory()
         for node in self.blobs.node_ids:
             try:
                 entries = NodeInventory()
@@ -308,14 +187,14 @@ class Repairer:
         return inv
 
     # -- one blob reference -------------------------------------------------------------
-    def _repair_use(self, use, inventory: _Inventory, report: Report) -> None:
+    def _repair_use(self, use, inventory: Inventory, report: Report) -> None:
         try:
             self._repair_blob(use, inventory, report)
         except BlobError as exc:
             self._count(report, "errors")
             self._event(report, event="error", blob=use.blob.blob_id, error=str(exc))
 
-    def _holds(self, node: str, blob, listed: bool, inventory: _Inventory,
+    def _holds(self, node: str, blob, listed: bool, inventory: Inventory,
                report: Report) -> bool:
         """Whether reachable ``node`` has a copy of the right size (not yet verified)."""
         entry = inventory.nodes[node].get(blob.blob_id)
@@ -352,7 +231,7 @@ class Repairer:
                         reason="block checksum (quarantined by the node)")
         return ok
 
-    def _repair_blob(self, use, inventory: _Inventory, report: Report) -> None:
+    def _repair_blob(self, use, inventory: Inventory, report: Report) -> None:
         blob = use.blob
         bid = blob.blob_id
         self._count(report, "blobs")
@@ -446,7 +325,7 @@ class Repairer:
             self._count(report, "metadata_updates")
 
     # -- garbage collection -------------------------------------------------------------
-    def _collect(self, inventory: _Inventory, report: Report) -> None:
+    def _collect(self, inventory: Inventory, report: Report) -> None:
         """The candidates of every node, each blob id once, re-checked GC_CHECK_BATCH at a
         time (a check is one pass over the metadata tables, whatever its size), then the
         copies still unreferenced deleted node by node."""
@@ -513,4 +392,3 @@ def run_forever(make_repairer: Callable[[], Repairer], interval: float,
         except Exception as exc:   # never let the loop die; the next pass retries
             log.warning("repair pass failed: %s: %s", type(exc).__name__, exc)
             emit({"event": "failed", "error": f"{type(exc).__name__}: {exc}"})
-

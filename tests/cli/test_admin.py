@@ -47,7 +47,7 @@ def admin_here(db, *args, ok=True):
     out, err = io.StringIO(), io.StringIO()
     with mock.patch.dict(os.environ, env, clear=True), redirect_stdout(out), redirect_stderr(err):
         try:
-            code = cli.cmd_admin(cli.build_parser().parse_args(["admin", *extra, *args]))
+            code = cli.admin.cmd_admin(cli.build_parser().parse_args(["admin", *extra, *args]))
         except SystemExit as exc:
             code = exc.code
     p = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -113,22 +113,22 @@ def test_node_ports_are_distinct_and_never_the_gateways():
     test system started "ready" with a node where its gateway should be)."""
     import socket
 
-    from s3server.cli import _free_ports
+    from s3server.cli.common import free_ports
 
     for _ in range(20):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             gateway = s.getsockname()[1]
-        ports = _free_ports("127.0.0.1", 3, avoid={gateway})
+        ports = free_ports("127.0.0.1", 3, avoid={gateway})
         assert len(set(ports)) == 3 and gateway not in ports
     with pytest.raises(OSError, match="no free ports"):
-        _free_ports("127.0.0.1", 3, avoid=set(range(1, 65536)))
+        free_ports("127.0.0.1", 3, avoid=set(range(1, 65536)))
     # half of the kernel's ephemeral range avoided: about every other bind lands on an avoided
     # port, and three usable ones still come back
     lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     half = set(range(lo, (lo + hi) // 2))
     for _ in range(10):
-        ports = _free_ports("127.0.0.1", 3, avoid=half)
+        ports = free_ports("127.0.0.1", 3, avoid=half)
         assert len(set(ports)) == 3 and not half & set(ports)
 
 

@@ -10,13 +10,7 @@ import sqlalchemy as sa
 
 from s3server.meta import listing
 from s3server.meta.listing import skip_params
-from tests.meta.test_store import (  # noqa: F401 (fixtures)
-    bucket,
-    bulk_insert_keys,
-    obj,
-    store,
-    utf8_sorted,
-)
+from tests.meta.storeutil import bulk_insert_keys, obj, utf8_sorted
 
 # characters sorting just below, at and above the delimiters, multibyte UTF-8 (2, 3 and 4
 # bytes), LIKE wildcards, the last BMP code point, DEL

@@ -16,8 +16,9 @@ import urllib3
 import xxhash
 
 from s3server.blobs import BlobStore
-from storage_node.disk import DIRECT_CHUNK, DIRECT_MIN, Disk, SizeMismatch
+from storage_node.disk import Disk, SizeMismatch
 from storage_node.settings import NodeSettings
+from storage_node.writers import DIRECT_CHUNK, DIRECT_MIN
 from tests.unit.test_storage_node import MiB, blob_id, put, rand_bytes, start_nodes
 
 PAGE = mmap.PAGESIZE

@@ -9,14 +9,14 @@ import random
 import pytest
 
 from s3server.errors import S3Error
-from s3server.service import policy
+from s3server.service import policy, policylang, policyparse
 
 B = "examplebucket"
 OWNER, BOB = "000000000002", "000000000003"
 
 
 def parse(*statements, bucket=B) -> policy.Policy:
-    return policy.parse(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}), bucket)
+    return policyparse.parse(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}), bucket)
 
 
 def req(action="s3:getobject", key="photo.jpg", account=BOB, name="bob", **context) -> policy.Request:
@@ -93,22 +93,22 @@ def test_explicit_deny_wins_and_nothing_matching_is_no_decision():
     p = parse({"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{B}/*"},
               {"Effect": "Deny", "Principal": {"AWS": BOB}, "Action": "s3:GetObject",
                "Resource": f"arn:aws:s3:::{B}/secret/*"})
-    assert p.decide(req(key="secret/x")) == policy.DENY
-    assert p.decide(req(key="secret/x", account=OWNER, name="alice")) == policy.ALLOW
-    assert p.decide(req(key="open")) == policy.ALLOW
+    assert p.decide(req(key="secret/x")) == policylang.DENY
+    assert p.decide(req(key="secret/x", account=OWNER, name="alice")) == policylang.ALLOW
+    assert p.decide(req(key="open")) == policylang.ALLOW
     assert p.decide(req(action="s3:listbucket", key=None)) is None          # resource not named
     assert p.decide(req(key="open"), public_grants=False) is None           # RestrictPublicBuckets
 
 
 def test_principals():
     s = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{B}/*"}
-    assert parse({**s, "Principal": {"AWS": f"arn:aws:iam::{BOB}:user/bob"}}).decide(req()) == policy.ALLOW
+    assert parse({**s, "Principal": {"AWS": f"arn:aws:iam::{BOB}:user/bob"}}).decide(req()) == policylang.ALLOW
     assert parse({**s, "Principal": {"AWS": f"arn:aws:iam::{BOB}:user/eve"}}).decide(req()) is None
-    assert parse({**s, "Principal": {"AWS": f"arn:aws:iam::{BOB}:root"}}).decide(req()) == policy.ALLOW
-    assert parse({**s, "Principal": {"CanonicalUser": f"{3:064x}"}}).decide(req()) == policy.ALLOW
+    assert parse({**s, "Principal": {"AWS": f"arn:aws:iam::{BOB}:root"}}).decide(req()) == policylang.ALLOW
+    assert parse({**s, "Principal": {"CanonicalUser": f"{3:064x}"}}).decide(req()) == policylang.ALLOW
     assert parse({**s, "Principal": {"AWS": f"arn:aws:iam::{BOB}:role/r"}}).decide(req()) is None
     assert parse({**s, "Principal": {"Service": "logging.s3.amazonaws.com"}}).decide(req()) is None
-    assert parse({**s, "NotPrincipal": {"AWS": OWNER}}).decide(req()) == policy.ALLOW
+    assert parse({**s, "NotPrincipal": {"AWS": OWNER}}).decide(req()) == policylang.ALLOW
     assert parse({**s, "NotPrincipal": {"AWS": BOB}}).decide(req()) is None
     for bad in ("bob", {"AWS": "bob"}, {"Group": "x"}, {"AWS": []}, {}, {"CanonicalUser": "xyz"},
                 {"Service": "not a service"}):
@@ -120,12 +120,12 @@ def test_principals():
 def test_actions_and_resources_with_wildcards_and_not_elements():
     s = {"Effect": "Deny", "Principal": "*"}
     p = parse({**s, "Action": "s3:Get*", "Resource": f"arn:aws:s3:::{B}/a?c/*"})
-    assert p.decide(req(key="abc/d")) == policy.DENY
+    assert p.decide(req(key="abc/d")) == policylang.DENY
     assert p.decide(req(key="abbc/d")) is None
     assert p.decide(req(action="s3:putobject", key="abc/d")) is None
-    assert parse({**s, "Action": "S3:GETOBJECT", "Resource": "*"}).decide(req()) == policy.DENY   # actions: any case
+    assert parse({**s, "Action": "S3:GETOBJECT", "Resource": "*"}).decide(req()) == policylang.DENY   # actions: any case
     p = parse({**s, "NotAction": ["s3:GetObject"], "NotResource": f"arn:aws:s3:::{B}/public/*"})
-    assert p.decide(req(action="s3:deleteobject", key="private")) == policy.DENY
+    assert p.decide(req(action="s3:deleteobject", key="private")) == policylang.DENY
     assert p.decide(req(action="s3:deleteobject", key="public/x")) is None
     assert p.decide(req(key="private")) is None
 
@@ -133,7 +133,7 @@ def test_actions_and_resources_with_wildcards_and_not_elements():
 def case(operator, key, values, **context):
     stmt = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{B}/*",
             "Condition": {operator: {key: values}}}
-    return parse(stmt).decide(req(**context)) == policy.DENY
+    return parse(stmt).decide(req(**context)) == policylang.DENY
 
 
 def test_condition_operators():
@@ -174,21 +174,21 @@ def test_every_condition_must_hold():
     stmt = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{B}/*",
             "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringLike": {"aws:UserAgent": "curl/*"}}}
     p = parse(stmt)
-    assert p.decide(req(**{"aws:securetransport": "false", "aws:useragent": "curl/8"})) == policy.DENY
+    assert p.decide(req(**{"aws:securetransport": "false", "aws:useragent": "curl/8"})) == policylang.DENY
     assert p.decide(req(**{"aws:securetransport": "true", "aws:useragent": "curl/8"})) is None
     assert p.decide(req(**{"aws:securetransport": "false", "aws:useragent": "boto3"})) is None
 
 
 def test_operation_actions():
-    assert policy.action_for("HeadObject") == "s3:getobject"
-    assert policy.action_for("GetObject", "null") == "s3:getobjectversion"
-    assert policy.action_for("DeleteBucketCors") == "s3:putbucketcors"
-    assert policy.action_for("ListObjectsV2") == "s3:listbucket"
-    assert policy.action_for("DeleteObjects") is None
-    assert policy.action_for("ListBuckets") is None
+    assert policylang.action_for("HeadObject") == "s3:getobject"
+    assert policylang.action_for("GetObject", "null") == "s3:getobjectversion"
+    assert policylang.action_for("DeleteBucketCors") == "s3:putbucketcors"
+    assert policylang.action_for("ListObjectsV2") == "s3:listbucket"
+    assert policylang.action_for("DeleteObjects") is None
+    assert policylang.action_for("ListBuckets") is None
     # every action the table names is one the parser accepts
-    for op in policy.OPERATION_ACTIONS:
-        assert policy.action_for(op) in policy.KNOWN_ACTIONS, op
+    for op in policylang.OPERATION_ACTIONS:
+        assert policylang.action_for(op) in policylang.KNOWN_ACTIONS, op
 
 
 def test_mutated_documents_only_ever_raise_s3_errors():
@@ -206,7 +206,7 @@ def test_mutated_documents_only_ever_raise_s3_errors():
             else:
                 text = text[:at] + text[at + rng.randint(1, 12):]
         try:
-            found = policy.parse(text, B)
+            found = policyparse.parse(text, B)
         except S3Error as exc:
             assert exc.code in ("MalformedPolicy", "NotImplemented")
             continue
@@ -219,20 +219,20 @@ def test_policy_variables():
     home = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
             "Resource": f"arn:aws:s3:::{B}/home/${{aws:username}}/*"}
     p = parse(home)
-    assert p.decide(req(key="home/bob/a", **{"aws:username": "bob"})) == policy.ALLOW
+    assert p.decide(req(key="home/bob/a", **{"aws:username": "bob"})) == policylang.ALLOW
     assert p.decide(req(key="home/eve/a", **{"aws:username": "bob"})) is None
     assert p.decide(req(key="home/bob/a")) is None                       # no value: the statement does not apply
     # the value is literal: a name of "*" matches only a folder named "*"
     assert p.decide(req(key="home/eve/a", **{"aws:username": "*"})) is None
-    assert p.decide(req(key="home/*/a", **{"aws:username": "*"})) == policy.ALLOW
+    assert p.decide(req(key="home/*/a", **{"aws:username": "*"})) == policylang.ALLOW
     # a default, and ${*} as a literal star
     p = parse({**home, "Resource": f"arn:aws:s3:::{B}/home/${{aws:username, 'guest'}}/${{*}}"})
-    assert p.decide(req(key="home/guest/*")) == policy.ALLOW
+    assert p.decide(req(key="home/guest/*")) == policylang.ALLOW
     assert p.decide(req(key="home/guest/x")) is None
     # in conditions: exact, case-insensitive, and Like (the policy's own * a wildcard)
     def cond(op, value, **context):
         st = {**home, "Resource": f"arn:aws:s3:::{B}/*", "Condition": {op: {"s3:prefix": value}}}
-        return parse(st).decide(req(**context)) == policy.ALLOW
+        return parse(st).decide(req(**context)) == policylang.ALLOW
     ctx = {"aws:username": "bob"}
     assert cond("StringEquals", "home/${aws:username}", **ctx, **{"s3:prefix": "home/bob"})
     assert not cond("StringEquals", "home/${aws:username}", **ctx, **{"s3:prefix": "home/bobby"})
@@ -241,8 +241,8 @@ def test_policy_variables():
     assert cond("StringNotLike", "home/${aws:username}/*", **ctx, **{"s3:prefix": "home/eve/x"})
     assert not cond("StringLike", "home/${aws:username}/*", **{"s3:prefix": "home/bob/x"})   # no username
     # Version 2008-10-17 has no variables: the text is plain
-    old = policy.parse(json.dumps({"Version": "2008-10-17", "Statement": [home]}), B)
-    assert old.decide(req(key="home/${aws:username}/a", **ctx)) == policy.ALLOW
+    old = policyparse.parse(json.dumps({"Version": "2008-10-17", "Statement": [home]}), B)
+    assert old.decide(req(key="home/${aws:username}/a", **ctx)) == policylang.ALLOW
     for bad, code in (("${aws:nonsense}", "MalformedPolicy"), ("${aws:username, guest}", "MalformedPolicy"),
                       ("${s3:TlsVersion}", "NotImplemented")):
         with pytest.raises(S3Error) as e:
@@ -258,7 +258,7 @@ def test_existing_object_tags_are_a_key_of_their_own():
           "Condition": {"StringEquals": {"s3:ExistingObjectTag/Class": "secret"}}}
     p = parse(st)
     assert p.uses_existing_tags and not parse({**st, "Condition": {}}).uses_existing_tags
-    assert p.decide(req(**{"s3:existingobjecttag/class": "secret"})) == policy.DENY
+    assert p.decide(req(**{"s3:existingobjecttag/class": "secret"})) == policylang.DENY
     assert p.decide(req(**{"s3:existingobjecttag/class": "public"})) is None
     assert p.decide(req()) is None
     for bad in ("s3:ExistingObjectTag/", "s3:RequestObjectTag/", "s3:TlsVersion"):

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import urllib3
 
-import storage_node.disk as disk_mod
-from storage_node.disk import Disk, NoSpace
+import storage_node.space as space_mod
+from storage_node.disk import Disk
 from storage_node.recycle import Recycler
 from storage_node.settings import NodeSettings
+from storage_node.space import NoSpace
 from tests.unit.test_storage_node import blob_id, rand_bytes, start_nodes
 
 
@@ -141,10 +142,10 @@ def test_a_full_file_system_gets_the_recycled_space_back(tmp_path, monkeypatch):
     def usage(path):                                 # "full" while recycle/ holds anything
         u = real(path)
         return u._replace(free=0) if os.listdir(d.root / "recycle") else u
-    monkeypatch.setattr(disk_mod.shutil, "disk_usage", usage)
+    monkeypatch.setattr(space_mod.shutil, "disk_usage", usage)
     d.write(blob_id(2), [b"fits"], expected=4)
     assert read_all(d, blob_id(2)) == b"fits" and recycled(d) == []
-    monkeypatch.setattr(disk_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=0))
+    monkeypatch.setattr(space_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=0))
     with pytest.raises(NoSpace):
         d.write(blob_id(3), [b"no"], expected=2)
 

@@ -5,7 +5,7 @@ import random
 import tracemalloc
 import uuid
 
-from s3server.service.repair import NodeInventory
+from s3server.service.inventory import NodeInventory
 
 
 def make(entries) -> NodeInventory:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from s3server.config import Settings
-from s3server.service.repair import Pace, in_share, scrub_share_at
+from s3server.service.pace import Pace, in_share, scrub_share_at
 
 HOUR, DAY = 3600.0, 86400.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from s3server.api import xml
+from s3server.api import xmlbuckets
 from s3server.api.s3.website import parse_website
 from s3server.api.website import _matching_rule, website_bucket
 from s3server.errors import S3Error
@@ -28,7 +28,7 @@ ODD_TEXT = ["", " ", "/", "a/b", "0", "300", "301", "399", "404", "600", "http",
 def test_valid_documents_render_back_to_the_same_configuration():
     for doc in VALID:
         cfg = parse_website(doc)
-        assert parse_website(xml.website_configuration(cfg)) == cfg
+        assert parse_website(xmlbuckets.website_configuration(cfg)) == cfg
 
 
 def test_mutated_documents_get_an_s3_error_or_a_configuration():
@@ -43,7 +43,7 @@ def test_mutated_documents_get_an_s3_error_or_a_configuration():
                 outcomes["error"] += 1
                 continue
             outcomes["ok"] += 1
-            assert parse_website(xml.website_configuration(cfg)) == cfg
+            assert parse_website(xmlbuckets.website_configuration(cfg)) == cfg
             for status in (None, 403, 404):
                 _matching_rule(cfg, "docs/a", status)
     assert outcomes["ok"] > 20 and outcomes["error"] > 20

@@ -24,9 +24,10 @@ from s3server.api.s3.objects import text_to_wire
 from s3server.api.s3.resources import parse_query, raw_path_and_query, wsgi_headers
 from s3server.api.xml import iso8601
 from s3server.errors import S3Error
-from s3server.service import policy
+from s3server.service import policylang
+from s3server.service.conditions import Conditions
 from s3server.service.listing import ListRequest, encode_token
-from s3server.service.objects import Conditions, Payload
+from s3server.service.payload import Payload
 
 READ_SIZE = 256 * 1024
 MAX_JSON = 64 * 1024
@@ -112,7 +113,7 @@ class RestApi:
             found = policykeys.transport_keys(req.scheme, getattr(req.context, "client_ip", None), headers)
             found.update(policykeys.s3_keys(operation, headers, query))
             return found
-        return self.services.buckets.authorize(user, bucket, policy.action_for(operation), key, keys)
+        return self.services.buckets.authorize(user, bucket, policylang.action_for(operation), key, keys)
 
     # ------------------------------------------------------------------ buckets
     def list_buckets(self, req, resp, user):

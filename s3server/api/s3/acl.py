@@ -3,10 +3,10 @@ in a "bucket owner enforced" AWS bucket; the rules, and the check of ``x-amz-acl
 ``x-amz-grant-*`` on uploads and CreateBucket, are in service/acl.py."""
 from __future__ import annotations
 
-from s3server.api import xml
+from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml, canonical_id
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service import acl
 
@@ -17,18 +17,18 @@ def _owner(ctx: S3Context) -> tuple[str, str]:
 
 
 def get_bucket_acl(ctx: S3Context) -> None:
-    _xml(ctx, xml.access_control_policy(*_owner(ctx)))
+    _xml(ctx, xmlbuckets.access_control_policy(*_owner(ctx)))
 
 
 def get_object_acl(ctx: S3Context) -> None:
     ctx.services.objects.head_object(ctx.user, ctx.bucket, ctx.key)     # NoSuchKey
-    _xml(ctx, xml.access_control_policy(*_owner(ctx)))
+    _xml(ctx, xmlbuckets.access_control_policy(*_owner(ctx)))
 
 
 def _grants_from_body(body: bytes) -> tuple[list[acl.Grant], str | None]:
     """An AccessControlPolicy document -> (grants, owner id); MalformedACLError if it is not one."""
     try:
-        root = xml.parse(body)
+        root = xmlparse.parse(body)
     except S3Error as exc:
         raise S3Error("MalformedACLError") from exc
     listing = root.find("AccessControlList") if root.tag == "AccessControlPolicy" else None
@@ -38,15 +38,15 @@ def _grants_from_body(body: bytes) -> tuple[list[acl.Grant], str | None]:
     grants = []
     for el in listing:
         grantee = el.find("Grantee") if el.tag == "Grant" else None
-        permission = xml.child_text(el, "Permission")
+        permission = xmlparse.child_text(el, "Permission")
         if grantee is None or permission not in acl.PERMISSIONS:
             raise S3Error("MalformedACLError")
         kind = grantee.get(acl.XSI_TYPE)
-        value = xml.child_text(grantee, acl.GRANTEE_TYPES.get(kind, ""))
+        value = xmlparse.child_text(grantee, acl.GRANTEE_TYPES.get(kind, ""))
         if not value:
             raise S3Error("MalformedACLError")
         grants.append(acl.Grant(kind, value, permission))
-    return grants, (xml.child_text(owner, "ID") if owner is not None else None)
+    return grants, (xmlparse.child_text(owner, "ID") if owner is not None else None)
 
 
 def put_acl(ctx: S3Context) -> None:

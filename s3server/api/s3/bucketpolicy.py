@@ -1,25 +1,25 @@
 """Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy, GetBucketPolicyStatus.
-The document is checked and judged by service/policy.py; every request is judged against it
-before its handler runs (resources.py ``authorize``)."""
+The document is checked by service/policyparse.py and judged by service/policy.py; every request
+is judged against it before its handler runs (resources.py ``authorize``)."""
 from __future__ import annotations
 
 import falcon
 
 from s3server.api import xml
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context
-from s3server.service import policy
-from s3server.service.objects import read_small_payload
+from s3server.service import policylang
+from s3server.service.payload import read_small_payload
 
 
 def put_bucket_policy(ctx: S3Context) -> None:
-    body = read_small_payload(request_payload(ctx), policy.MAX_POLICY_BYTES,
-                              policy.malformed("Policy exceeds the maximum allowed document size."))
+    body = read_small_payload(request_payload(ctx), policylang.MAX_POLICY_BYTES,
+                              policylang.malformed("Policy exceeds the maximum allowed document size."))
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise policy.malformed("This policy contains invalid Json") from exc
+        raise policylang.malformed("This policy contains invalid Json") from exc
     ctx.services.buckets.set_bucket_policy(ctx.user, ctx.bucket, text)
     ctx.resp.status = falcon.HTTP_204
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmlbuckets, xmllisting, xmlparse
+from s3server.api.s3.context import S3Context, parse_count
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.service import acl
 from s3server.service.listing import decode_token, encode_token
@@ -47,7 +47,7 @@ def list_buckets(ctx: S3Context) -> None:
     q = ctx.query
     if not any(name in q for name in PAGED):
         buckets, _ = ctx.services.buckets.list_buckets(ctx.user)
-        _xml(ctx, xml.list_buckets(buckets, *owner_of(ctx)))
+        _xml(ctx, xmllisting.list_buckets(buckets, *owner_of(ctx)))
         return
     raw = q.get("max-buckets", "")
     limit = MAX_BUCKETS
@@ -63,7 +63,7 @@ def list_buckets(ctx: S3Context) -> None:
                       argument_name="continuation-token", argument_value=token)
     buckets, more = ctx.services.buckets.list_buckets(
         ctx.user, prefix=q.get("prefix", ""), region=q.get("bucket-region") or None, after=after, limit=limit)
-    _xml(ctx, xml.list_buckets(buckets, *owner_of(ctx), prefix=q.get("prefix"),
+    _xml(ctx, xmllisting.list_buckets(buckets, *owner_of(ctx), prefix=q.get("prefix"),
                                continuation_token=encode_token(buckets[-1].name) if more else None))
 
 
@@ -81,13 +81,13 @@ def create_bucket(ctx: S3Context) -> None:
     if (ctx.header("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true":
         raise S3Error("NotImplemented", "Object Lock is not implemented by this server: a bucket with it "
                       "cannot be created.")
-    body = xml.read_xml_body(ctx.read)
+    body = xmlparse.read_xml_body(ctx.read)
     constraint = None
     if body.strip():
-        root = xml.parse(body)
+        root = xmlparse.parse(body)
         if root.tag != "CreateBucketConfiguration":
             raise S3Error("MalformedXML")
-        constraint = xml.child_text(root, "LocationConstraint")
+        constraint = xmlparse.child_text(root, "LocationConstraint")
         if constraint == "":
             constraint = None
     ctx.services.buckets.create_bucket(ctx.user, ctx.bucket, constraint)
@@ -108,20 +108,20 @@ def delete_bucket(ctx: S3Context) -> None:
 
 def get_bucket_location(ctx: S3Context) -> None:
     region = ctx.services.buckets.get_bucket_location(ctx.user, ctx.bucket)
-    _xml(ctx, xml.location(region))
+    _xml(ctx, xmlbuckets.location(region))
 
 
 def get_bucket_versioning(ctx: S3Context) -> None:
-    _xml(ctx, xml.versioning(ctx.services.buckets.get_bucket_versioning(ctx.user, ctx.bucket)))
+    _xml(ctx, xmlbuckets.versioning(ctx.services.buckets.get_bucket_versioning(ctx.user, ctx.bucket)))
 
 
 def put_bucket_versioning(ctx: S3Context) -> None:
     """``Status`` Enabled or Suspended (only Suspended is accepted, see BucketService), ``MfaDelete``
     absent or Disabled; anything else in the document is IllegalVersioningConfigurationException."""
-    root = xml.parse(read_xml_payload(ctx, MAX_VERSIONING_BODY))
+    root = xmlparse.parse(read_xml_payload(ctx, MAX_VERSIONING_BODY))
     if root.tag != "VersioningConfiguration":
         raise S3Error("MalformedXML")
-    values = xml.child_values(root)
+    values = xmlparse.child_values(root)
     status, mfa = values.pop("Status", [None]), values.pop("MfaDelete", [None])
     if values or len(status) > 1 or len(mfa) > 1 or status[0] not in ("Enabled", "Suspended") \
             or mfa[0] not in (None, "Enabled", "Disabled"):

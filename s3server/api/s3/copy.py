@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from s3server.api import xml
+from s3server.api import xmlobjects
 from s3server.api.s3.buckets import _xml
 from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
                                      set_sse_header)
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.errors import S3Error
 from s3server.service.copy import CopyConditions, CopySource, parse_copy_source
 
@@ -48,7 +48,7 @@ def copy_object(ctx: S3Context) -> None:
         ctx.resp.set_header("x-amz-storage-class", meta.storage_class)
     set_sse_header(ctx, meta.sse)
     set_expiration_header(ctx, meta)
-    _xml(ctx, xml.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))
+    _xml(ctx, xmlobjects.copy_result("CopyObjectResult", meta.etag, meta.last_modified, meta.checksums))
 
 
 HANDLERS = {

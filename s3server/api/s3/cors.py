@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import CorsRule
 
@@ -16,14 +16,14 @@ MAX_CORS_BODY = 64 * 1024
 
 
 def _rules_from_body(body: bytes) -> list[CorsRule]:
-    root = xml.parse(body)
+    root = xmlparse.parse(body)
     if root.tag != "CORSConfiguration":
         raise S3Error("MalformedXML")
     rules = []
     for el in root:
         if el.tag != "CORSRule":
             raise S3Error("MalformedXML")
-        values = xml.child_values(el)
+        values = xmlparse.child_values(el)
         unknown = set(values) - {"ID", "AllowedHeader", "AllowedMethod", "AllowedOrigin", "ExposeHeader",
                                  "MaxAgeSeconds"}
         if unknown or len(values.get("ID", [])) > 1 or len(values.get("MaxAgeSeconds", [])) > 1:
@@ -49,7 +49,7 @@ def put_bucket_cors(ctx: S3Context) -> None:
 
 
 def get_bucket_cors(ctx: S3Context) -> None:
-    _xml(ctx, xml.cors_configuration(ctx.services.buckets.get_bucket_cors(ctx.user, ctx.bucket)))
+    _xml(ctx, xmlbuckets.cors_configuration(ctx.services.buckets.get_bucket_cors(ctx.user, ctx.bucket)))
 
 
 def delete_bucket_cors(ctx: S3Context) -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import BucketEncryption
 from s3server.service import sse
@@ -22,17 +22,17 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 def _parse(body: bytes) -> BucketEncryption:
     """``ServerSideEncryptionConfiguration`` with one ``Rule``: ``ApplyServerSideEncryptionByDefault``
     (``SSEAlgorithm``, optional ``KMSMasterKeyID``) and optional ``BucketKeyEnabled``."""
-    root = xml.parse(body)
+    root = xmlparse.parse(body)
     rules = root.findall("Rule")
     if root.tag != "ServerSideEncryptionConfiguration" or len(rules) != 1 or len(root) != 1:
         raise S3Error("MalformedXML")
-    rule = xml.child_values(rules[0])
+    rule = xmlparse.child_values(rules[0])
     default = rules[0].findall("ApplyServerSideEncryptionByDefault")
     bucket_key = rule.pop("BucketKeyEnabled", ["false"])
     rule.pop("ApplyServerSideEncryptionByDefault", None)
     if rule or len(default) != 1 or len(bucket_key) != 1 or bucket_key[0] not in ("true", "false"):
         raise S3Error("MalformedXML")
-    values = xml.child_values(default[0])
+    values = xmlparse.child_values(default[0])
     algorithm = values.pop("SSEAlgorithm", [None])
     key_id = values.pop("KMSMasterKeyID", [None])
     if values or len(algorithm) != 1 or len(key_id) != 1 or algorithm[0] is None:
@@ -56,7 +56,7 @@ def put_bucket_encryption(ctx: S3Context) -> None:
 
 
 def get_bucket_encryption(ctx: S3Context) -> None:
-    _xml(ctx, xml.bucket_encryption(ctx.services.buckets.get_bucket_encryption(ctx.user, ctx.bucket)))
+    _xml(ctx, xmlbuckets.bucket_encryption(ctx.services.buckets.get_bucket_encryption(ctx.user, ctx.bucket)))
 
 
 def delete_bucket_encryption(ctx: S3Context) -> None:

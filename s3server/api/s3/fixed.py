@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xml, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 
 MAX_BODY = 64 * 1024
@@ -29,7 +29,7 @@ NOTIFICATIONS = ("TopicConfiguration", "QueueConfiguration", "CloudFunctionConfi
 
 
 def _document(ctx: S3Context, root_name: str):
-    root = xml.parse(read_xml_payload(ctx, MAX_BODY))
+    root = xmlparse.parse(read_xml_payload(ctx, MAX_BODY))
     if root.tag != root_name:
         raise S3Error("MalformedXML")
     return root
@@ -37,7 +37,7 @@ def _document(ctx: S3Context, root_name: str):
 
 def _only_child_text(el, name: str) -> str:
     """The text of ``el``'s one child, which must be ``name``; MalformedXML otherwise."""
-    values = xml.child_values(el)
+    values = xmlparse.child_values(el)
     if set(values) != {name} or len(values[name]) != 1:
         raise S3Error("MalformedXML")
     return values[name][0]
@@ -60,7 +60,7 @@ def put_ownership_controls(ctx: S3Context) -> None:
 
 def put_public_access_block(ctx: S3Context) -> None:
     root = _document(ctx, "PublicAccessBlockConfiguration")
-    values = xml.child_values(root)
+    values = xmlparse.child_values(root)
     if set(values) - set(PUBLIC_ACCESS_FLAGS) or any(len(v) != 1 for v in values.values()):
         raise S3Error("MalformedXML")
     flags = []

@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import BucketLifecycle, LifecycleRule
 
@@ -190,7 +190,7 @@ def _rule(el) -> LifecycleRule:
 
 
 def parse_lifecycle(body: bytes, min_size_mode: str | None) -> BucketLifecycle:
-    root = xml.parse(body)
+    root = xmlparse.parse(body)
     if root.tag != "LifecycleConfiguration":
         raise _malformed()
     _known(root, {"Rule"})
@@ -216,7 +216,7 @@ def put_bucket_lifecycle(ctx: S3Context) -> None:
 def get_bucket_lifecycle(ctx: S3Context) -> None:
     lifecycle = ctx.services.buckets.get_bucket_lifecycle(ctx.user, ctx.bucket)
     ctx.resp.set_header(MIN_SIZE_HEADER, lifecycle.min_size_mode)
-    _xml(ctx, xml.lifecycle_configuration(lifecycle))
+    _xml(ctx, xmlbuckets.lifecycle_configuration(lifecycle))
 
 
 def delete_bucket_lifecycle(ctx: S3Context) -> None:

@@ -1,9 +1,9 @@
 """Listing operations: ListObjectsV2, ListObjects (v1), ListObjectVersions."""
 from __future__ import annotations
 
-from s3server.api import xml
+from s3server.api import xmllisting
 from s3server.api.s3.buckets import _xml, objects_owner_of
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.errors import S3Error
 from s3server.service.listing import ListRequest, encode_token, parse_max_keys
 
@@ -33,7 +33,7 @@ def list_objects_v2(ctx: S3Context) -> None:
                       continuation_token=token)
     page = ctx.services.listing.list_objects(ctx.user, req)
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
-    _xml(ctx, xml.list_objects_v2_body(
+    _xml(ctx, xmllisting.list_objects_v2_body(
         bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter, max_keys=req.max_keys, page=page,
         encode=encode, continuation_token=token,
         next_token=encode_token(page.next_marker) if page.is_truncated and page.next_marker else None,
@@ -46,7 +46,7 @@ def list_objects(ctx: S3Context) -> None:
     req = ListRequest(bucket=ctx.bucket, prefix=q.get("prefix", ""), delimiter=q.get("delimiter", ""),
                       max_keys=parse_max_keys(q.get("max-keys")), start_after=q.get("marker", ""))
     page = ctx.services.listing.list_objects(ctx.user, req)
-    _xml(ctx, xml.list_objects_v1_body(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
+    _xml(ctx, xmllisting.list_objects_v1_body(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
                                    max_keys=req.max_keys, page=page, encode=encode, marker=req.start_after,
                                    owner=objects_owner_of(ctx)))
 
@@ -58,7 +58,7 @@ def list_object_versions(ctx: S3Context) -> None:
     req = ListRequest(bucket=ctx.bucket, prefix=q.get("prefix", ""), delimiter=q.get("delimiter", ""),
                       max_keys=parse_max_keys(q.get("max-keys")), start_after=q.get("key-marker", ""))
     page = ctx.services.listing.list_objects(ctx.user, req)
-    _xml(ctx, xml.list_object_versions(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
+    _xml(ctx, xmllisting.list_object_versions(bucket=ctx.bucket, prefix=req.prefix, delimiter=req.delimiter,
                                        max_keys=req.max_keys, page=page, encode=encode,
                                        key_marker=req.start_after, owner=objects_owner_of(ctx)))
 

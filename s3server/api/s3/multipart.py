@@ -6,14 +6,14 @@ from urllib.parse import quote
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmllisting, xmlobjects, xmlparse
 from s3server.api.s3.buckets import _xml, owner_of
 from s3server.api.s3.copy import copy_conditions, copy_source
 from s3server.api.s3.listing import _encoding
 from s3server.api.s3.objects import (SOURCE_CUSTOMER_KEY, customer_key, object_attrs, set_expiration_header,
                                      set_sse_header, text_to_wire)
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context, parse_count
+from s3server.api.s3.context import S3Context, parse_count
 from s3server.errors import S3Error
 from s3server.timefmt import http_date
 from s3server.models import MultipartUpload, UploadPart
@@ -64,7 +64,7 @@ def create_multipart_upload(ctx: S3Context) -> None:
         ctx.resp.set_header("x-amz-checksum-type", upload.checksum_type)
     set_sse_header(ctx, upload.sse)
     set_abort_headers(ctx, upload)
-    _xml(ctx, xml.initiate_multipart(ctx.bucket, ctx.key, upload.upload_id))
+    _xml(ctx, xmlobjects.initiate_multipart(ctx.bucket, ctx.key, upload.upload_id))
 
 
 def upload_part(ctx: S3Context) -> None:
@@ -90,24 +90,24 @@ def upload_part_copy(ctx: S3Context) -> None:
         source_key=customer_key(ctx, SOURCE_CUSTOMER_KEY), customer_key=customer_key(ctx))
     sums = _part_sums(part, {upload.checksum_algorithm} if upload.checksum_algorithm else set())
     set_sse_header(ctx, upload.sse)
-    _xml(ctx, xml.copy_result("CopyPartResult", part.etag, part.last_modified, sums))
+    _xml(ctx, xmlobjects.copy_result("CopyPartResult", part.etag, part.last_modified, sums))
 
 
 def _completed_parts(body: bytes) -> list[CompletedPart]:
-    root = xml.parse(body)
+    root = xmlparse.parse(body)
     if root.tag != "CompleteMultipartUpload":
         raise S3Error("MalformedXML")
     parts = []
     for el in root:
         if el.tag != "Part":
             continue
-        number = xml.child_text(el, "PartNumber")
-        etag = xml.child_text(el, "ETag")
+        number = xmlparse.child_text(el, "PartNumber")
+        etag = xmlparse.child_text(el, "ETag")
         if number is None or etag is None or not number.strip().isdigit():
             raise S3Error("MalformedXML")
         sums = {}
         for algo in checksums.ALGORITHMS:
-            value = xml.child_text(el, "Checksum" + algo)
+            value = xmlparse.child_text(el, "Checksum" + algo)
             if value:
                 sums[algo] = value.strip()
         parts.append(CompletedPart(int(number), etag.strip(), sums))
@@ -117,7 +117,7 @@ def _completed_parts(body: bytes) -> list[CompletedPart]:
 
 
 def complete_multipart_upload(ctx: S3Context) -> None:
-    parts = _completed_parts(xml.read_xml_body(ctx.read))
+    parts = _completed_parts(xmlparse.read_xml_body(ctx.read))
     declared = {}
     for name, value in ctx.headers.items():
         algo = checksums.algorithm_from_header(name)
@@ -135,7 +135,7 @@ def complete_multipart_upload(ctx: S3Context) -> None:
     location = f"{scheme}://{host}/{quote(ctx.bucket)}/{quote(ctx.key, safe='/~')}"
     set_sse_header(ctx, meta.sse)
     set_expiration_header(ctx, meta)
-    _xml(ctx, xml.complete_multipart(location, ctx.bucket, ctx.key, meta.etag, meta.checksums,
+    _xml(ctx, xmlobjects.complete_multipart(location, ctx.bucket, ctx.key, meta.etag, meta.checksums,
                                      meta.checksum_type))
 
 
@@ -151,7 +151,7 @@ def list_parts(ctx: S3Context) -> None:
     upload, parts, truncated = ctx.services.multipart.list_parts(
         ctx.user, ctx.bucket, ctx.key, _upload_id(ctx), part_number_marker=marker, max_parts=max_parts)
     set_abort_headers(ctx, upload)
-    _xml(ctx, xml.list_parts(bucket=ctx.bucket, key=ctx.key, upload_id=upload.upload_id, parts=parts,
+    _xml(ctx, xmllisting.list_parts(bucket=ctx.bucket, key=ctx.key, upload_id=upload.upload_id, parts=parts,
                              is_truncated=truncated, marker=marker, max_parts=min(max_parts, 1000),
                              owner=owner_of(ctx), storage_class=upload.storage_class,
                              checksum_algorithm=upload.checksum_algorithm, checksum_type=upload.checksum_type))
@@ -167,7 +167,7 @@ def list_multipart_uploads(ctx: S3Context) -> None:
     uploads, prefixes, truncated = ctx.services.multipart.list_multipart_uploads(
         ctx.user, ctx.bucket, prefix=prefix, delimiter=delimiter, key_marker=key_marker,
         upload_id_marker=upload_id_marker, max_uploads=max_uploads)
-    _xml(ctx, xml.list_uploads(bucket=ctx.bucket, uploads=uploads, prefixes=prefixes, is_truncated=truncated,
+    _xml(ctx, xmllisting.list_uploads(bucket=ctx.bucket, uploads=uploads, prefixes=prefixes, is_truncated=truncated,
                                key_marker=key_marker, upload_id_marker=upload_id_marker,
                                max_uploads=min(max_uploads, 1000), prefix=prefix, delimiter=delimiter,
                                encode=encode, owner=owner_of(ctx)))

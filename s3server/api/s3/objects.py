@@ -10,14 +10,14 @@ from urllib.parse import quote
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmlobjects
 from s3server.api.s3.buckets import canonical_id
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import request_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import ObjectMeta
 from s3server.service import acl, checksums, lifecycle, sse
-from s3server.service.objects import Conditions, DeleteCondition
+from s3server.service.conditions import Conditions, DeleteCondition
 from s3server.service.tagging import tags_from_header
 from s3server.timefmt import http_date, parse_http_date
 
@@ -381,7 +381,7 @@ def get_object_attributes(ctx: S3Context) -> None:
     ctx.services.objects.check_customer_key(meta, customer_key(ctx))
     ctx.resp.set_header("Last-Modified", http_date(meta.last_modified))
     ctx.resp.content_type = "application/xml"
-    ctx.resp.data = xml.object_attributes(meta, wanted, part_number_marker=marker, max_parts=max_parts)
+    ctx.resp.data = xmlobjects.object_attributes(meta, wanted, part_number_marker=marker, max_parts=max_parts)
 
 
 def delete_condition(ctx: S3Context) -> DeleteCondition:

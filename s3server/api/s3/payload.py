@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from s3server.api.s3.resources import S3Context
-from s3server.api.xml import MAX_XML_BODY
+from s3server.api.s3.context import S3Context
+from s3server.api.xmlparse import MAX_XML_BODY
 from s3server.auth.chunked import AwsChunkedDecoder
 from s3server.errors import S3Error
 from s3server.service import checksums
-from s3server.service.objects import Payload, read_small_payload
+from s3server.service.payload import Payload, read_small_payload
 
 READ_SIZE = 1024 * 1024    # gunicorn reads ahead up to 1 MiB per recv: smaller reads copy its buffer
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")

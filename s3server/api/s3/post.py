@@ -10,15 +10,16 @@ from urllib.parse import quote, urlencode
 
 import falcon
 
-from s3server.api import routing, xml
+from s3server.api import routing, xmlobjects
 from s3server.api.s3 import form
 from s3server.api.s3.objects import (CONTENT_HEADERS, OBJECT_LOCK_HEADERS, SSE_HEADERS, customer_key, object_attrs,
                                      set_sse_header)
-from s3server.api.s3.resources import S3Context, policy_keys
+from s3server.api.s3.context import S3Context
+from s3server.api.s3.resources import policy_keys
 from s3server.api.s3.tagging import _tags_from_body
 from s3server.errors import S3Error
 from s3server.service import checksums
-from s3server.service.objects import Payload
+from s3server.service.payload import Payload
 from s3server.service.tagging import validate_tags
 
 # form fields that stand in for PutObject's request headers
@@ -96,7 +97,7 @@ def post_object(ctx: S3Context) -> None:
     ctx.resp.status = status
     if status == falcon.HTTP_201:
         ctx.resp.content_type = "application/xml"
-        ctx.resp.data = xml.post_response(location, ctx.bucket, key, meta.etag)
+        ctx.resp.data = xmlobjects.post_response(location, ctx.bucket, key, meta.etag)
     else:
         ctx.resp.data = b""
 

@@ -2,75 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl
 
 import falcon
 
 from s3server.api import policykeys, routing
+from s3server.api.s3.context import S3Context
+from s3server.api.s3.tagging import body_tags
 from s3server.auth import sigv4
 from s3server.errors import S3Error
 from s3server.models import ANONYMOUS, User
-from s3server.service import policy
+from s3server.service import policylang
 from s3server.service.copy import parse_copy_source
-
-
-def parse_count(raw: str, name: str, message: str) -> int:
-    """A non-negative integer header or query value; InvalidArgument with ``message`` otherwise."""
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=raw) from exc
-    if value < 0:
-        raise S3Error("InvalidArgument", message, argument_name=name, argument_value=raw)
-    return value
-
-
-@dataclass
-class S3Context:
-    """Everything a handler needs about one S3 request."""
-    req: falcon.Request
-    resp: falcon.Response
-    services: object
-    target: routing.Target
-    operation: str
-    user: User
-    auth: sigv4.AuthResult
-    query: dict[str, str]
-    headers: dict[str, str]
-    raw_path: str
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def bucket(self) -> str:
-        return self.target.bucket or ""
-
-    @property
-    def key(self) -> str:
-        return self.target.key or ""
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name, default)
-
-    def int_header(self, name: str) -> int | None:
-        """A header holding a count or size: None when absent or empty, InvalidArgument unless
-        a non-negative integer."""
-        raw = self.headers.get(name)
-        if raw is None or raw == "":
-            return None
-        return parse_count(raw, name, f"Invalid {name} header")
-
-    def read(self, n: int) -> bytes:
-        """Raw body bytes (after HTTP/1.1 de-chunking); a dropped connection is IncompleteBody."""
-        try:
-            return self.req.stream.read(n)
-        except (OSError, ValueError, EOFError) as exc:
-            raise S3Error("IncompleteBody") from exc
-        except Exception as exc:  # gunicorn's NoMoreData / InvalidChunkSize are plain Exceptions
-            if type(exc).__module__.startswith("gunicorn"):
-                raise S3Error("IncompleteBody") from exc
-            raise
 
 
 def other_version(ctx: S3Context, version: str) -> None:
@@ -98,7 +42,6 @@ def policy_keys(ctx: S3Context, *, post: bool = False, tags=None) -> Callable[[]
         if tags is not None:
             keys.update(policykeys.tag_keys(tags))
         if ctx.operation == "PutObjectTagging":
-            from s3server.api.s3.tagging import body_tags     # tagging.py imports this module
             keys.update(policykeys.tag_keys(body_tags(ctx)))
         return keys
     return make
@@ -108,11 +51,11 @@ def authorize(ctx: S3Context) -> User:
     """Judge the request against its bucket's policy (service/buckets.py ``authorize``): the
     user, granted the bucket if the policy allows another account in; AccessDenied on a Deny.
     A copy is judged twice: reading the source (``s3:GetObject`` on it) and writing the target."""
-    action = policy.action_for(ctx.operation, ctx.query.get("versionId"))
+    action = policylang.action_for(ctx.operation, ctx.query.get("versionId"))
     if action is None:
         return ctx.user
     keys = policy_keys(ctx)
-    checks = [(ctx.bucket, action, ctx.key if action in policy.OBJECT_ACTIONS else None)]
+    checks = [(ctx.bucket, action, ctx.key if action in policylang.OBJECT_ACTIONS else None)]
     if ctx.operation in ("CopyObject", "UploadPartCopy"):
         try:
             source = parse_copy_source(ctx.header("x-amz-copy-source"))
@@ -164,7 +107,7 @@ ANONYMOUS_REFUSED = "Anonymous access is not allowed; sign your request."
 def authorize_anonymous(ctx: S3Context) -> User:
     """An unsigned request: AccessDenied unless its bucket's policy allows everyone (``"*"``)
     the action, and no Deny or RestrictPublicBuckets takes it away."""
-    if not ctx.target.bucket or policy.action_for(ctx.operation, ctx.query.get("versionId")) is None:
+    if not ctx.target.bucket or policylang.action_for(ctx.operation, ctx.query.get("versionId")) is None:
         raise S3Error("AccessDenied", ANONYMOUS_REFUSED)
     user = authorize(ctx)
     if ctx.bucket not in user.granted:

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xml, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.service.tagging import validate_tags
 
 
 def _tags_from_body(body: bytes) -> list[tuple[str, str]]:
-    root = xml.parse(body)
+    root = xmlparse.parse(body)
     tag_set = root.find("TagSet") if root.tag == "Tagging" else None
     if tag_set is None:
         raise S3Error("MalformedXML")
@@ -23,7 +23,7 @@ def _tags_from_body(body: bytes) -> list[tuple[str, str]]:
     for el in tag_set:
         if el.tag != "Tag":
             raise S3Error("MalformedXML")
-        key, value = xml.child_text(el, "Key"), xml.child_text(el, "Value")
+        key, value = xmlparse.child_text(el, "Key"), xmlparse.child_text(el, "Value")
         if key is None or value is None:
             raise S3Error("MalformedXML")
         pairs.append((key, value))

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import falcon
 
-from s3server.api import routing, xml
+from s3server.api import routing, xml, xmlbuckets
 from s3server.api.s3.buckets import _xml
-from s3server.api.s3.resources import S3Context
+from s3server.api.s3.context import S3Context
 from s3server.errors import S3Error
 
 # read -> the error AWS answers while the setting was never made
@@ -34,7 +34,7 @@ DEFAULTS = {
     "GetBucketLogging": lambda: xml.empty("BucketLoggingStatus"),
     "GetBucketNotificationConfiguration": lambda: xml.empty("NotificationConfiguration"),
     "GetBucketRequestPayment": lambda: xml.single("RequestPaymentConfiguration", "Payer", "BucketOwner"),
-    "GetBucketOwnershipControls": xml.ownership_controls,
+    "GetBucketOwnershipControls": xmlbuckets.ownership_controls,
     # the list operations' documents as AWS names them, with no configuration in them
     "ListBucketAnalyticsConfigurations": lambda: xml.single("ListBucketAnalyticsConfigurationResult",
                                                             "IsTruncated", "false"),

@@ -7,10 +7,10 @@ import re
 
 import falcon
 
-from s3server.api import xml
+from s3server.api import xmlbuckets, xmlparse
 from s3server.api.s3.buckets import _xml
+from s3server.api.s3.context import S3Context
 from s3server.api.s3.payload import read_xml_payload
-from s3server.api.s3.resources import S3Context
 from s3server.errors import S3Error
 from s3server.models import RoutingRule, WebsiteConfig
 
@@ -103,7 +103,7 @@ def _rule(el) -> RoutingRule:
 
 
 def parse_website(body: bytes) -> WebsiteConfig:
-    root = xml.parse(body)
+    root = xmlparse.parse(body)
     if root.tag != "WebsiteConfiguration":
         raise S3Error("MalformedXML")
     top = _only(root, {"IndexDocument", "ErrorDocument", "RedirectAllRequestsTo", "RoutingRules"})
@@ -148,7 +148,7 @@ def put_bucket_website(ctx: S3Context) -> None:
 
 
 def get_bucket_website(ctx: S3Context) -> None:
-    _xml(ctx, xml.website_configuration(ctx.services.buckets.get_bucket_website(ctx.user, ctx.bucket)))
+    _xml(ctx, xmlbuckets.website_configuration(ctx.services.buckets.get_bucket_website(ctx.user, ctx.bucket)))
 
 
 def delete_bucket_website(ctx: S3Context) -> None:
