@@ -100,7 +100,7 @@ def db_url(request, tmp_path):
 # Long tests (whole systems of their own, subprocess clients) go first: with the suite spread over
 # pytest-xdist workers (setup.cfg), a long test handed out at the end would leave the other worker
 # idle while it runs.
-LONG_FIRST = ("tests/durability/", "tests/bench/", "tests/deploy/", "tests/cli/")
+LONG_FIRST = ("tests/durability/", "tests/bench/", "tests/deploy/", "tests/cli/", "tests/docs/")
 
 
 def pytest_collection_modifyitems(config, items):

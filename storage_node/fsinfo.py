@@ -10,7 +10,7 @@ rests on fsync and rename, and its speed on how cheaply the file system creates 
   60 seconds (up to 6 minutes while its inode table block is dirty), one buffer-cache lookup
   each, on every file it creates. A node creates a file per blob copy and deletes one per
   deleted copy, so under PUTs and DELETEs that scan took 30-50% of the nodes' CPU on the
-  development VM (see README, Performance, item 20).
+  development VM (see docs/performance.md, Reading it).
 * **tmpfs / ramfs**: memory; every blob is lost when the machine restarts.
 
 ``describe(path)`` reads ``/proc/self/mountinfo`` (the mount holding ``path``) and, for ext2/3/4,
@@ -128,7 +128,7 @@ def advice(info: FsInfo) -> list[str]:
     if info.fstype in EXT and info.journal is False:
         return [f"data directory on {where} has no journal: a crash may need fsck, and creating files "
                 "after deletes costs much CPU (the node reuses deleted small blobs' files to avoid most of "
-                "it); use a journaled file system (README: Deploy, Node volumes)"]
+                "it); use a journaled file system (docs/operations.md, Deploy on Kubernetes)"]
     if info.fstype in MEMORY:
         return [f"data directory on {where} is in memory: every blob here is lost when the machine restarts"]
     return []

@@ -4,7 +4,7 @@ Creating a file costs the file system an inode. On ext4 without a journal (this 
 machine, and any volume formatted without one) the inode allocator skips every inode freed in
 the last minutes, one buffer-cache lookup each, so after a burst of deletes every create pays
 for all of them: 0.1 ms of kernel CPU per file grew to 0.3-0.4 ms after 10,000 deletes,
-a third of a node's CPU under small PUTs (README, Performance item 21). A node therefore moves
+a third of a node's CPU under small PUTs (Performance item 21 in README.md at commit 233bf0b). A node therefore moves
 the file of a deleted small blob into ``recycle/`` (a rename: no inode is freed), and a later
 write takes such a file (renamed into ``tmp/`` and truncated) instead of creating one.
 

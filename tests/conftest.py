@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+JSSDK = Path(__file__).parent / "cli" / "jssdk"   # the AWS SDK for JavaScript v3, pinned by its package-lock.json
 WEBSITE_DOMAIN = "s3-website.test"      # every test system's website endpoint: <bucket>.s3-website.test
 
 
@@ -243,3 +245,25 @@ def node_blob_ids(data_dir: Path) -> set[str]:
                 and "tmp" not in rel and "quarantine" not in rel:
             out.add(name)
     return out
+
+
+# --------------------------------------------------------------------------- the JS SDK
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"the JS SDK test cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def jssdk(tmp_path_factory) -> Path:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        _unavailable("node and npm are needed (Node.js 18 or newer)")
+    where = tmp_path_factory.mktemp("jssdk")
+    for name in ("package.json", "package-lock.json", "flow.mjs"):
+        shutil.copy(JSSDK / name, where / name)
+    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=where,
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        _unavailable(f"npm ci failed (is the npm registry reachable?): {r.stderr[-2000:]}")
+    return where

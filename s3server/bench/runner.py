@@ -173,7 +173,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
         print(f"{s.name}: {s.description}", file=out)
         node_fs = doc.get("systems", {}).get(s.name, {}).get("node_filesystem")
         if node_fs:
-            warn = ": see README, Performance, item 20" if "no journal" in node_fs else ""
+            warn = ": see docs/performance.md, Reading it" if "no journal" in node_fs else ""
             print(f"  storage nodes' data on {node_fs}{warn}", file=out)
     if doc.get("machine"):
         print(report.format_machine(doc["machine"]) + f"; disk {doc['host'].get('disk')}", file=out)

@@ -79,7 +79,7 @@ def _delete_chain(n: int) -> sa.TextClause:
     statements get at any table size. A join of the objects table to the key list instead
     (``USING unnest(...)``) got a hash join over a sequential scan when planned while the
     table was small, and psycopg's prepared statement kept that plan as the table grew (the
-    trap of README item 19); so did ``key = ANY(...)``, probing the bucket and filtering."""
+    trap of Performance item 19 in README.md before the docs split, commit 233bf0b); so did ``key = ANY(...)``, probing the bucket and filtering."""
     ctes = ", ".join(f'x{i} AS (DELETE FROM objects WHERE "bucket" = :b{i} AND "key" = :k{i} '
                      f"RETURNING {_RETURNED_SQL})" for i in range(n))
     union = " UNION ALL ".join(f"SELECT * FROM x{i}" for i in range(n))
@@ -102,7 +102,7 @@ _Q_OBJECT_HEAD_PAIRS_PG = _q_object_pairs(_RETURNED_SQL)
 _LOOKUP_GROUP_MAX = 64
 # Statements of one kind running at once per gateway process before calls queue and group: two,
 # so that one slow statement (rows not in memory, a lock wait) does not hold up every other call.
-# With every row in memory one at a time was 3-5% faster (larger batches; README, item 22).
+# With every row in memory one at a time was 3-5% faster (larger batches; Performance item 22 in README.md at commit 233bf0b).
 _GROUP_RUNNING = 2
 
 

@@ -1,4 +1,4 @@
-"""The documented /buckets JSON REST API: the README's curl examples run literally (with curl and
+"""The documented /buckets JSON REST API: docs/clients.md's curl examples run literally (with curl and
 as Python HTTP requests), the same objects as S3, JSON errors with their statuses, paging."""
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ CURL = shutil.which("curl")
 
 
 def readme_curl_block() -> str:
-    """The bash block of the README's curl section, exactly as users read it."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### curl (the JSON REST API)"):]
+    """The bash block of docs/clients.md's curl section, exactly as users read it."""
+    text = (ROOT / "docs" / "clients.md").read_text()
+    section = text[text.index("## curl (the JSON REST API)"):]
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
@@ -48,7 +48,7 @@ def rbucket(system, s3):
     s3.delete_bucket(Bucket=name)
 
 
-# --------------------------------------------------------------------------- README, literally
+# --------------------------------------------------------------------------- docs/clients.md, literally
 @pytest.mark.skipif(CURL is None, reason="curl is not installed")
 def test_readme_curl_examples_with_curl(system, s3):
     script = readme_curl_block().replace("GATEWAY=http://127.0.0.1:7841", f"GATEWAY={system.endpoint}")

@@ -40,7 +40,7 @@ def _route_error(method: str, path: str, status: int) -> S3Error:
     """404 for a path that is no route, 405 for a route without that method."""
     if status == 405:
         return S3Error("MethodNotAllowed", f"{method} is not allowed on {path}.")
-    err = S3Error("InvalidRequest", f"No such route: {method} {path}. See the REST API section of the README.")
+    err = S3Error("InvalidRequest", f"No such route: {method} {path}. See docs/api-coverage.md, The JSON REST API.")
     err.code, err.status = "NoSuchRoute", 404
     return err
 
